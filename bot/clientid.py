@@ -1,0 +1,69 @@
+"""Deterministic client order ids: the idempotency key of every follower order.
+
+`cb.<intent hash>.<follower hash>.<leg>`, e.g. `cb.k3x9q2m7ab.p4t6zq.0`: the same (lead, trigger,
+follower, symbol, leg) always gives the same id, so a restart or a retry that replans the same lead
+trade collides with the order already placed (the venue refuses a reused id) instead of doubling it.
+
+The intent hash (10 base32 chars, 50 bits) covers lead, trigger and symbol; the follower hash
+(6 chars, 30 bits) the follower. Client ids are unique per exchange account, so two followers
+whose 30-bit hashes collide are harmless at the venue; anything that stores ids from many
+followers together must key them by (follower, client id).
+
+Fits Binance's `^[\\.A-Z\\:/a-z0-9_-]{1,36}$`: lower-case base32 (a-z, 2-7), dots and the leg digits.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+
+PREFIX = "cb"
+MAX_LEN = 36
+_INTENT_CHARS = 10
+_FOLLOWER_CHARS = 6
+_PATTERN = re.compile(
+    rf"^{PREFIX}\.([a-z2-7]{{{_INTENT_CHARS}}})\.([a-z2-7]{{{_FOLLOWER_CHARS}}})\.(0|[1-9][0-9]*)$"
+)
+
+
+def _digest(*parts: str, chars: int) -> str:
+    h = hashlib.blake2b(digest_size=16, person=b"copybot-clid")
+    for part in parts:
+        # Length-prefixed, so ("ab", "c") and ("a", "bc") hash differently.
+        encoded = part.encode()
+        h.update(len(encoded).to_bytes(4, "big"))
+        h.update(encoded)
+    return base64.b32encode(h.digest()).decode("ascii").lower()[:chars]
+
+
+def client_order_id(lead: str, trigger: str, follower: str, symbol: str, leg: int) -> str:
+    for name, value in (("lead", lead), ("trigger", trigger), ("follower", follower), ("symbol", symbol)):
+        if not value:
+            raise ValueError(f"client_order_id: {name} must be a non-empty string, got {value!r}")
+    if isinstance(leg, bool) or not isinstance(leg, int) or leg < 0:
+        raise ValueError(f"client_order_id: leg must be a non-negative int, got {leg!r}")
+    cid = (
+        f"{PREFIX}.{_digest(lead, trigger, symbol, chars=_INTENT_CHARS)}"
+        f".{_digest(follower, chars=_FOLLOWER_CHARS)}.{leg}"
+    )
+    if len(cid) > MAX_LEN:
+        raise ValueError(f"client_order_id: leg {leg} makes the id {len(cid)} chars, over {MAX_LEN}")
+    return cid
+
+
+def parse(client_id: str) -> tuple[str, str, int] | None:
+    """(intent hash, follower hash, leg) of one of our ids; None for anything else."""
+    match = _PATTERN.match(client_id)
+    if match is None:
+        return None
+    return match.group(1), match.group(2), int(match.group(3))
+
+
+def intent_prefix(client_id: str) -> str:
+    """Everything before the leg, trailing dot included: the ids of all legs of one intent start
+    with it (`cb.<intent>.<follower>.`)."""
+    parsed = parse(client_id)
+    if parsed is None:
+        raise ValueError(f"intent_prefix: {client_id!r} is not a copybot client order id")
+    return f"{PREFIX}.{parsed[0]}.{parsed[1]}."
