@@ -21,7 +21,7 @@ import structlog
 from bot import clientid, planner, risk
 from bot.executor import OrderPlacer
 from bot.risk import FollowerRiskState, RiskLimits
-from bot.sizing import Sizing, next_ratio, target_position
+from bot.sizing import Sizing, base_ratio, next_ratio, target_position
 from bot.types import ZERO, Intent, LeadFill, MarketSpec, OrderOutcome, Side, TradingState, Verdict
 
 log = structlog.get_logger("copybot.follower")
@@ -55,6 +55,7 @@ class EngineView(Protocol):
 
     def lead_position(self, lead: str, symbol: str) -> Decimal: ...
     def lead_contract_size(self, lead: str, symbol: str) -> Decimal: ...
+    def lead_equity(self, lead: str) -> Decimal: ...
     def global_state(self) -> TradingState: ...
     def kill_switch(self) -> bool: ...
     def mark(self, symbol: str) -> Decimal | None: ...
@@ -95,9 +96,12 @@ class FollowerRuntime:
     state: TradingState = TradingState.ACTIVE
     state_reason: str = ""
     needs_resync: bool = False
+    closing_reason: str | None = None  # a portfolio stop: target zero everywhere, then HALTED
     queue: asyncio.Queue[Work] = field(default_factory=asyncio.Queue)
     busy: bool = False
     orders_sent: int = 0
+    # lead trade id -> this follower's place in that fill's fan-out order (for fairness reports)
+    fanout_rank: dict[str, int] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -129,6 +133,8 @@ class FollowerRuntime:
     def target(self, symbol: str) -> tuple[Decimal, str | None]:
         """The clipped target position for a symbol, summed over the leads this follower copies."""
         market = self.markets[symbol]
+        if self.closing_reason:
+            return ZERO, self.closing_reason
         parts = []
         lead_cs = Decimal(1)
         for lead in self.settings.sizings:
@@ -175,10 +181,34 @@ class FollowerRuntime:
                 merged = touched.get(fill.symbol, ("", "", ZERO, []))[3]
                 touched[fill.symbol] = (fill.lead, fill.trade_id, fill.price, [*merged, fill.trade_id])
             else:
+                self.ensure_ratio(work.lead, work.symbol, work.ref_price)
                 merged = touched.get(work.symbol, ("", "", ZERO, []))[3]
                 touched[work.symbol] = (work.lead, work.trigger, work.ref_price, merged)
         for symbol, (lead, trigger, ref_price, fills) in touched.items():
             await self._converge(symbol, lead, trigger, ref_price, fills)
+        for work in batch:
+            if isinstance(work, FillWork):
+                self.fanout_rank.pop(work.fill.trade_id, None)
+        if self.closing_reason and not any(self.confirmed.values()):
+            self.state, self.state_reason = TradingState.HALTED, self.closing_reason
+            self.journal.set_follower_state(self.id, self.state, self.closing_reason)
+            log.warning("follower_halted_after_stop", follower=self.id, reason=self.closing_reason)
+
+    def ensure_ratio(self, lead: str, symbol: str, price: Decimal) -> None:
+        """A lead position this follower has no ratio for (it joined, or the ratio was lost):
+        take the ratio as at an open, so the existing position is copied."""
+        key = (lead, symbol)
+        position = self.engine.lead_position(lead, symbol)
+        if lead not in self.settings.sizings or position == 0 or self.ratios.get(key, ZERO) > 0:
+            return
+        self.ratios[key] = base_ratio(
+            self.settings.sizings[lead],
+            lead_after=position,
+            price=price,
+            follower_equity=self.balance.equity,
+            lead_equity=self.engine.lead_equity(lead),
+        )
+        self.journal.save_ratio(lead, self.id, symbol, self.ratios[key])
 
     def _dispose(self, lead: str, fills: list[str], symbol: str, disposition: str) -> None:
         """Record what became of each lead fill for this follower (invariant 1: nothing silent)."""
@@ -241,7 +271,12 @@ class FollowerRuntime:
         self.inflight[symbol] = self.inflight.get(symbol, ZERO) + signed
         band = self.settings.limits.slippage_bps
         price = None
-        if band is not None and not intent.reduce_only and not self.settings.market_orders:
+        if (
+            band is not None
+            and intent.ref_price > 0
+            and not intent.reduce_only
+            and not self.settings.market_orders
+        ):
             price = risk.entry_price_limit(intent.side, intent.ref_price, band, market.tick)
         limit = price is not None
         sent_ns = time.perf_counter_ns()

@@ -1,0 +1,444 @@
+"""The engine: wires leads, followers, their clients and the journal, and routes each lead fill
+to every follower of that lead.
+
+Start-up order matters for "nothing lost, nothing doubled": markets once per venue; every intent the
+journal does not know as settled is looked up by its client id BEFORE anything is placed; follower
+positions and lead positions are taken from the venue (the source of truth); then the streams start
+(each backfills since its durable cursor) and a reconciliation pass converges every follower.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+import structlog
+
+from bot.account_state import equity_from_balance, positions_from_ccxt
+from bot.config import AppConfig, FollowerConfig
+from bot.errors import ErrorKind, classify, short
+from bot.executor import ExecSettings, OrderPlacer
+from bot.feed import FeedSettings, LeadFeed
+from bot.follower import FillWork, FollowerRuntime, FollowerSettings
+from bot.leads import LeadRuntime
+from bot.markets import market_spec_from_ccxt
+from bot.metrics import Metrics
+from bot.risk import RiskLimits
+from bot.sizing import Sizing, SizingMode
+from bot.slippage import SlippageBook, fanout_order
+from bot.types import ZERO, Intent, LeadFill, MarketSpec, OrderOutcome, TradingState
+from bot.venue import VenueMode, make_pro, make_rest, share_markets
+
+log = structlog.get_logger("copybot.engine")
+
+
+@dataclass
+class Venue:
+    name: str
+    exchange: str
+    mode: VenueMode
+    rest_url: str | None
+    ws_url: str | None
+    options: dict[str, Any]
+    timeout_ms: int
+    loader: Any = None  # keyless client that holds the shared markets
+    markets: dict[str, MarketSpec] = field(default_factory=dict)
+    session: aiohttp.ClientSession | None = None
+
+    def kwargs(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "rest_url": self.rest_url,
+            "ws_url": self.ws_url,
+            "options": self.options,
+            "timeout_ms": self.timeout_ms,
+        }
+
+
+def limits_from(cfg: FollowerConfig) -> RiskLimits:
+    r = cfg.risk
+    return RiskLimits(
+        max_order_notional=r.max_order_notional,
+        max_position_notional=r.max_position_notional,
+        max_total_exposure=r.max_total_exposure,
+        max_leverage=r.max_leverage,
+        symbols_allow=frozenset(r.symbols_allow) if r.symbols_allow is not None else None,
+        symbols_deny=frozenset(r.symbols_deny),
+        slippage_bps=r.slippage_bps,
+        portfolio_stop=r.portfolio_stop,
+        daily_loss_limit=r.daily_loss_limit,
+        max_drawdown=r.max_drawdown,
+    )
+
+
+def sizings_from(cfg: FollowerConfig) -> dict[str, Sizing]:
+    return {
+        f.lead: Sizing(
+            mode=SizingMode(f.sizing.mode),
+            multiplier=f.sizing.multiplier,
+            notional=f.sizing.notional,
+            allocation=f.sizing.allocation,
+        )
+        for f in cfg.follows
+    }
+
+
+class Engine:
+    def __init__(
+        self,
+        cfg: AppConfig,
+        journal: Any,
+        *,
+        sim_urls: tuple[str, str] | None = None,
+        metrics: Metrics | None = None,
+        alerts: Any = None,
+    ) -> None:
+        self.cfg = cfg
+        self.journal = journal
+        self.metrics = metrics or Metrics()
+        self.alerts = alerts
+        self.slippage = SlippageBook()
+        self.venues: dict[str, Venue] = {}
+        for name, v in cfg.venues.items():
+            rest, ws = v.rest_url, v.ws_url
+            if v.mode is VenueMode.SIM and sim_urls and not rest:
+                rest, ws = sim_urls
+            self.venues[name] = Venue(name, v.exchange, v.mode, rest, ws, dict(v.options), v.timeout_ms)
+        self.leads: dict[str, LeadRuntime] = {}
+        self.feeds: dict[str, LeadFeed] = {}
+        self.followers: dict[str, FollowerRuntime] = {}
+        self.followers_of: dict[str, list[FollowerRuntime]] = {}
+        self.marks: dict[str, Decimal] = {}
+        self.state = TradingState.ACTIVE
+        self.state_reason = ""
+        self.started_at = time.time()
+        self.ready = asyncio.Event()
+        self._received_ns: dict[tuple[str, str], int] = {}
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.kill_file_seen = False
+        self.stopping = False
+
+    # -- EngineView, read by followers --------------------------------------------------------
+
+    def lead_position(self, lead: str, symbol: str) -> Decimal:
+        runtime = self.leads.get(lead)
+        return runtime.positions.get(symbol, ZERO) if runtime else ZERO
+
+    def lead_contract_size(self, lead: str, symbol: str) -> Decimal:
+        market = self.leads[lead].markets.get(symbol) if lead in self.leads else None
+        return market.contract_size if market else Decimal(1)
+
+    def lead_equity(self, lead: str) -> Decimal:
+        return self.leads[lead].equity if lead in self.leads else ZERO
+
+    def global_state(self) -> TradingState:
+        return self.state
+
+    def kill_switch(self) -> bool:
+        return self.kill_file_seen
+
+    def mark(self, symbol: str) -> Decimal | None:
+        return self.marks.get(symbol)
+
+    # -- start-up -----------------------------------------------------------------------------
+
+    async def _open_venue(self, venue: Venue) -> None:
+        venue.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), trust_env=False)
+        venue.loader = make_rest(venue.exchange, **venue.kwargs(), session=venue.session)
+        await venue.loader.load_markets()
+        venue.markets = {
+            s: market_spec_from_ccxt(m)
+            for s, m in venue.loader.markets.items()
+            if m.get("swap") or m.get("future") or venue.mode is VenueMode.SIM
+        }
+        log.info("venue_ready", venue=venue.name, markets=len(venue.markets))
+
+    def _client(self, venue: Venue, account_id: str, *, pro: bool = False) -> Any:
+        creds = self.cfg.credentials_for(account_id)
+        kwargs = {**venue.kwargs(), "api_key": creds.api_key, "secret": creds.secret}
+        if pro:
+            client = make_pro(venue.exchange, **kwargs, keepalive_ms=int(self.cfg.feed.keepalive_s * 1000))
+        else:
+            client = make_rest(venue.exchange, **kwargs, session=venue.session)
+        if creds.password:
+            client.password = creds.password
+        share_markets(venue.loader, client)
+        return client
+
+    async def start(self) -> None:
+        await asyncio.gather(*(self._open_venue(v) for v in self.venues.values()))
+        for lead_cfg in self.cfg.leads:
+            venue = self.venues[lead_cfg.venue]
+            runtime = LeadRuntime(
+                id=lead_cfg.id,
+                rest=self._client(venue, lead_cfg.id),
+                markets=venue.markets,
+                symbols_configured=lead_cfg.symbols,
+            )
+            self.leads[lead_cfg.id] = runtime
+            self.followers_of[lead_cfg.id] = []
+        await asyncio.gather(*(self._snapshot_lead(lead) for lead in self.leads.values()))
+        for f_cfg in self.cfg.followers:
+            if f_cfg.enabled:
+                self._add_follower(f_cfg)
+        sem = asyncio.Semaphore(64)
+        await asyncio.gather(*(self._prepare_follower(f, sem) for f in self.followers.values()))
+        for follower in self.followers.values():
+            self._tasks.append(asyncio.create_task(follower.run(), name=f"follower:{follower.id}"))
+        for lead in self.leads.values():
+            self._start_feed(lead)
+
+    async def _snapshot_lead(self, lead: LeadRuntime) -> None:
+        server_ms = int(await lead.rest.fetch_time())
+        lead.seed(positions_from_ccxt(await lead.rest.fetch_positions()), server_ms)
+        lead.equity = equity_from_balance(await lead.rest.fetch_balance())
+        for symbol, price in lead.entry_prices.items():
+            self.marks.setdefault(symbol, price)
+        log.info("lead_snapshot", lead=lead.id, positions={s: str(q) for s, q in lead.positions.items()},
+                 equity=str(lead.equity))  # fmt: skip
+
+    def _add_follower(self, cfg: FollowerConfig) -> None:
+        venue = self.venues[cfg.venue]
+        client = self._client(venue, cfg.id)
+        settings = FollowerSettings(
+            id=cfg.id,
+            sizings=sizings_from(cfg),
+            limits=limits_from(cfg),
+            round_up_min=cfg.risk.min_notional_policy == "round_up",
+            market_orders=cfg.risk.slippage_bps is None,
+        )
+        ex = self.cfg.executor
+        follower = FollowerRuntime(
+            settings=settings,
+            client=client,
+            markets=venue.markets,
+            engine=self,
+            journal=self.journal,
+            placer=OrderPlacer(client, cfg.id, ExecSettings(lookup_attempts=ex.lookup_attempts)),
+            on_outcome=self._on_outcome,
+            on_disabled=self._on_disabled,
+        )
+        follower.ratios = {
+            (lead, symbol): ratio for (lead, symbol), ratio in self.journal.load_ratios(cfg.id).items()
+        }
+        self.followers[cfg.id] = follower
+        for link in cfg.follows:
+            self.followers_of[link.lead].append(follower)
+
+    async def _prepare_follower(self, follower: FollowerRuntime, sem: asyncio.Semaphore) -> None:
+        async with sem:
+            try:
+                await self._settle_unsettled(follower)
+                await self.resync_follower(follower)
+                await self._set_leverage(follower)
+            except Exception as exc:
+                kind = classify(exc)
+                reason = f"start-up failed ({kind.value}): {short(exc)}"
+                if kind is ErrorKind.AUTH:
+                    follower.disable(reason)
+                else:
+                    follower.needs_resync = True
+                    log.error("follower_start_failed", follower=follower.id, error=reason)
+
+    async def _settle_unsettled(self, follower: FollowerRuntime) -> None:
+        """Intents approved before a restart but without a known outcome: ask the venue."""
+        for intent in self.journal.unsettled_intents(follower.id):
+            found = await follower.placer.lookup(intent.symbol, intent.client_order_id)
+            outcome = found or OrderOutcome(intent.client_order_id, "not_placed", reason="not at venue")
+            self.journal.record_outcome(outcome, follower.id)
+            log.info("intent_settled_on_start", follower=follower.id,
+                     client_order_id=intent.client_order_id, status=outcome.status)  # fmt: skip
+
+    async def resync_follower(self, follower: FollowerRuntime) -> None:
+        """Adopt the venue's positions and balance as the truth."""
+        positions = positions_from_ccxt(await follower.client.fetch_positions())
+        follower.confirmed = {s: p.qty for s, p in positions.items() if p.qty != 0}
+        for symbol, p in positions.items():
+            if p.entry_price > 0:
+                self.marks.setdefault(symbol, p.entry_price)
+        await self.refresh_balance(follower)
+        follower.needs_resync = False
+
+    async def refresh_balance(self, follower: FollowerRuntime) -> None:
+        equity = equity_from_balance(await follower.client.fetch_balance())
+        b = follower.balance
+        day = time.strftime("%Y-%m-%d", time.gmtime())
+        if b.day != day:
+            b.day, b.day_start = day, equity
+        b.equity = equity
+        b.peak = max(b.peak, equity)
+        allocations = [s.allocation for s in follower.settings.sizings.values() if s.allocation]
+        if not b.allocation_base:
+            b.allocation_base = sum(allocations, ZERO) if allocations else equity
+
+    async def _set_leverage(self, follower: FollowerRuntime) -> None:
+        cfg = self.cfg.follower(follower.id)
+        symbols: set[str] = set()
+        for lead in follower.settings.sizings:
+            runtime = self.leads[lead]
+            symbols |= set(runtime.symbols_configured or ()) | set(runtime.positions)
+        for symbol in sorted(s for s in symbols if s in follower.markets):
+            lead_lev = next(
+                (self.leads[lead].leverage.get(symbol) for lead in follower.settings.sizings), None
+            )
+            leverage = lead_lev or 5 if cfg.leverage == "lead" else int(cfg.leverage)
+            await follower.client.set_leverage(leverage, symbol)
+            if cfg.margin_mode != "cross":
+                with contextlib.suppress(Exception):  # "no need to change" is an error on Binance
+                    await follower.client.set_margin_mode(cfg.margin_mode, symbol)
+
+    def _lead_leverage(self, follower: FollowerRuntime, symbol: str) -> int:
+        known = [self.leads[lead].leverage.get(symbol) for lead in follower.settings.sizings]
+        return next((lev for lev in known if lev), 5)
+
+    def _start_feed(self, lead: LeadRuntime) -> None:
+        venue = self.venues[self.cfg.lead(lead.id).venue]
+        fc = self.cfg.feed
+        feed = LeadFeed(
+            lead.id,
+            make_stream_client=lambda: self._client(venue, lead.id, pro=True),
+            rest=lead.rest,
+            symbols=lambda: lead.symbols(set(self.journal.cursors(lead.id))),
+            cursors=lambda: self.journal.cursors(lead.id),
+            on_fill=self.on_lead_fill,
+            settings=FeedSettings(
+                keepalive_s=fc.keepalive_s,
+                stale_after_s=fc.stale_after_s,
+                backoff_initial_s=fc.backoff_initial_s,
+                backoff_max_s=fc.backoff_max_s,
+                backfill_limit=fc.backfill_limit,
+            ),
+            on_event=self._on_feed_event,
+        )
+        self.feeds[lead.id] = feed
+        self._tasks.append(asyncio.create_task(feed.run(), name=f"feed:{lead.id}"))
+
+    # -- the hot path ---------------------------------------------------------------------------
+
+    def on_lead_fill(self, fill: LeadFill) -> None:
+        lead = self.leads[fill.lead]
+        if lead.seen(fill.trade_id) or (
+            fill.source == "rest" and self.journal.has_lead_fill(fill.lead, fill.trade_id)
+        ):
+            lead.mark_seen(fill.trade_id)
+            self.metrics.duplicate_fills.labels(fill.lead).inc()
+            return
+        lead.mark_seen(fill.trade_id)
+        if lead.in_snapshot(fill):
+            self.journal.record_lead_fill(fill, "in_snapshot", "already in the position snapshot")
+            return
+        applied = lead.apply(fill)
+        self.marks[fill.symbol] = fill.price
+        self._received_ns[(fill.lead, fill.trade_id)] = fill.received_ns
+        if len(self._received_ns) > 100_000:
+            self._received_ns.pop(next(iter(self._received_ns)))
+        work = FillWork(fill, applied.before, applied.after, applied.new_entry, lead.equity)
+        followers = self.followers_of[fill.lead]
+        by_id = {f.id: f for f in followers}
+        for rank, follower_id in enumerate(fanout_order(list(by_id), fill.trade_id), start=1):
+            by_id[follower_id].submit(work)
+            by_id[follower_id].fanout_rank[fill.trade_id] = rank
+        self.journal.record_lead_fill(fill, "accepted")
+        self.journal.set_cursor(fill.lead, fill.symbol, fill.ts_ms, fill.trade_id)
+        self.metrics.lead_fills.labels(fill.lead).inc()
+        log.info("lead_fill", lead=fill.lead, trade_id=fill.trade_id, symbol=fill.symbol,
+                 side=fill.side.value, qty=str(fill.qty), price=str(fill.price), source=fill.source,
+                 position=str(applied.after), followers=len(followers))  # fmt: skip
+
+    def _on_outcome(
+        self, follower: FollowerRuntime, intent: Intent, outcome: OrderOutcome, sent_ns: int, acked_ns: int
+    ) -> None:
+        self.metrics.orders.labels(outcome.status).inc()
+        received = self._received_ns.get((intent.lead, intent.trigger))
+        if received:
+            self.metrics.copy_lag.labels("send").observe((sent_ns - received) / 1e9)
+            self.metrics.copy_lag.labels("ack").observe((acked_ns - received) / 1e9)
+        if outcome.filled_qty > 0 and outcome.avg_price is not None and intent.ref_price > 0:
+            record = self.slippage.record_fill(
+                lead=intent.lead,
+                trigger=intent.trigger,
+                follower=follower.id,
+                symbol=intent.symbol,
+                side=intent.side,
+                lead_price=intent.ref_price,
+                avg_price=outcome.avg_price,
+                qty=outcome.filled_qty,
+                rank=follower.fanout_rank.get(intent.trigger, 0),
+            )
+            self.metrics.slippage.labels(intent.lead).observe(float(record.bps))
+
+    def _on_disabled(self, follower: FollowerRuntime, reason: str) -> None:
+        self.alert("follower_disabled", follower.id, {"reason": reason}, severity="critical")
+
+    def _on_feed_event(self, kind: str, detail: dict[str, Any]) -> None:
+        if kind in ("stream_down", "stream_stale"):
+            self.metrics.reconnects.labels(detail["lead"]).inc()
+        if kind == "stream_stale":
+            self.alert("stream_stale", detail["lead"], detail)
+        if kind == "stream_live":
+            self.journal.record_event("stream_live", detail["lead"], detail)
+
+    def alert(self, kind: str, subject: str, detail: dict[str, Any], severity: str = "warning") -> None:
+        self.journal.record_event(kind, subject, detail)
+        if self.alerts is not None:
+            self.alerts.send(kind, subject, detail, severity=severity)
+
+    # -- control ------------------------------------------------------------------------------
+
+    def set_state(self, state: TradingState, reason: str, follower: str | None = None) -> None:
+        """Operator control: globally or for one follower."""
+        if follower is None:
+            self.state, self.state_reason = state, reason
+            self.journal.record_event("global_state", "*", {"state": state.value, "reason": reason})
+        else:
+            target = self.followers[follower]
+            target.state, target.state_reason = state, reason
+            self.journal.set_follower_state(follower, state, reason)
+        log.warning("state_changed", follower=follower or "*", state=state.value, reason=reason)
+
+    def streams_fresh(self) -> bool:
+        return bool(self.feeds) and all(f.is_fresh() for f in self.feeds.values())
+
+    def idle(self) -> bool:
+        return all(f.queue.empty() and not f.busy for f in self.followers.values())
+
+    async def wait_idle(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.idle():
+                return True
+            await asyncio.sleep(0.01)
+        return self.idle()
+
+    # -- shutdown -------------------------------------------------------------------------------
+
+    def add_task(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.append(task)
+
+    async def stop(self, drain_timeout: float | None = None) -> bool:
+        """Stop taking new fills, let in-flight work settle (bounded), then close everything."""
+        self.stopping = True
+        for name in list(self.feeds):
+            task = next((t for t in self._tasks if t.get_name() == f"feed:{name}"), None)
+            if task:
+                task.cancel()
+        timeout = self.cfg.executor.drain_timeout_s if drain_timeout is None else drain_timeout
+        drained = await self.wait_idle(timeout)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        clients = [lead.rest for lead in self.leads.values()]
+        clients += [f.client for f in self.followers.values()]
+        clients += [v.loader for v in self.venues.values() if v.loader is not None]
+        await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+        for venue in self.venues.values():
+            if venue.session is not None:
+                await venue.session.close()
+        log.info("engine_stopped", drained=drained)
+        return drained

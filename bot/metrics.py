@@ -1,0 +1,59 @@
+"""Prometheus metrics of one engine (its own registry, so tests can run several engines)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_LAG_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_BPS_BUCKETS = (-50, -10, -5, -1, 0, 1, 2, 5, 10, 20, 50, 100, 250, 500)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.copy_lag = Histogram(
+            "copybot_copy_lag_seconds",
+            "From the lead fill reaching the process to the follower order leaving it (stage=send) "
+            "or being acknowledged (stage=ack)",
+            ["stage"],
+            buckets=_LAG_BUCKETS,
+            registry=r,
+        )
+        self.lead_fills = Counter("copybot_lead_fills_total", "Lead fills accepted", ["lead"], registry=r)
+        self.duplicate_fills = Counter(
+            "copybot_lead_fill_duplicates_total", "Lead fills seen again and dropped", ["lead"], registry=r
+        )
+        self.orders = Counter("copybot_orders_total", "Follower orders by outcome", ["outcome"], registry=r)
+        self.denials = Counter(
+            "copybot_denials_total", "Intents denied or clipped by the risk gate", ["reason"], registry=r
+        )
+        self.reconnects = Counter(
+            "copybot_stream_reconnects_total", "Lead stream sessions ended", ["lead"], registry=r
+        )
+        self.stream_fresh = Gauge(
+            "copybot_stream_age_seconds",
+            "Seconds since the lead stream last showed life",
+            ["lead"],
+            registry=r,
+        )
+        self.aum = Gauge("copybot_aum", "Follower capital allocated to the lead", ["lead"], registry=r)
+        self.slippage = Histogram(
+            "copybot_realized_slippage_bps",
+            "Follower fill price against the lead fill price, worse positive",
+            ["lead"],
+            buckets=_BPS_BUCKETS,
+            registry=r,
+        )
+        self.follower_state = Gauge(
+            "copybot_follower_state",
+            "1 for the follower's current trading state",
+            ["follower", "state"],
+            registry=r,
+        )
+        self.drift = Counter(
+            "copybot_reconcile_drift_total", "Follower positions found off target", ["follower"], registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
