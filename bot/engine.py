@@ -25,6 +25,7 @@ from bot.errors import ErrorKind, classify, short
 from bot.executor import ExecSettings, OrderPlacer
 from bot.feed import FeedSettings, LeadFeed
 from bot.follower import FillWork, FollowerRuntime, FollowerSettings
+from bot.keys import check_key_permissions
 from bot.leads import LeadRuntime
 from bot.markets import market_spec_from_ccxt
 from bot.metrics import Metrics
@@ -35,6 +36,10 @@ from bot.types import ZERO, Intent, LeadFill, MarketSpec, OrderOutcome, TradingS
 from bot.venue import VenueMode, make_pro, make_rest, share_markets
 
 log = structlog.get_logger("copybot.engine")
+
+
+class KeyRefused(Exception):
+    """A lead's key may withdraw funds and the config does not allow that."""
 
 
 @dataclass
@@ -194,6 +199,9 @@ class Engine:
             self._start_feed(lead)
 
     async def _snapshot_lead(self, lead: LeadRuntime) -> None:
+        problem = await check_key_permissions(lead.rest, allow_withdrawal=self.cfg.allow_withdrawal_keys)
+        if problem:
+            raise KeyRefused(f"leads[{lead.id}]: {problem}")
         server_ms = int(await lead.rest.fetch_time())
         lead.seed(positions_from_ccxt(await lead.rest.fetch_positions()), server_ms)
         lead.equity = equity_from_balance(await lead.rest.fetch_balance())
@@ -233,6 +241,11 @@ class Engine:
     async def _prepare_follower(self, follower: FollowerRuntime, sem: asyncio.Semaphore) -> None:
         async with sem:
             try:
+                allow = self.cfg.allow_withdrawal_keys
+                problem = await check_key_permissions(follower.client, allow_withdrawal=allow)
+                if problem:
+                    follower.disable(f"key refused: {problem}")
+                    return
                 await self._settle_unsettled(follower)
                 await self.resync_follower(follower)
                 await self._set_leverage(follower)

@@ -1,0 +1,42 @@
+"""`copybot run`: the daemon."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from bot.app import Daemon
+from bot.config import ConfigError, load_config
+from bot.logs import configure_logging
+from bot.secrets import SecretError
+
+HELP = "Run the copy-trading daemon (SIGTERM drains in-flight orders and exits 0)."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="YAML config file (see docs/config.md)")
+    parser.add_argument("--api-port", type=int, default=None, help="override api.port (0 = any free port)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        print(f"copybot: invalid config: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(cfg.logging.level, json=cfg.logging.json_output)
+    try:
+        return _run_loop(Daemon(cfg, api_port=args.api_port))
+    except SecretError as exc:
+        print(f"copybot: credentials: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run_loop(daemon: Daemon) -> int:
+    try:
+        import uvloop
+
+        return uvloop.run(daemon.run())
+    except ImportError:
+        return asyncio.run(daemon.run())
