@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +16,7 @@ from bot.aum import (
     mark_to_market,
     rank,
 )
+from bot.plot import plot_aum, trend_line
 from bot.types import TradingState
 
 D = Decimal
@@ -132,3 +134,27 @@ def test_allocation_allowed_clips_at_the_cap() -> None:
     assert allocation_allowed(D(10**9), D(5), None) == (D(5), None)
     with pytest.raises(ValueError, match="negative"):
         allocation_allowed(D(0), D(-1), D(10))
+
+
+def test_plot_aum_writes_a_png(tmp_path: Path) -> None:
+    history = [
+        (1_700_000_000_000 + i * 3_600_000, lead, D(1000 + 50 * i))
+        for i in range(10)
+        for lead in ("L1", "L2")
+    ]
+    points = [(D(1000 + 100 * i), D(i) / 2) for i in range(20)]
+    target = tmp_path / "aum.png"
+    plot_aum(history, points, str(target))
+    data = target.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    assert len(data) > 1000
+    empty = tmp_path / "empty.png"
+    plot_aum([], [], str(empty))  # no data yet still gives a readable picture
+    assert empty.read_bytes().startswith(b"\x89PNG")
+
+
+def test_trend_line_fits_exact_points() -> None:
+    # y = 0.5 x + 2
+    assert trend_line([(D(0), D(2)), (D(2), D(3)), (D(4), D(4))]) == (D("0.5"), D(2))
+    assert trend_line([(D(1), D(1))]) is None
+    assert trend_line([(D(1), D(1)), (D(1), D(2))]) is None
