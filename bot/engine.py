@@ -14,7 +14,7 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import structlog
@@ -32,10 +32,19 @@ from bot.metrics import Metrics
 from bot.risk import RiskLimits
 from bot.sizing import Sizing, SizingMode
 from bot.slippage import SlippageBook, fanout_order
-from bot.types import ZERO, Intent, LeadFill, MarketSpec, OrderOutcome, TradingState
+from bot.types import ZERO, Decision, Intent, LeadFill, MarketSpec, OrderOutcome, TradingState
 from bot.venue import VenueMode, make_pro, make_rest, share_markets
 
 log = structlog.get_logger("copybot.engine")
+
+
+class Observer(Protocol):
+    """Sees every risk decision and order outcome (the demo, the benchmark, tests)."""
+
+    def on_decision(self, follower: str, decision: Decision) -> None: ...
+    def on_outcome(
+        self, follower: str, intent: Intent, outcome: OrderOutcome, sent_ns: int, acked_ns: int
+    ) -> None: ...
 
 
 class KeyRefused(Exception):
@@ -127,6 +136,8 @@ class Engine:
         self._tasks: list[asyncio.Task[Any]] = []
         self.kill_file_seen = False
         self.stopping = False
+        self.observers: list[Observer] = []
+        self.last_copy_lag_ms: float | None = None
 
     # -- EngineView, read by followers --------------------------------------------------------
 
@@ -230,6 +241,7 @@ class Engine:
             placer=OrderPlacer(client, cfg.id, ExecSettings(lookup_attempts=ex.lookup_attempts)),
             on_outcome=self._on_outcome,
             on_disabled=self._on_disabled,
+            on_decision=self._on_decision,
         )
         follower.ratios = {
             (lead, symbol): ratio for (lead, symbol), ratio in self.journal.load_ratios(cfg.id).items()
@@ -369,6 +381,7 @@ class Engine:
         self.metrics.orders.labels(outcome.status).inc()
         received = self._received_ns.get((intent.lead, intent.trigger))
         if received:
+            self.last_copy_lag_ms = (sent_ns - received) / 1e6
             self.metrics.copy_lag.labels("send").observe((sent_ns - received) / 1e9)
             self.metrics.copy_lag.labels("ack").observe((acked_ns - received) / 1e9)
         if outcome.filled_qty > 0 and outcome.avg_price is not None and intent.ref_price > 0:
@@ -384,6 +397,14 @@ class Engine:
                 rank=follower.fanout_rank.get(intent.trigger, 0),
             )
             self.metrics.slippage.labels(intent.lead).observe(float(record.bps))
+        for observer in self.observers:
+            observer.on_outcome(follower.id, intent, outcome, sent_ns, acked_ns)
+
+    def _on_decision(self, follower: FollowerRuntime, decision: Decision) -> None:
+        if decision.reason:
+            self.metrics.denials.labels(decision.reason.split(":", 1)[0]).inc()
+        for observer in self.observers:
+            observer.on_decision(follower.id, decision)
 
     def _on_disabled(self, follower: FollowerRuntime, reason: str) -> None:
         self.alert("follower_disabled", follower.id, {"reason": reason}, severity="critical")

@@ -22,7 +22,7 @@ from bot import clientid, planner, risk
 from bot.executor import OrderPlacer
 from bot.risk import FollowerRiskState, RiskLimits
 from bot.sizing import Sizing, base_ratio, next_ratio, target_position
-from bot.types import ZERO, Intent, LeadFill, MarketSpec, OrderOutcome, Side, TradingState, Verdict
+from bot.types import ZERO, Decision, Intent, LeadFill, MarketSpec, OrderOutcome, Side, TradingState, Verdict
 
 log = structlog.get_logger("copybot.follower")
 
@@ -89,6 +89,7 @@ class FollowerRuntime:
     placer: OrderPlacer
     on_outcome: Callable[[FollowerRuntime, Intent, OrderOutcome, int, int], None] = lambda *a: None
     on_disabled: Callable[[FollowerRuntime, str], None] = lambda *a: None
+    on_decision: Callable[[FollowerRuntime, Decision], None] = lambda *a: None
     confirmed: dict[str, Decimal] = field(default_factory=dict)
     inflight: dict[str, Decimal] = field(default_factory=dict)
     ratios: dict[tuple[str, str], Decimal] = field(default_factory=dict)
@@ -135,6 +136,11 @@ class FollowerRuntime:
         market = self.markets[symbol]
         if self.closing_reason:
             return ZERO, self.closing_reason
+        limits = self.settings.limits
+        if symbol in limits.symbols_deny or (
+            limits.symbols_allow is not None and symbol not in limits.symbols_allow
+        ):
+            return ZERO, f"symbol {symbol} is not allowed for this follower"
         parts = []
         lead_cs = Decimal(1)
         for lead in self.settings.sizings:
@@ -256,6 +262,7 @@ class FollowerRuntime:
             decision = risk.evaluate(intent, self.risk_state(), self.settings.limits, market)
             self.journal.record_intent(intent)
             self.journal.record_decision(decision)
+            self.on_decision(self, decision)
             if decision.verdict is Verdict.DENIED:
                 bound.info("copy_denied", client_order_id=cid, reason=decision.reason)
                 continue

@@ -5,6 +5,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from bot.planner import plan_legs
+from bot.types import ZERO
+
 if TYPE_CHECKING:
     from bot.engine import Engine
 
@@ -21,10 +24,17 @@ def follower_positions(engine: Engine, follower_id: str) -> dict[str, dict[str, 
             continue
         target, clip = follower.target(symbol)
         position = follower.position(symbol)
+        match = abs(target - position) < market.step
+        residual = None
+        if not match:
+            # An entry difference below the venue minimum cannot be placed; it waits (planner).
+            plan = plan_legs(target, position, market, engine.marks.get(symbol, ZERO))
+            residual = plan.deferred if not plan.legs else None
         out[symbol] = {
             "position": str(position),
             "target": str(target),
-            "match": abs(target - position) < market.step,
+            "match": match,
+            "residual_below_min": residual,
             "clipped": clip,
         }
     return out

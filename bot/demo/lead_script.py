@@ -1,0 +1,132 @@
+"""A scripted lead trader for the demo and the tests: opens, adds, partial closes, flips and closes
+on several symbols with market orders, plus GTC limit orders that fill in pieces as the local
+exchange's price is walked through them."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+import structlog
+
+from bot.markets import dec, round_to_step
+from bot.types import MarketSpec
+
+log = structlog.get_logger("copybot.demo.lead")
+
+
+class ScriptedLead:
+    def __init__(
+        self,
+        client: Any,
+        admin_url: str,
+        markets: dict[str, MarketSpec],
+        *,
+        symbols: list[str],
+        notional: Decimal = Decimal(4000),
+        seed: int = 7,
+        pause_s: tuple[float, float] = (0.2, 0.6),
+    ) -> None:
+        self.client = client
+        self.admin_url = admin_url.rstrip("/")
+        self.markets = markets
+        self.symbols = symbols
+        self.notional = notional
+        self.rng = random.Random(seed)
+        self.pause_s = pause_s
+        self.position: dict[str, Decimal] = dict.fromkeys(symbols, Decimal(0))
+        self.orders = 0
+        self.actions: list[str] = []
+
+    async def _price(self, symbol: str) -> Decimal:
+        ticker = await self.client.fetch_ticker(symbol)
+        return dec(ticker["info"].get("lastPrice") or ticker["last"])
+
+    async def _qty(self, symbol: str, fraction: float = 1.0) -> Decimal:
+        price = await self._price(symbol)
+        market = self.markets[symbol]
+        raw = self.notional * Decimal(str(round(fraction * self.rng.uniform(0.6, 1.4), 3))) / price
+        return max(round_to_step(raw, market.step), market.min_qty)
+
+    async def _market(self, symbol: str, signed: Decimal, reduce_only: bool = False) -> None:
+        if signed == 0:
+            return
+        side = "buy" if signed > 0 else "sell"
+        params = {"reduceOnly": True} if reduce_only else {}
+        await self.client.create_order(symbol, "market", side, str(abs(signed)), None, params)
+        self.position[symbol] += signed
+        self.orders += 1
+
+    async def _move_price(self, session: aiohttp.ClientSession, symbol: str, price: Decimal) -> None:
+        market_id = self.markets[symbol].venue_symbol
+        async with session.post(
+            f"{self.admin_url}/_sim/price", json={"symbol": market_id, "price": str(price)}
+        ) as r:
+            r.raise_for_status()
+
+    async def _limit_in_pieces(self, session: aiohttp.ClientSession, symbol: str) -> None:
+        """A resting buy below the market, filled in pieces as the price walks down through it."""
+        market = self.markets[symbol]
+        price = await self._price(symbol)
+        limit = round_to_step(price * Decimal("0.997"), market.tick)
+        qty = await self._qty(symbol)
+        order = await self.client.create_order(symbol, "limit", "buy", str(qty), str(limit), {})
+        self.orders += 1
+        for i in range(1, 7):
+            await self._move_price(
+                session, symbol, round_to_step(price * (1 - Decimal("0.0006") * i), market.tick)
+            )
+            await asyncio.sleep(0.1)
+        status = await self.client.fetch_order(order["id"], symbol)
+        filled = dec(status["info"].get("executedQty") or status.get("filled") or 0)
+        if status.get("status") == "open":
+            await self.client.cancel_order(order["id"], symbol)
+        self.position[symbol] += filled
+        await self._move_price(session, symbol, price)
+
+    async def step(self, session: aiohttp.ClientSession) -> str:
+        symbol = self.rng.choice(self.symbols)
+        pos = self.position[symbol]
+        step = self.markets[symbol].step
+        roll = self.rng.random()
+        if pos == 0:
+            action = "limit_in_pieces" if roll < 0.25 else "open"
+            if action == "open":
+                await self._market(symbol, await self._qty(symbol) * self.rng.choice((1, -1)))
+            else:
+                await self._limit_in_pieces(session, symbol)
+        elif roll < 0.3:
+            action = "add"
+            await self._market(symbol, (await self._qty(symbol, 0.5)) * (1 if pos > 0 else -1))
+        elif roll < 0.6:
+            action = "partial_close"
+            part = round_to_step(abs(pos) * Decimal("0.4"), step)
+            await self._market(symbol, part * (-1 if pos > 0 else 1), reduce_only=True)
+        elif roll < 0.8:
+            action = "flip"
+            await self._market(symbol, -pos - (await self._qty(symbol)) * (1 if pos > 0 else -1))
+        else:
+            action = "close"
+            await self._market(symbol, -pos, reduce_only=True)
+        self.actions.append(f"{action} {symbol}")
+        return action
+
+    async def run(self, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        async with aiohttp.ClientSession() as session:
+            while loop.time() < deadline:
+                try:
+                    action = await self.step(session)
+                    log.debug("lead_action", action=action)
+                except Exception as exc:  # a rejected scripted order must not end the demo
+                    log.warning("lead_action_failed", error=str(exc)[:200])
+                await asyncio.sleep(self.rng.uniform(*self.pause_s))
+
+    async def flatten(self) -> None:
+        for symbol, pos in self.position.items():
+            if pos:
+                await self._market(symbol, -pos, reduce_only=True)

@@ -1,0 +1,105 @@
+"""What the demo measured: lag on the exchange's own clock, orders, denials, and whether every
+follower ended on its targets."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from bot.types import Decision, Intent, OrderOutcome, Verdict
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+@dataclass
+class Recorder:
+    """An engine observer that keeps what the summary needs."""
+
+    triggers: dict[str, tuple[str, str]] = field(default_factory=dict)  # client id -> (lead, trigger)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    denials: Counter[str] = field(default_factory=Counter)
+    clips: Counter[str] = field(default_factory=Counter)
+    internal_lag_ns: list[int] = field(default_factory=list)
+    last_lag_ms: float | None = None
+
+    def on_decision(self, follower: str, decision: Decision) -> None:
+        reason = (decision.reason or "").split(":", 1)[0]
+        if decision.verdict is Verdict.DENIED:
+            self.denials[reason] += 1
+        elif decision.verdict is Verdict.CLIPPED:
+            self.clips[reason] += 1
+
+    def on_outcome(
+        self, follower: str, intent: Intent, outcome: OrderOutcome, sent_ns: int, acked_ns: int
+    ) -> None:
+        self.triggers[intent.client_order_id] = (intent.lead, intent.trigger)
+        self.outcomes[outcome.status] += 1
+
+
+def copy_lags_ms(
+    lead_trades: list[dict[str, Any]], follower_orders: list[dict[str, Any]], recorder: Recorder
+) -> list[float]:
+    """Per follower order copying a lead trade: order arrival at the exchange minus the lead trade's
+    execution, both on the exchange's clock."""
+    trade_ns = {str(t["id"]): int(t["timeNs"]) for t in lead_trades}
+    lags = []
+    for order in follower_orders:
+        link = recorder.triggers.get(order.get("clientOrderId", ""))
+        if link is None or link[1] not in trade_ns:
+            continue  # reconciliation orders copy no single trade
+        lags.append((int(order["recvTimeNs"]) - trade_ns[link[1]]) / 1e6)
+    return lags
+
+
+def follower_match(positions: dict[str, dict[str, Any]]) -> bool:
+    return all(p["match"] or p.get("residual_below_min") for p in positions.values())
+
+
+def summarize(
+    *,
+    status: dict[str, Any],
+    recorder: Recorder,
+    lags_ms: list[float],
+    seconds: float,
+    lead_orders: int,
+    reconcile_drifts: int,
+) -> dict[str, Any]:
+    followers = {}
+    for fid, f in status["followers"].items():
+        followers[fid] = {
+            "state": f["state"],
+            "equity": f["equity"],
+            "orders": f["orders_sent"],
+            "match": follower_match(f["positions"]),
+            "positions": f["positions"],
+        }
+    p50, p99 = percentile(lags_ms, 0.5), percentile(lags_ms, 0.99)
+    return {
+        "seconds": seconds,
+        "lead_orders": lead_orders,
+        "lead_fills": sum(lead["fills"] for lead in status["leads"].values()),
+        "follower_orders": sum(recorder.outcomes.values()),
+        "orders_by_outcome": dict(recorder.outcomes),
+        "denials_by_reason": dict(recorder.denials),
+        "clips_by_reason": dict(recorder.clips),
+        "copy_lag_ms": {
+            "p50": round(p50, 3) if p50 is not None else None,
+            "p99": round(p99, 3) if p99 is not None else None,
+            "samples": len(lags_ms),
+        },
+        "final_reconcile_drifts": reconcile_drifts,
+        "followers": followers,
+        "all_match": all(f["match"] for f in followers.values()),
+    }
+
+
+def dec_str(value: Decimal) -> str:
+    return format(value.normalize(), "f")

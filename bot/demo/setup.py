@@ -1,0 +1,77 @@
+"""The demo's accounts and config: one lead and N followers with different sizing modes and caps on
+the embedded local exchange. Keys are random per run and reach the config through an environment
+mapping, exactly as a real deployment passes them (never inline)."""
+
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal
+from typing import Any
+
+LEAD_BALANCE = Decimal(100_000)
+
+# (sizing, balance, risk overrides): cycled when there are more followers than rows.
+FOLLOWER_PROFILES: list[tuple[dict[str, Any], Decimal, dict[str, Any]]] = [
+    ({"mode": "equity_ratio"}, Decimal(20_000), {"slippage_bps": None}),
+    ({"mode": "multiplier", "multiplier": "0.15"}, Decimal(15_000), {"slippage_bps": 50}),
+    ({"mode": "allocation", "allocation": 25_000}, Decimal(40_000), {"slippage_bps": None,
+                                                                      "max_position_notional": 1500}),
+    ({"mode": "fixed_notional", "notional": 800}, Decimal(8_000), {"slippage_bps": None,
+                                                                    "symbols_deny": ["THIN/USDT:USDT"]}),
+]  # fmt: skip
+
+
+def demo_accounts(followers: int) -> list[dict[str, Any]]:
+    """Accounts to create on the local exchange: the lead first."""
+    accounts = [{"id": "lead", "balance": LEAD_BALANCE}]
+    for i in range(followers):
+        _, balance, _ = FOLLOWER_PROFILES[i % len(FOLLOWER_PROFILES)]
+        accounts.append({"id": f"f{i + 1}", "balance": balance})
+    for account in accounts:
+        account["api_key"] = secrets.token_hex(32)
+        account["secret"] = secrets.token_hex(32)
+    return accounts
+
+
+def demo_config(accounts: list[dict[str, Any]], journal_path: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The config dict and the environment its credentials are read from."""
+    env: dict[str, str] = {}
+    for account in accounts:
+        name = account["id"].upper()
+        env[f"DEMO_{name}_KEY"] = account["api_key"]
+        env[f"DEMO_{name}_SECRET"] = account["secret"]
+
+    def creds(account_id: str) -> dict[str, str]:
+        name = account_id.upper()
+        return {"api_key_env": f"DEMO_{name}_KEY", "secret_env": f"DEMO_{name}_SECRET"}
+
+    followers = []
+    for i, account in enumerate(accounts[1:]):
+        sizing, _, risk = FOLLOWER_PROFILES[i % len(FOLLOWER_PROFILES)]
+        followers.append({
+            "id": account["id"],
+            "venue": "local",
+            "credentials": creds(account["id"]),
+            "leverage": 10,
+            "risk": {
+                "max_order_notional": 20_000,
+                "max_position_notional": 10_000,
+                "max_total_exposure": 30_000,
+                "max_leverage": 5,
+                **risk,
+            },
+            "follows": [{"lead": "lead", "sizing": sizing}],
+        })  # fmt: skip
+    config = {
+        "venues": {"local": {"exchange": "binanceusdm", "mode": "sim"}},
+        "leads": [{"id": "lead", "venue": "local", "credentials": creds("lead"),
+                   "symbols": ["BTC/USDT:USDT", "ETH/USDT:USDT", "THIN/USDT:USDT"]}],
+        "followers": followers,
+        "feed": {"keepalive_s": 5, "stale_after_s": 20},
+        "reconcile": {"mode": "correct", "interval_s": 10},
+        "executor": {"balance_refresh_s": 5},
+        "journal": {"path": journal_path},
+        "api": {"enabled": True, "port": 0},
+        "logging": {"level": "warning"},
+    }  # fmt: skip
+    return config, env

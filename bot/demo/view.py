@@ -1,0 +1,73 @@
+"""The demo's live terminal view (rich): lead and follower positions, the last copy lag, denials."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+from rich.console import Group
+from rich.live import Live
+from rich.table import Table
+
+from bot.status import snapshot
+
+if TYPE_CHECKING:
+    from bot.demo.report import Recorder
+    from bot.engine import Engine
+
+
+class DemoView:
+    def __init__(self, engine: Engine, recorder: Recorder) -> None:
+        self.engine = engine
+        self.recorder = recorder
+        self._task: asyncio.Task[None] | None = None
+        self._live: Live | None = None
+
+    def render(self) -> Group:
+        status = snapshot(self.engine)
+        leads = Table(title="lead", expand=True)
+        for column in ("lead", "stream", "fills", "positions"):
+            leads.add_column(column)
+        for lead_id, lead in status["leads"].items():
+            stream = "live" if lead["stream"]["live"] else "down"
+            positions = "  ".join(f"{s.split('/')[0]} {q}" for s, q in lead["positions"].items()) or "flat"
+            leads.add_row(lead_id, stream, str(lead["fills"]), positions)
+        followers = Table(title="followers (position / target)", expand=True)
+        for column in ("follower", "state", "equity", "orders", "positions"):
+            followers.add_column(column)
+        for fid, f in status["followers"].items():
+            cells = []
+            for symbol, p in f["positions"].items():
+                flag = "" if p["match"] else " *"
+                cells.append(f"{symbol.split('/')[0]} {p['position']}/{p['target']}{flag}")
+            followers.add_row(fid, f["state"], f["equity"], str(f["orders_sent"]), "  ".join(cells) or "flat")
+        lag = self.engine.last_copy_lag_ms
+        total = sum(self.recorder.outcomes.values())
+        footer = Table.grid()
+        lag_text = f"{lag:.2f} ms" if lag is not None else "-"
+        footer.add_row(f"last copy lag (fill in -> order out): {lag_text}")
+        footer.add_row(f"follower orders: {total} {dict(self.recorder.outcomes)}")
+        footer.add_row(
+            f"denials: {dict(self.recorder.denials) or 'none'}  clips: {dict(self.recorder.clips) or 'none'}"
+        )
+        return Group(leads, followers, footer)
+
+    async def _refresh(self) -> None:
+        assert self._live is not None
+        while True:
+            self._live.update(self.render())
+            await asyncio.sleep(0.5)
+
+    def start(self) -> None:
+        self._live = Live(self.render(), refresh_per_second=4, transient=False)
+        self._live.start()
+        self._task = asyncio.create_task(self._refresh(), name="demo-view")
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        if self._live is not None:
+            with contextlib.suppress(Exception):
+                self._live.update(self.render())
+            self._live.stop()
