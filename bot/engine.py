@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
@@ -138,6 +139,8 @@ class Engine:
         self.stopping = False
         self.observers: list[Observer] = []
         self.last_copy_lag_ms: float | None = None
+        self.internal_lag_ms: deque[float] = deque(maxlen=10_000)
+        self._first_sent: dict[str, int] = {}
 
     # -- EngineView, read by followers --------------------------------------------------------
 
@@ -382,6 +385,12 @@ class Engine:
         received = self._received_ns.get((intent.lead, intent.trigger))
         if received:
             self.last_copy_lag_ms = (sent_ns - received) / 1e6
+            if intent.trigger not in self._first_sent:
+                # The fill's first order out: the process's own part of the copy lag.
+                self._first_sent[intent.trigger] = sent_ns
+                self.internal_lag_ms.append(self.last_copy_lag_ms)
+                if len(self._first_sent) > 10_000:
+                    self._first_sent.pop(next(iter(self._first_sent)))
             self.metrics.copy_lag.labels("send").observe((sent_ns - received) / 1e9)
             self.metrics.copy_lag.labels("ack").observe((acked_ns - received) / 1e9)
         if outcome.filled_qty > 0 and outcome.avg_price is not None and intent.ref_price > 0:

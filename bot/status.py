@@ -71,7 +71,13 @@ def snapshot(engine: Engine) -> dict[str, Any]:
             "needs_resync": f.needs_resync,
             "positions": follower_positions(engine, follower_id),
         }
+    lags = sorted(engine.internal_lag_ms)
+
+    def pct(q: float) -> float | None:
+        return round(lags[min(len(lags) - 1, int(q * len(lags)))], 3) if lags else None
+
     return {
+        "internal_lag_ms": {"p50": pct(0.5), "p99": pct(0.99), "max": pct(1.0), "samples": len(lags)},
         "state": engine.state.value,
         "state_reason": engine.state_reason or None,
         "kill_switch": engine.kill_switch(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
 from bot.app import Daemon
@@ -34,6 +35,22 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_loop(daemon: Daemon) -> int:
+    profile_path = os.environ.get("COPYBOT_PROFILE")
+    if profile_path:
+        # The benchmark's profile of a large fan-out: cProfile over the whole run, dumped at exit.
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+        try:
+            return _run_plain(daemon)
+        finally:
+            profiler.disable()
+            profiler.dump_stats(profile_path)
+    return _run_plain(daemon)
+
+
+def _run_plain(daemon: Daemon) -> int:
     try:
         import uvloop
 
