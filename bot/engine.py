@@ -320,6 +320,14 @@ class Engine:
                 with contextlib.suppress(Exception):  # "no need to change" is an error on Binance
                     await follower.client.set_margin_mode(cfg.margin_mode, symbol)
 
+    def _backfill_cursors(self, lead: LeadRuntime) -> dict[str, tuple[int, str]]:
+        """Backfill each symbol from its durable cursor; a symbol never traded since the start
+        snapshot from the snapshot itself (fills between it and the stream connecting)."""
+        cursors: dict[str, tuple[int, str]] = dict(self.journal.cursors(lead.id))
+        for symbol in lead.symbols(set(cursors)):
+            cursors.setdefault(symbol, (lead.snapshot_default_ms, ""))
+        return cursors
+
     def _lead_leverage(self, follower: FollowerRuntime, symbol: str) -> int:
         known = [self.leads[lead].leverage.get(symbol) for lead in follower.settings.sizings]
         return next((lev for lev in known if lev), 5)
@@ -332,7 +340,7 @@ class Engine:
             make_stream_client=lambda: self._client(venue, lead.id, pro=True),
             rest=lead.rest,
             symbols=lambda: lead.symbols(set(self.journal.cursors(lead.id))),
-            cursors=lambda: self.journal.cursors(lead.id),
+            cursors=lambda: self._backfill_cursors(lead),
             on_fill=self.on_lead_fill,
             settings=FeedSettings(
                 keepalive_s=fc.keepalive_s,

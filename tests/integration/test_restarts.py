@@ -1,0 +1,157 @@
+"""Nothing lost, nothing doubled: the daemon is SIGKILLed at random moments while the lead trades,
+and restarted; at the end every follower is on target, no intent was sent twice, and every lead
+fill is in the journal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import signal
+import sqlite3
+import sys
+import time
+import urllib.request
+from decimal import ROUND_DOWN, Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.integration.harness import BTC, ETH, Harness, follower
+
+FOLLOWERS = 20
+KILLS = 20
+MULTIPLIERS = [Decimal("0.05") * (1 + i % 4) for i in range(FOLLOWERS)]
+STEP = Decimal("0.001")
+
+
+def write_config(h: Harness, path: Path, api_port: int) -> None:
+    config = json.loads(json.dumps(h.config, default=str))
+    config["api"] = {"enabled": True, "port": api_port}
+    config["logging"] = {"level": "warning", "json": True}
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def spawn(config: Path, env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "run", "--config", str(config),
+        env={**os.environ, **env}, stdout=log.open("ab"), stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def get_json(url: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback test API
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, None
+    except OSError:
+        return 0, None
+
+
+async def wait_for(predicate: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await asyncio.to_thread(predicate)
+        if value:
+            return value
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def lead_trader(h: Harness, stop: asyncio.Event, seed: int) -> int:
+    rng = random.Random(seed)
+    position = {BTC: Decimal(0), ETH: Decimal(0)}
+    orders = 0
+    while not stop.is_set():
+        symbol = rng.choice([BTC, ETH])
+        qty = Decimal(rng.choice(["0.01", "0.02", "0.03"])) * (10 if symbol == ETH else 1)
+        side = rng.choice(["buy", "sell"]) if position[symbol] == 0 else (
+            "sell" if position[symbol] > 0 and rng.random() < 0.6 else "buy")  # fmt: skip
+        with contextlib.suppress(Exception):
+            await h.trade(symbol, side, str(qty))
+            position[symbol] += qty if side == "buy" else -qty
+            orders += 1
+        await asyncio.sleep(rng.uniform(0.05, 0.3))
+    return orders
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(420)
+async def test_kill_minus_nine_loop(harness: Harness, tmp_path: Path) -> None:
+    h = harness
+    h.build_config([follower(f"f{i:02d}", {"mode": "multiplier", "multiplier": str(m)})
+                    for i, m in enumerate(MULTIPLIERS)])  # fmt: skip
+    port = free_port()
+    config = tmp_path / "copybot.yaml"
+    write_config(h, config, port)
+    log = tmp_path / "daemon.log"
+    rng = random.Random(20261125)
+    stop = asyncio.Event()
+    trader = asyncio.create_task(lead_trader(h, stop, seed=5))
+    try:
+        for _ in range(KILLS):
+            proc = await spawn(config, h.env, log)
+            await asyncio.sleep(rng.uniform(0.3, 4.0))  # during start-up, fan-out or idle alike
+            proc.send_signal(signal.SIGKILL)
+            await proc.wait()
+    finally:
+        stop.set()
+        lead_orders = await trader
+    assert lead_orders > 20
+
+    # A last, clean run: it must converge every follower and exit 0 on SIGTERM.
+    proc = await spawn(config, h.env, log)
+    try:
+
+        def converged() -> Any:
+            code, status = get_json(f"http://127.0.0.1:{port}/status")
+            if code != 200 or not status["ready"]:
+                return None
+            ok = all(p["match"] for f in status["followers"].values() for p in f["positions"].values())
+            idle = all(f["queue"] == 0 and not f["busy"] for f in status["followers"].values())
+            return status if ok and idle else None
+
+        await wait_for(converged, 60, "followers on target after the last restart")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), 30)
+    assert code == 0, log.read_text()[-3000:]
+
+    lead_data = await h.admin("lead")
+    lead_pos = {p["symbol"]: Decimal(p["positionAmt"]) for p in lead_data["positions"]}
+    lead_volume = {s: Decimal(0) for s in ("BTCUSDT", "ETHUSDT")}
+    for t in lead_data["trades"]:
+        lead_volume[t["symbol"]] += Decimal(t["qty"])
+    fills = len(lead_data["trades"])
+    for i, m in enumerate(MULTIPLIERS):
+        fid = f"f{i:02d}"
+        data = await h.admin(fid)
+        held = {p["symbol"]: Decimal(p["positionAmt"]) for p in data["positions"]}
+        for symbol in lead_volume:
+            target = (lead_pos.get(symbol, Decimal(0)) * m).quantize(STEP, rounding=ROUND_DOWN)
+            assert held.get(symbol, Decimal(0)) == target, (fid, symbol)
+        ids = [o["clientOrderId"] for o in data["orders"]]
+        assert len(ids) == len(set(ids)), f"{fid}: a client order id was used twice"
+        # Nothing doubled: a follower never trades more than its share of the lead's volume
+        # (coalescing only nets it down; a doubled intent would push it over).
+        for symbol, volume in lead_volume.items():
+            traded = sum(Decimal(o["executedQty"]) for o in data["orders"] if o["symbol"] == symbol)
+            assert traded <= volume * m + fills * STEP, (fid, symbol, traded, volume * m)
+
+    with sqlite3.connect(h.config["journal"]["path"]) as db:
+        journaled = {str(r[0]) for r in db.execute("select trade_id from lead_fills")}
+    missing = {str(t["id"]) for t in lead_data["trades"]} - journaled
+    assert not missing, f"lead fills missing from the journal: {sorted(missing)[:10]}"
