@@ -155,3 +155,54 @@ async def test_kill_minus_nine_loop(harness: Harness, tmp_path: Path) -> None:
         journaled = {str(r[0]) for r in db.execute("select trade_id from lead_fills")}
     missing = {str(t["id"]) for t in lead_data["trades"]} - journaled
     assert not missing, f"lead fills missing from the journal: {sorted(missing)[:10]}"
+
+
+@pytest.mark.slow
+async def test_sigterm_during_fan_out_drains_then_restart_places_nothing_twice(
+    harness: Harness, tmp_path: Path
+) -> None:
+    h = harness
+    h.build_config([follower(f"f{i:02d}", {"mode": "multiplier", "multiplier": "0.1"}) for i in range(20)],
+                   executor={"drain_timeout_s": 5})  # fmt: skip
+    port = free_port()
+    config = tmp_path / "copybot.yaml"
+    write_config(h, config, port)
+    log = tmp_path / "daemon.log"
+    proc = await spawn(config, h.env, log)
+    await wait_for(lambda: get_json(f"http://127.0.0.1:{port}/readyz")[0] == 200, 30, "ready")
+    for i in range(20):  # every follower's order is held a while: the fan-out is in flight
+        await h.fault(
+            api_key=h.keys[f"f{i:02d}"][0], method="POST", path="/fapi/v1/order", delay_ms=300, count=1
+        )
+    await h.trade(BTC, "buy", "0.05")
+
+    async def first_order_seen() -> None:
+        while not any([(await h.admin(f"f{i:02d}"))["orders"] for i in range(20)]):
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(first_order_seen(), 10)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    code = await asyncio.wait_for(proc.wait(), 20)
+    assert code == 0, log.read_text()[-3000:]
+    assert time.monotonic() - started < 5 + 5  # the drain bound plus closing
+
+    proc = await spawn(config, h.env, log)
+    try:
+
+        def settled() -> bool:
+            code, status = get_json(f"http://127.0.0.1:{port}/status")
+            return (
+                code == 200
+                and status["ready"]
+                and all(p["match"] for f in status["followers"].values() for p in f["positions"].values())
+            )
+
+        await wait_for(settled, 30, "followers on target after the restart")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
+    for i in range(20):
+        data = await h.admin(f"f{i:02d}")
+        assert len(data["orders"]) == 1, data["orders"]
+        assert Decimal(data["positions"][0]["positionAmt"]) == Decimal("0.005")

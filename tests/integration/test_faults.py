@@ -1,0 +1,109 @@
+"""Each injected fault, one test each: the copy still lands exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from decimal import Decimal
+
+import pytest
+
+from bot.types import TradingState
+from tests.integration.harness import BTC, Harness, follower
+
+
+async def setup(h: Harness, n: int = 1, **overrides: object) -> None:
+    h.build_config([follower(f"f{i}", {"mode": "multiplier", "multiplier": "0.1"}) for i in range(n)],
+                   **overrides)  # fmt: skip
+    await h.start_daemon()
+
+
+async def orders_of(h: Harness, fid: str) -> list[dict[str, object]]:
+    return list((await h.admin(fid))["orders"])
+
+
+async def test_websocket_dropped_then_fill_while_down_is_backfilled(harness: Harness) -> None:
+    h = harness
+    await setup(h)
+    feed = h.engine.feeds["lead"]
+    sessions = feed.sessions
+    await h.fault(api_key=h.keys["lead"][0], drop_ws=True)
+    await h.trade(BTC, "buy", "0.05")  # probably lands while the stream is down
+    await h.settle(fills=1)
+    assert feed.sessions > sessions
+    assert (await h.positions("f0"))["BTCUSDT"] == Decimal("0.005")
+    assert len(await orders_of(h, "f0")) == 1
+
+
+async def test_listen_key_expired_gets_a_new_key(harness: Harness) -> None:
+    h = harness
+    await setup(h)
+    feed = h.engine.feeds["lead"]
+    sessions = feed.sessions
+    await h.fault(api_key=h.keys["lead"][0], expire_listen_keys=True)
+    for _ in range(100):
+        if feed.sessions > sessions and feed.live:
+            break
+        await asyncio.sleep(0.05)
+    assert feed.sessions > sessions, "an expired listenKey must end the session"
+    assert "listenKeyExpired" in (feed.last_error or "")
+    await h.trade(BTC, "buy", "0.05")
+    await h.settle(fills=1)
+    assert (await h.positions("f0"))["BTCUSDT"] == Decimal("0.005")
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param({"http_status": 429, "code": -1003, "retry_after": 1, "count": 1}, id="429-retry-after"),
+        pytest.param({"http_status": 503, "count": 2}, id="http-503"),
+        pytest.param({"delay_ms": 800, "count": 2}, id="slow-responses"),
+        pytest.param({"accept_then_timeout": 1}, id="accept-then-time-out"),
+    ],
+)
+async def test_order_faults_place_exactly_one_order(harness: Harness, fault: dict[str, object]) -> None:
+    h = harness
+    await setup(h, executor={"order_timeout_ms": 1500})
+    await h.fault(api_key=h.keys["f0"][0], method="POST", path="/fapi/v1/order", **fault)
+    await h.trade(BTC, "buy", "0.05")
+    await h.settle(fills=1, timeout=30)
+    orders = await orders_of(h, "f0")
+    assert len(orders) == 1, orders
+    assert (await h.positions("f0"))["BTCUSDT"] == Decimal("0.005")
+    assert h.engine.followers["f0"].state is TradingState.ACTIVE
+
+
+async def test_key_revoked_mid_run_disables_only_that_follower(harness: Harness) -> None:
+    h = harness
+    await setup(h, n=3)
+    await h.trade(BTC, "buy", "0.05")
+    await h.settle(fills=1)
+    async with h.http.post(f"{h.sim.rest_url}/_sim/accounts/{h.keys['f1'][0]}/revoke"):  # type: ignore[union-attr]
+        pass
+    await h.trade(BTC, "buy", "0.05")
+    await h.settle(fills=2)
+    f1 = h.engine.followers["f1"]
+    assert f1.state is TradingState.HALTED
+    assert "authentication" in f1.state_reason
+    for fid in ("f0", "f2"):
+        assert (await h.positions(fid))["BTCUSDT"] == Decimal("0.010")
+        assert h.engine.followers[fid].state is TradingState.ACTIVE
+    with sqlite3.connect(h.config["journal"]["path"]) as db:
+        kinds = [r[0] for r in db.execute("select kind from events")]
+    assert "follower_disabled" in kinds
+
+
+async def test_stalled_stream_is_detected_and_replaced(harness: Harness) -> None:
+    h = harness
+    await setup(h, feed={"keepalive_s": 1, "stale_after_s": 3})
+    feed = h.engine.feeds["lead"]
+    sessions = feed.sessions
+    await h.fault(api_key=h.keys["lead"][0], stall_ws=20)
+    await h.trade(BTC, "buy", "0.05")  # its event is lost on the stalled socket
+    for _ in range(200):
+        if feed.sessions > sessions and feed.live:
+            break
+        await asyncio.sleep(0.05)
+    assert feed.sessions > sessions, "a silent stream must be replaced"
+    await h.settle(fills=1)
+    assert (await h.positions("f0"))["BTCUSDT"] == Decimal("0.005")
