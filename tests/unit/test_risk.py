@@ -113,6 +113,16 @@ def intent(side: Side, qty: str, *, reduce_only: bool = False, price: str = "200
             "0.25",
             "max_leverage: 0.32 > 0.25 (exposure 3200, equity 10000); clipped 0.6 -> 0.25",
         ),
+        # the symbol's own exposure is replaced, not counted twice: 2000 (ETH) + 1.1 x 2000 = 4200
+        (
+            RiskLimits(max_total_exposure=D("3500")),
+            "0.5",
+            Side.BUY,
+            "0.6",
+            Verdict.CLIPPED,
+            "0.25",
+            "max_total_exposure: 4200 > 3500; clipped 0.6 -> 0.25",
+        ),
         # the tightest cap wins
         (
             RiskLimits(max_order_notional=D("1000"), max_position_notional=D("600")),
