@@ -1,0 +1,166 @@
+"""Admin API of the local exchange (JSON on the REST host, under /_sim): accounts, prices, the book
+and fault injection. Not part of Binance's protocol; tests, the demo and the benchmark use it."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from aiohttp import web
+
+from bot.sim.accounts import Account
+from bot.sim.faults import Faults
+from bot.sim.jsonfast import dumps
+from bot.sim.matching import Engine
+from bot.sim.userstream import UserStream
+from bot.sim.wire import admin_order_json, admin_trade_json, s
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=dumps(data), status=status, content_type="application/json")
+
+
+def _bad(msg: str, status: int = 400) -> web.Response:
+    return _json({"error": msg}, status)
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        data = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(
+            text='{"error": "body must be JSON"}', content_type="application/json"
+        ) from None
+    if not isinstance(data, dict):
+        raise web.HTTPBadRequest(
+            text='{"error": "body must be a JSON object"}', content_type="application/json"
+        )
+    return data
+
+
+def account_summary(engine: Engine, account: Account, since_ns: int = 0) -> dict[str, Any]:
+    marks = engine.marks()
+    return {
+        "api_key": account.api_key,
+        "name": account.name,
+        "revoked": account.revoked,
+        "withdrawals_enabled": account.withdrawals_enabled,
+        "balance": s(account.wallet),
+        "available": s(account.available(marks)),
+        "positions": [
+            {
+                "symbol": symbol,
+                "positionAmt": s(pos.amt),
+                "entryPrice": s(pos.entry_price),
+                "unRealizedProfit": s(pos.unrealized(marks[symbol])),
+                "leverage": account.leverage_of(symbol),
+            }
+            for symbol, pos in account.positions.items()
+            if pos.amt
+        ],
+        "orders": [admin_order_json(o) for o in account.orders.values() if o.recv_time_ns >= since_ns],
+        "trades": [admin_trade_json(t) for t in account.trades if t.time_ns >= since_ns],
+    }
+
+
+def admin_routes(engine: Engine, stream: UserStream, faults: Faults) -> list[web.RouteDef]:
+    routes = web.RouteTableDef()
+
+    @routes.post("/_sim/accounts")
+    async def create_account(request: web.Request) -> web.Response:
+        data = await _body(request)
+        try:
+            balance = Decimal(str(data.get("balance", "0")))
+            account = engine.create_account(
+                str(data["api_key"]),
+                str(data["secret"]),
+                balance,
+                name=str(data.get("name") or ""),
+                withdrawals_enabled=bool(data.get("withdrawals_enabled", False)),
+            )
+        except KeyError as exc:
+            return _bad(f"missing field {exc.args[0]!r}")
+        except (ValueError, InvalidOperation) as exc:
+            return _bad(str(exc), 409 if "already exists" in str(exc) else 400)
+        return _json({"api_key": account.api_key, "name": account.name, "balance": s(account.wallet)}, 201)
+
+    @routes.get("/_sim/accounts")
+    async def list_accounts(request: web.Request) -> web.Response:
+        return _json(
+            [
+                {"api_key": a.api_key, "name": a.name, "balance": s(a.wallet), "revoked": a.revoked}
+                for a in engine.accounts.values()
+            ]
+        )
+
+    @routes.get("/_sim/accounts/{api_key}")
+    async def get_account(request: web.Request) -> web.Response:
+        account = engine.accounts.get(request.match_info["api_key"])
+        if account is None:
+            return _bad("no such account", 404)
+        try:
+            since_ns = int(request.query.get("since_ns", "0"))
+        except ValueError:
+            return _bad("since_ns must be an integer (nanoseconds since the epoch)")
+        return _json(account_summary(engine, account, since_ns))
+
+    @routes.post("/_sim/accounts/{api_key}/revoke")
+    async def revoke(request: web.Request) -> web.Response:
+        account = engine.accounts.get(request.match_info["api_key"])
+        if account is None:
+            return _bad("no such account", 404)
+        account.revoked = True
+        stream.close_key(account.api_key)
+        return _json({"revoked": True})
+
+    @routes.post("/_sim/price")
+    async def set_price(request: web.Request) -> web.Response:
+        data = await _body(request)
+        symbol = str(data.get("symbol", ""))
+        if symbol not in engine.books:
+            return _bad(f"unknown symbol {symbol!r}", 404)
+        try:
+            price = engine.set_price(symbol, Decimal(str(data["price"])))
+        except (KeyError, InvalidOperation, ValueError) as exc:
+            return _bad(f"price must be a positive decimal: {exc}")
+        return _json({"symbol": symbol, "price": s(price)})
+
+    @routes.get("/_sim/book/{symbol}")
+    async def get_book(request: web.Request) -> web.Response:
+        book = engine.books.get(request.match_info["symbol"])
+        if book is None:
+            return _bad("unknown symbol", 404)
+        return _json(
+            {
+                "symbol": book.cfg.symbol,
+                "fair": s(book.fair),
+                "last": s(book.last_price),
+                "bids": [[s(p), s(q)] for p, q in book.levels(True)],
+                "asks": [[s(p), s(q)] for p, q in book.levels(False)],
+            }
+        )
+
+    @routes.post("/_sim/faults")
+    async def add_faults(request: web.Request) -> web.Response:
+        data = await _body(request)
+        api_key = data.get("api_key")
+        if api_key is not None and api_key not in engine.accounts:
+            return _bad("no such account", 404)
+        try:
+            done: dict[str, Any] = {"rest": faults.add(data)}
+        except (TypeError, ValueError) as exc:
+            return _bad(f"bad fault spec: {exc}")
+        if data.get("drop_ws"):
+            done["dropped"] = stream.drop(api_key)
+        if data.get("expire_listen_keys"):
+            done["expired"] = stream.expire(api_key)
+        if data.get("stall_ws"):
+            done["stalled"] = stream.stall(float(data["stall_ws"]), api_key)
+        return _json(done)
+
+    @routes.delete("/_sim/faults")
+    async def clear_faults(request: web.Request) -> web.Response:
+        faults.clear()
+        return _json({"cleared": True})
+
+    return list(routes)  # type: ignore[arg-type]

@@ -1,0 +1,455 @@
+"""The Binance USD-M REST endpoints ccxt's binanceusdm calls, as plain functions of a parsed call.
+
+`ROUTES` maps (method, path) to (security, handler): "public" needs nothing, "key" only the
+X-MBX-APIKEY header (listenKey), "signed" a valid HMAC signature.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from bot.sim.accounts import Account, Order, SimError
+from bot.sim.config import MarketConfig
+from bot.sim.matching import Engine
+from bot.sim.userstream import UserStream
+from bot.sim.wire import order_json, position_json, s, trade_json
+
+ZERO = Decimal(0)
+_DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
+
+
+@dataclass(slots=True)
+class Call:
+    engine: Engine
+    stream: UserStream
+    account: Account | None
+    params: dict[str, str]
+    recv_ns: int
+    order: Order | None = None  # the order placed by this call, stamped with its ack time
+
+    @property
+    def acct(self) -> Account:
+        assert self.account is not None, "signed route without an account"
+        return self.account
+
+
+Handler = Callable[[Call], Any]
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _int(params: dict[str, str], name: str, default: int) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SimError(
+            -1100, f"Illegal characters found in parameter '{name}'; legal range is integers."
+        ) from None
+
+
+# -- public ---------------------------------------------------------------------------------------
+
+
+def exchange_info(engine: Engine) -> dict[str, Any]:
+    """Built once at start: it never changes while the exchange runs."""
+
+    def symbol(m: MarketConfig) -> dict[str, Any]:
+        return {
+            "symbol": m.symbol,
+            "pair": m.symbol,
+            "contractType": "PERPETUAL",
+            "deliveryDate": 4133404800000,
+            "onboardDate": 1569398400000,
+            "status": "TRADING",
+            "baseAsset": m.base,
+            "quoteAsset": m.quote,
+            "marginAsset": m.quote,
+            "pricePrecision": max(0, -m.tick.normalize().as_tuple().exponent),  # type: ignore[operator]
+            "quantityPrecision": max(0, -m.step.normalize().as_tuple().exponent),  # type: ignore[operator]
+            "baseAssetPrecision": 8,
+            "quotePrecision": 8,
+            "underlyingType": "COIN",
+            "underlyingSubType": [],
+            "triggerProtect": "0.0500",
+            "liquidationFee": "0.012500",
+            "marketTakeBound": "0.05",
+            "maxMoveOrderLimit": 10000,
+            "filters": [
+                {
+                    "filterType": "PRICE_FILTER",
+                    "minPrice": s(m.tick),
+                    "maxPrice": "10000000",
+                    "tickSize": s(m.tick),
+                },
+                {
+                    "filterType": "LOT_SIZE",
+                    "minQty": s(m.min_qty),
+                    "maxQty": s(m.max_qty),
+                    "stepSize": s(m.step),
+                },
+                {
+                    "filterType": "MARKET_LOT_SIZE",
+                    "minQty": s(m.min_qty),
+                    "maxQty": s(m.max_qty),
+                    "stepSize": s(m.step),
+                },
+                {"filterType": "MAX_NUM_ORDERS", "limit": 200},
+                {"filterType": "MIN_NOTIONAL", "notional": s(m.min_notional)},
+                {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500"},
+            ],
+            "orderTypes": ["LIMIT", "MARKET"],
+            "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
+        }
+
+    return {
+        "timezone": "UTC",
+        "serverTime": _now_ms(),
+        "futuresType": "U_MARGINED",
+        "rateLimits": [
+            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400},
+            {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
+        ],
+        "exchangeFilters": [],
+        "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"}],
+        "symbols": [symbol(m) for m in engine.config.markets],
+    }
+
+
+def _time(c: Call) -> Any:
+    return {"serverTime": _now_ms()}
+
+
+def _ping(c: Call) -> Any:
+    return {}
+
+
+def _depth(c: Call) -> Any:
+    cfg = c.engine.market(c.params.get("symbol"))
+    limit = _int(c.params, "limit", 500)
+    if limit not in _DEPTH_LIMITS:
+        raise SimError(-1130, "Invalid data sent for a parameter: limit.")
+    book = c.engine.books[cfg.symbol]
+    now = _now_ms()
+    return {
+        "lastUpdateId": book.update_id,
+        "E": now,
+        "T": now,
+        "bids": [[s(p), s(q)] for p, q in book.levels(True, limit)],
+        "asks": [[s(p), s(q)] for p, q in book.levels(False, limit)],
+    }
+
+
+def _ticker_of(engine: Engine, symbol: str) -> dict[str, Any]:
+    book = engine.books[symbol]
+    now = _now_ms()
+    change = book.last_price - book.open_price
+    vwap = book.quote_volume / book.volume if book.volume else book.last_price
+    return {
+        "symbol": symbol,
+        "priceChange": s(change),
+        "priceChangePercent": s((change * 100 / book.open_price).quantize(Decimal("0.001"))),
+        "weightedAvgPrice": s(vwap.quantize(book.cfg.tick)),
+        "lastPrice": s(book.last_price),
+        "lastQty": "0",
+        "openPrice": s(book.open_price),
+        "highPrice": s(book.high),
+        "lowPrice": s(book.low),
+        "volume": s(book.volume),
+        "quoteVolume": s(book.quote_volume),
+        "openTime": now - 86_400_000,
+        "closeTime": now,
+        "firstId": 0,
+        "lastId": book.trade_count,
+        "count": book.trade_count,
+    }
+
+
+def _ticker(c: Call) -> Any:
+    if c.params.get("symbol"):
+        return _ticker_of(c.engine, c.engine.market(c.params["symbol"]).symbol)
+    return [_ticker_of(c.engine, symbol) for symbol in c.engine.books]
+
+
+def _premium_of(engine: Engine, symbol: str) -> dict[str, Any]:
+    mark = s(engine.books[symbol].fair)
+    now = _now_ms()
+    return {
+        "symbol": symbol,
+        "markPrice": mark,
+        "indexPrice": mark,
+        "estimatedSettlePrice": mark,
+        "lastFundingRate": "0.00010000",
+        "interestRate": "0.00010000",
+        "nextFundingTime": now - now % 28_800_000 + 28_800_000,
+        "time": now,
+    }
+
+
+def _premium(c: Call) -> Any:
+    if c.params.get("symbol"):
+        return _premium_of(c.engine, c.engine.market(c.params["symbol"]).symbol)
+    return [_premium_of(c.engine, symbol) for symbol in c.engine.books]
+
+
+# -- listenKey ------------------------------------------------------------------------------------
+
+
+def _listen_key_post(c: Call) -> Any:
+    return {"listenKey": c.stream.create_key(c.acct.api_key)}
+
+
+def _listen_key_put(c: Call) -> Any:
+    return {"listenKey": c.stream.keepalive(c.acct.api_key)}
+
+
+def _listen_key_delete(c: Call) -> Any:
+    c.stream.close_key(c.acct.api_key)
+    return {}
+
+
+# -- account --------------------------------------------------------------------------------------
+
+
+def _account(c: Call, *, v2: bool = False) -> Any:
+    acct, engine = c.acct, c.engine
+    marks = engine.marks()
+    unrealized = acct.unrealized(marks)
+    initial = acct.initial_margin(marks)
+    available = acct.wallet + unrealized - initial
+    wallet, upnl, margin_balance = s(acct.wallet), s(unrealized), s(acct.wallet + unrealized)
+    asset = {
+        "asset": acct.asset,
+        "walletBalance": wallet,
+        "unrealizedProfit": upnl,
+        "marginBalance": margin_balance,
+        "maintMargin": "0",
+        "initialMargin": s(initial),
+        "positionInitialMargin": s(initial),
+        "openOrderInitialMargin": "0",
+        "crossWalletBalance": wallet,
+        "crossUnPnl": upnl,
+        "availableBalance": s(available),
+        "maxWithdrawAmount": s(max(available, ZERO)),
+        "marginAvailable": True,
+        "updateTime": acct.update_time_ms,
+    }
+    positions = []
+    for symbol, pos in acct.positions.items():
+        if pos.amt or v2:
+            row = position_json(symbol, pos, marks[symbol], acct.leverage_of(symbol), ZERO)
+            positions.append(
+                {k: row[k] for k in _ACCOUNT_POSITION_KEYS} | {"unrealizedProfit": row["unRealizedProfit"]}
+            )
+    out: dict[str, Any] = {
+        "totalInitialMargin": s(initial),
+        "totalMaintMargin": "0",
+        "totalWalletBalance": wallet,
+        "totalUnrealizedProfit": upnl,
+        "totalMarginBalance": margin_balance,
+        "totalPositionInitialMargin": s(initial),
+        "totalOpenOrderInitialMargin": "0",
+        "totalCrossWalletBalance": wallet,
+        "totalCrossUnPnl": upnl,
+        "availableBalance": s(available),
+        "maxWithdrawAmount": s(max(available, ZERO)),
+        "assets": [asset],
+        "positions": positions,
+    }
+    if v2:
+        out.update(
+            feeTier=0, canTrade=True, canDeposit=True, canWithdraw=acct.withdrawals_enabled, updateTime=0
+        )
+    return out
+
+
+_ACCOUNT_POSITION_KEYS = (
+    "symbol",
+    "positionSide",
+    "positionAmt",
+    "entryPrice",
+    "isolatedMargin",
+    "notional",
+    "isolatedWallet",
+    "initialMargin",
+    "maintMargin",
+    "leverage",
+    "updateTime",
+)
+
+
+def _position_risk(c: Call, *, all_symbols: bool) -> Any:
+    acct, engine = c.acct, c.engine
+    wanted = c.params.get("symbol")
+    if wanted:
+        engine.market(wanted)
+    rows = []
+    for symbol, book in engine.books.items():
+        if wanted and symbol != wanted:
+            continue
+        pos = acct.position(symbol)
+        if pos.amt or all_symbols:
+            lev = acct.leverage_of(symbol)
+            rows.append(position_json(symbol, pos, book.fair, lev, engine.max_notional(book.cfg, lev)))
+    return rows
+
+
+def _brackets(c: Call) -> Any:
+    def one(m: MarketConfig) -> dict[str, Any]:
+        cap = m.max_qty * m.price
+        return {
+            "symbol": m.symbol,
+            "notionalCoef": 1.0,
+            "brackets": [
+                {
+                    "bracket": 1,
+                    "initialLeverage": m.max_leverage,
+                    "notionalCap": int(cap),
+                    "notionalFloor": 0,
+                    "maintMarginRatio": 0.004,
+                    "cum": 0.0,
+                }
+            ],
+        }
+
+    if c.params.get("symbol"):
+        return [one(c.engine.market(c.params["symbol"]))]
+    return [one(m) for m in c.engine.config.markets]
+
+
+def _leverage(c: Call) -> Any:
+    return c.engine.set_leverage(
+        c.acct, c.engine.market(c.params.get("symbol")).symbol, _int(c.params, "leverage", 0)
+    )
+
+
+def _margin_type(c: Call) -> Any:
+    c.engine.market(c.params.get("symbol"))
+    if c.params.get("marginType", "").upper() == "CROSSED":
+        raise SimError(-4046, "No need to change margin type.")
+    raise SimError(-4047, "Margin type cannot be changed if there exists position.")  # cross only here
+
+
+def _dual_get(c: Call) -> Any:
+    return {"dualSidePosition": False}
+
+
+def _dual_post(c: Call) -> Any:
+    if c.params.get("dualSidePosition", "false").lower() == "true":
+        raise SimError(-4059, "No need to change position side.")  # one-way mode only
+    raise SimError(-4059, "No need to change position side.")
+
+
+def _api_restrictions(c: Call) -> Any:
+    return {
+        "ipRestrict": False,
+        "createTime": 1_700_000_000_000,
+        "enableReading": True,
+        "enableFutures": True,
+        "enableSpotAndMarginTrading": False,
+        "enableWithdrawals": c.acct.withdrawals_enabled,
+        "enableInternalTransfer": False,
+        "enableMargin": False,
+        "permitsUniversalTransfer": False,
+        "enableVanillaOptions": False,
+        "enablePortfolioMarginTrading": False,
+    }
+
+
+# -- orders and trades ----------------------------------------------------------------------------
+
+
+def _order_post(c: Call) -> Any:
+    order = c.engine.place_order(c.acct, c.params, c.recv_ns)
+    c.order = order
+    return order_json(order)
+
+
+def _order_get(c: Call) -> Any:
+    return order_json(c.engine.find_order(c.acct, c.params, code=-2013))
+
+
+def _order_delete(c: Call) -> Any:
+    return order_json(c.engine.cancel_order(c.acct, c.params))
+
+
+def _open_orders(c: Call) -> Any:
+    symbol = c.params.get("symbol")
+    if symbol:
+        c.engine.market(symbol)
+    return [order_json(o) for o in c.acct.open_orders.values() if not symbol or o.symbol == symbol]
+
+
+def _cancel_all(c: Call) -> Any:
+    c.engine.cancel_all(c.acct, c.params.get("symbol", ""))
+    return {"code": 200, "msg": "The operation of cancel all open order is done."}
+
+
+def _all_orders(c: Call) -> Any:
+    symbol = c.engine.market(c.params.get("symbol")).symbol
+    start, end = _int(c.params, "startTime", 0), _int(c.params, "endTime", 2**62)
+    from_id = _int(c.params, "orderId", 0)
+    limit = min(_int(c.params, "limit", 500), 1000)
+    rows = [
+        o
+        for o in c.acct.orders.values()
+        if o.symbol == symbol and o.order_id >= from_id and start <= o.time_ms <= end
+    ]
+    return [order_json(o) for o in rows[:limit]]
+
+
+def _user_trades(c: Call) -> Any:
+    symbol = c.engine.market(c.params.get("symbol")).symbol
+    start, end = _int(c.params, "startTime", 0), _int(c.params, "endTime", 2**62)
+    from_id = _int(c.params, "fromId", 0)
+    limit = min(_int(c.params, "limit", 500), 1000)
+    rows = [
+        t for t in c.acct.trades if t.symbol == symbol and t.trade_id >= from_id and start <= t.time_ms <= end
+    ]
+    # With a time window but no fromId, Binance returns the newest `limit` rows of the window.
+    rows = (
+        rows[:limit]
+        if from_id or not (c.params.get("startTime") or c.params.get("endTime"))
+        else rows[-limit:]
+    )
+    return [trade_json(t) for t in rows]
+
+
+ROUTES: dict[tuple[str, str], tuple[str, Handler]] = {
+    ("GET", "/fapi/v1/time"): ("public", _time),
+    ("GET", "/fapi/v1/ping"): ("public", _ping),
+    ("GET", "/fapi/v1/depth"): ("public", _depth),
+    ("GET", "/fapi/v1/ticker/24hr"): ("public", _ticker),
+    ("GET", "/fapi/v1/premiumIndex"): ("public", _premium),
+    ("POST", "/fapi/v1/listenKey"): ("key", _listen_key_post),
+    ("PUT", "/fapi/v1/listenKey"): ("key", _listen_key_put),
+    ("DELETE", "/fapi/v1/listenKey"): ("key", _listen_key_delete),
+    ("GET", "/fapi/v3/account"): ("signed", _account),
+    ("GET", "/fapi/v2/account"): ("signed", lambda c: _account(c, v2=True)),
+    ("GET", "/fapi/v3/positionRisk"): ("signed", lambda c: _position_risk(c, all_symbols=False)),
+    ("GET", "/fapi/v2/positionRisk"): ("signed", lambda c: _position_risk(c, all_symbols=True)),
+    ("GET", "/fapi/v1/leverageBracket"): ("signed", _brackets),
+    ("POST", "/fapi/v1/leverage"): ("signed", _leverage),
+    ("POST", "/fapi/v1/marginType"): ("signed", _margin_type),
+    ("GET", "/fapi/v1/positionSide/dual"): ("signed", _dual_get),
+    ("POST", "/fapi/v1/positionSide/dual"): ("signed", _dual_post),
+    ("POST", "/fapi/v1/order"): ("signed", _order_post),
+    ("GET", "/fapi/v1/order"): ("signed", _order_get),
+    ("DELETE", "/fapi/v1/order"): ("signed", _order_delete),
+    ("GET", "/fapi/v1/openOrders"): ("signed", _open_orders),
+    ("DELETE", "/fapi/v1/allOpenOrders"): ("signed", _cancel_all),
+    ("GET", "/fapi/v1/allOrders"): ("signed", _all_orders),
+    ("GET", "/fapi/v1/userTrades"): ("signed", _user_trades),
+    # Spot host: where Binance says whether a key may withdraw. bot.venue.sim_urls maps ccxt's
+    # `sapi` family to /_unused/sapi, so both that and the real path are served.
+    ("GET", "/sapi/v1/account/apiRestrictions"): ("signed", _api_restrictions),
+    ("GET", "/_unused/sapi/account/apiRestrictions"): ("signed", _api_restrictions),
+}

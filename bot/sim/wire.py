@@ -1,0 +1,202 @@
+"""Binance USD-M JSON shapes for orders, trades, positions and user-stream events.
+
+Decimals go out as plain strings (never exponent notation), as Binance sends them.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from bot.sim.accounts import Account, Order, Position, Trade
+
+_AVG = Decimal("1e-8")
+
+
+def s(value: Decimal) -> str:
+    """A Decimal as Binance writes it: fixed point, no exponent, no trailing zeros."""
+    if not value:
+        return "0"
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def order_json(order: Order) -> dict[str, Any]:
+    return {
+        "orderId": order.order_id,
+        "symbol": order.symbol,
+        "status": order.status,
+        "clientOrderId": order.client_order_id,
+        "price": s(order.price),
+        "avgPrice": s(order.avg_price.quantize(_AVG)),
+        "origQty": s(order.orig_qty),
+        "executedQty": s(order.executed_qty),
+        "cumQty": s(order.executed_qty),
+        "cumQuote": s(order.cum_quote),
+        "timeInForce": order.time_in_force,
+        "type": order.type,
+        "origType": order.type,
+        "reduceOnly": order.reduce_only,
+        "closePosition": False,
+        "side": order.side,
+        "positionSide": "BOTH",
+        "stopPrice": "0",
+        "workingType": "CONTRACT_PRICE",
+        "priceProtect": False,
+        "priceMatch": "NONE",
+        "selfTradePreventionMode": "NONE",
+        "goodTillDate": 0,
+        "time": order.time_ms,
+        "updateTime": order.update_time_ms or order.time_ms,
+    }
+
+
+def admin_order_json(order: Order) -> dict[str, Any]:
+    """The order as the admin API reports it, with the wire timestamps the benchmark uses."""
+    out = order_json(order)
+    out["recvTimeNs"] = order.recv_time_ns
+    out["ackTimeNs"] = order.ack_time_ns
+    return out
+
+
+def trade_json(trade: Trade) -> dict[str, Any]:
+    return {
+        "symbol": trade.symbol,
+        "id": trade.trade_id,
+        "orderId": trade.order_id,
+        "side": trade.side,
+        "price": s(trade.price),
+        "qty": s(trade.qty),
+        "realizedPnl": s(trade.realized_pnl),
+        "quoteQty": s(trade.quote_qty),
+        "commission": s(trade.commission),
+        "commissionAsset": trade.commission_asset,
+        "time": trade.time_ms,
+        "buyer": trade.side == "BUY",
+        "maker": trade.maker,
+        "positionSide": "BOTH",
+        "marginAsset": trade.commission_asset,
+    }
+
+
+def admin_trade_json(trade: Trade) -> dict[str, Any]:
+    out = trade_json(trade)
+    out["clientOrderId"] = trade.client_order_id
+    out["timeNs"] = trade.time_ns
+    return out
+
+
+def position_json(
+    symbol: str, pos: Position, mark: Decimal, leverage: int, max_notional: Decimal
+) -> dict[str, Any]:
+    notional = pos.amt * mark
+    initial = abs(notional) / leverage
+    return {
+        "symbol": symbol,
+        "positionSide": "BOTH",
+        "positionAmt": s(pos.amt),
+        "entryPrice": s(pos.entry_price),
+        "breakEvenPrice": s(pos.entry_price),
+        "markPrice": s(mark),
+        "unRealizedProfit": s(pos.unrealized(mark)),
+        "liquidationPrice": "0",
+        "isolatedMargin": "0",
+        "notional": s(notional),
+        "marginAsset": "USDT",
+        "isolatedWallet": "0",
+        "initialMargin": s(initial),
+        "maintMargin": s(abs(notional) * Decimal("0.004")),
+        "positionInitialMargin": s(initial),
+        "openOrderInitialMargin": "0",
+        "adl": 0,
+        "bidNotional": "0",
+        "askNotional": "0",
+        "leverage": str(leverage),
+        "maxNotionalValue": s(max_notional),
+        "marginType": "cross",
+        "isAutoAddMargin": "false",
+        "updateTime": pos.update_time_ms,
+    }
+
+
+def order_event(order: Order, exec_type: str, event_ms: int, trade: Trade | None = None) -> dict[str, Any]:
+    o: dict[str, Any] = {
+        "s": order.symbol,
+        "c": order.client_order_id,
+        "S": order.side,
+        "o": order.type,
+        "f": order.time_in_force,
+        "q": s(order.orig_qty),
+        "p": s(order.price),
+        "ap": s(order.avg_price.quantize(_AVG)),
+        "sp": "0",
+        "x": exec_type,
+        "X": order.status,
+        "i": order.order_id,
+        "l": "0",
+        "z": s(order.executed_qty),
+        "L": "0",
+        "n": "0",
+        "N": "USDT",
+        "T": event_ms,
+        "t": 0,
+        "b": "0",
+        "a": "0",
+        "m": False,
+        "R": order.reduce_only,
+        "wt": "CONTRACT_PRICE",
+        "ot": order.type,
+        "ps": "BOTH",
+        "cp": False,
+        "rp": "0",
+        "pP": False,
+        "si": 0,
+        "ss": 0,
+        "V": "NONE",
+        "pm": "NONE",
+        "gtd": 0,
+    }
+    if trade is not None:
+        o.update(
+            l=s(trade.qty),
+            L=s(trade.price),
+            n=s(trade.commission),
+            N=trade.commission_asset,
+            T=trade.time_ms,
+            t=trade.trade_id,
+            m=trade.maker,
+            rp=s(trade.realized_pnl),
+        )
+    return {"e": "ORDER_TRADE_UPDATE", "E": event_ms, "T": o["T"], "o": o}
+
+
+def account_event(
+    account: Account, symbol: str, mark: Decimal, balance_change: Decimal, event_ms: int
+) -> dict[str, Any]:
+    pos = account.position(symbol)
+    wallet = s(account.wallet)
+    return {
+        "e": "ACCOUNT_UPDATE",
+        "E": event_ms,
+        "T": event_ms,
+        "a": {
+            "m": "ORDER",
+            "B": [{"a": account.asset, "wb": wallet, "cw": wallet, "bc": s(balance_change)}],
+            "P": [
+                {
+                    "s": symbol,
+                    "pa": s(pos.amt),
+                    "ep": s(pos.entry_price),
+                    "bep": s(pos.entry_price),
+                    "cr": "0",
+                    "up": s(pos.unrealized(mark)),
+                    "mt": "cross",
+                    "iw": "0",
+                    "ps": "BOTH",
+                    "ma": account.asset,
+                }
+            ],
+        },
+    }

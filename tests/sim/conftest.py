@@ -1,0 +1,70 @@
+"""Fixtures: an in-process local exchange with frozen prices, and real ccxt clients pointed at it
+(closed after each test)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from bot.sim.config import SimConfig, load_config
+from bot.sim.server import SimExchange
+from bot.venue import VenueMode, make_pro, make_rest
+
+KEY, SECRET = "alice-key", "alice-secret"
+
+
+def test_config(**overrides: Any) -> SimConfig:
+    """The packaged markets with prices frozen (they move only when a test moves them)."""
+    return load_config(tick_interval_s=0, **overrides)
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SimExchange]:
+    exchange = SimExchange(test_config())
+    await exchange.start()
+    exchange.create_account(KEY, SECRET, Decimal(100_000), name="alice")
+    try:
+        yield exchange
+    finally:
+        await exchange.stop()
+
+
+ClientFactory = Callable[..., Any]
+
+
+@pytest.fixture
+async def clients(sim: SimExchange) -> AsyncIterator[ClientFactory]:
+    """`clients(api_key=..., secret=..., pro=False, **kw)` builds a ccxt client that is closed after
+    the test."""
+    made: list[Any] = []
+
+    def factory(api_key: str = KEY, secret: str = SECRET, *, pro: bool = False, **kw: Any) -> Any:
+        maker = make_pro if pro else make_rest
+        client = maker(
+            "binanceusdm", VenueMode.SIM, api_key=api_key, secret=secret, rest_url=sim.rest_url, ws_url=sim.ws_url, **kw
+        )
+        made.append(client)
+        return client
+
+    try:
+        yield factory
+    finally:
+        for client in made:
+            await client.close()
+
+
+@pytest.fixture
+async def rest(clients: ClientFactory) -> Any:
+    client = clients()
+    await client.load_markets()
+    return client
+
+
+@pytest.fixture
+async def pro(clients: ClientFactory) -> Any:
+    client = clients(pro=True)
+    await client.load_markets()
+    return client
