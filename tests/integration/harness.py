@@ -18,6 +18,7 @@ import aiohttp
 from bot.app import Daemon
 from bot.config import AppConfig, parse_config
 from bot.engine import Engine
+from bot.sim.config import SimConfig, load_config
 from bot.sim.server import SimExchange
 from bot.venue import VenueMode, make_rest
 
@@ -40,9 +41,10 @@ def follower(fid: str, sizing: dict[str, Any], *, balance: int = 20_000, lead: s
 
 
 class Harness:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, sim_config: SimConfig | None = None) -> None:
         self.tmp = tmp
-        self.sim = SimExchange()
+        # Frozen prices (they move only through the admin API): sizes in tests are exact.
+        self.sim = SimExchange(sim_config or load_config(tick_interval_s=0))
         self.keys: dict[str, tuple[str, str]] = {}
         self.env: dict[str, str] = {}
         self.daemon: Daemon | None = None
