@@ -20,8 +20,8 @@ import re
 
 PREFIX = "cb"
 MAX_LEN = 36
-_INTENT_CHARS = 10
-_FOLLOWER_CHARS = 6
+_INTENT_CHARS = 13  # 65 bits: (lead, trigger, symbol)
+_FOLLOWER_CHARS = 12  # 60 bits: distinct followers never share an id
 _PATTERN = re.compile(
     rf"^{PREFIX}\.([a-z2-7]{{{_INTENT_CHARS}}})\.([a-z2-7]{{{_FOLLOWER_CHARS}}})\.(0|[1-9][0-9]*)$"
 )
