@@ -82,6 +82,12 @@ class Book:
                 if left < depth:
                     ladder[i] = min(depth, left + add)
 
+    def refill_all(self) -> None:
+        """Restore every level to full depth (tests and the admin API start from a fresh book)."""
+        self._asks = [self.cfg.depth_per_level] * self.cfg.levels
+        self._bids = [self.cfg.depth_per_level] * self.cfg.levels
+        self.update_id += 1
+
     def levels(self, bids: bool, limit: int | None = None) -> list[Level]:
         """The visible side, best first; exhausted levels and non-positive prices are left out."""
         self.refill()

@@ -48,9 +48,11 @@ class SimExchange:
             admin_routes(self.engine, self.stream, self.faults),
         )
         # handler_cancellation: a client that hangs up cancels its handler (accept_then_timeout).
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None, handler_cancellation=True)
+        self._runner = web.AppRunner(
+            app, handle_signals=False, access_log=None, handler_cancellation=True, shutdown_timeout=0.5
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, rest_port, shutdown_timeout=0.5)
+        site = web.TCPSite(self._runner, host, rest_port)
         await site.start()
         port = self._runner.addresses[0][1]
         self.rest_url = f"http://{host}:{port}"
