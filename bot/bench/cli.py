@@ -1,0 +1,98 @@
+"""`copybot bench`: copy lag, fan-out, start-up and memory of the daemon against a polling copier,
+on the local exchange in its own process. Method and latest figures: docs/benchmark.md."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+
+import aiohttp
+
+from bot.bench.baseline import run_baseline
+from bot.bench.processes import Admin, BenchError, machine, raise_fd_limit, start_sim
+from bot.bench.report import Report, RunResult, render_markdown, to_json
+from bot.bench.runner import LEAD_QTY, run_copybot, top_functions
+
+HELP = "Benchmark copy lag and fan-out on the local exchange against a polling copier."
+
+CI_BASELINE_FILLS = 5
+CI_BASELINE_MAX = 10
+
+
+def _followers(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--followers: expected e.g. 1,10,100, got {text!r}") from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"--followers: every count must be at least 1, got {text!r}")
+    return values
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--followers", type=_followers, default=[1, 10, 100, 1000],
+                        help="follower counts to measure (default 1,10,100,1000)")  # fmt: skip
+    parser.add_argument("--fills", type=int, default=30, help="lead market orders per run (default 30)")
+    parser.add_argument("--out", default="bench-out", help="folder for results.md and results.json")
+    parser.add_argument("--baseline-max", type=int, default=10,
+                        help="largest baseline follower count (default 10; 0 skips it)")  # fmt: skip
+    parser.add_argument("--no-baseline-wait", action="store_true",
+                        help=f"CI: baseline N <= {CI_BASELINE_MAX}, {CI_BASELINE_FILLS} fills")  # fmt: skip
+    parser.add_argument("--profile", action="store_true",
+                        help="cProfile the largest run's daemon and report its top functions")  # fmt: skip
+
+
+async def run_bench(args: argparse.Namespace, workdir: Path) -> Report:
+    sim, rest_url, ws_url = await start_sim(workdir)
+    results: list[RunResult] = []
+    profile: dict[str, list[str]] = {}
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
+            admin = Admin(http, rest_url)
+            largest = max(args.followers)
+            for n in args.followers:
+                prof = workdir / "daemon.prof" if args.profile and n == largest else None
+                print(f"copybot bench: copybot with {n} follower(s) ...", file=sys.stderr, flush=True)
+                results.append(await run_copybot(http=http, admin=admin, rest_url=rest_url, ws_url=ws_url,
+                                                 followers=n, fills=args.fills, workdir=workdir,
+                                                 profile=prof))  # fmt: skip
+                if prof is not None and prof.exists():
+                    profile = {k: top_functions(prof, k) for k in ("tottime", "cumtime")}
+            baseline_max = (
+                min(args.baseline_max, CI_BASELINE_MAX) if args.no_baseline_wait else args.baseline_max
+            )
+            fills = min(args.fills, CI_BASELINE_FILLS) if args.no_baseline_wait else args.fills
+            for n in (n for n in (1, 10, 100) if n <= baseline_max):
+                print(
+                    f"copybot bench: polling baseline with {n} follower(s) ...", file=sys.stderr, flush=True
+                )
+                results.append(await run_baseline(admin=admin, rest_url=rest_url, ws_url=ws_url,
+                                                  followers=n, fills=fills, qty=LEAD_QTY))  # fmt: skip
+    finally:
+        await sim.terminate(timeout=10)
+        sim.kill()
+    return Report(machine(), results, args.fills, profile)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.fills < 1:
+        print("copybot bench: --fills must be at least 1", file=sys.stderr)
+        return 2
+    raise_fd_limit()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="copybot-bench-") as tmp:
+        try:
+            report = asyncio.run(run_bench(args, Path(tmp)))
+        except BenchError as exc:
+            print(f"copybot bench: {exc}", file=sys.stderr)
+            return 1
+    markdown = render_markdown(report)
+    (out / "results.md").write_text(markdown)
+    (out / "results.json").write_text(to_json(report))
+    print(markdown)
+    failed = [r for r in report.results if r.copier == "copybot" and r.exit_code != 0]
+    return 1 if failed else 0

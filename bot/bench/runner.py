@@ -1,0 +1,184 @@
+"""One copybot run of the benchmark: a lead and N followers on the local exchange, the daemon as a
+subprocess, the lead trading through its own ccxt client, and the copy lag read back from the
+exchange's records.
+
+The daemon gets its credentials the way a deployment does (environment variables named in the
+config), its own process and event loop, and is stopped with SIGTERM, which must exit 0."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import pstats
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+from bot import clientid
+from bot.bench.processes import Admin, BenchError, Child, free_port, peak_rss_mb
+from bot.bench.report import RunResult, fill_lags
+from bot.venue import VenueMode, make_rest
+
+SYMBOL = "BTC/USDT:USDT"
+LEAD_ID = "lead"
+LEAD_QTY = Decimal("0.005")  # about 300 USDT: above the 100 USDT minimum, far below the book's depth
+LEAD_BALANCE = "1000000"
+FOLLOWER_BALANCE = "20000"
+_ORDERS_TOTAL = re.compile(r"^copybot_orders_total\{[^}]*\}\s+([0-9.eE+]+)$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    api_key: str
+    secret: str
+
+    @property
+    def env_prefix(self) -> str:
+        return self.id.upper().replace("-", "_")
+
+
+def new_accounts(followers: int) -> tuple[Account, list[Account]]:
+    def make(account_id: str) -> Account:
+        return Account(account_id, secrets.token_hex(24), secrets.token_hex(24))
+
+    return make(LEAD_ID), [make(f"f{i + 1}") for i in range(followers)]
+
+
+async def create_accounts(admin: Admin, lead: Account, followers: list[Account]) -> None:
+    await admin.create_account(lead.api_key, lead.secret, LEAD_BALANCE, lead.id)
+    gate = asyncio.Semaphore(16)
+
+    async def one(a: Account) -> None:
+        async with gate:
+            await admin.create_account(a.api_key, a.secret, FOLLOWER_BALANCE, a.id)
+
+    await asyncio.gather(*(one(a) for a in followers))
+
+
+def daemon_config(lead: Account, followers: list[Account], rest_url: str, ws_url: str, *, api_port: int,
+                  journal: Path) -> tuple[dict[str, Any], dict[str, str]]:  # fmt: skip
+    """The daemon's config (multiplier 1, caps far above the orders) and the env holding the keys."""
+    env: dict[str, str] = {}
+    for a in (lead, *followers):
+        env[f"BENCH_{a.env_prefix}_KEY"], env[f"BENCH_{a.env_prefix}_SECRET"] = a.api_key, a.secret
+
+    def creds(a: Account) -> dict[str, str]:
+        return {"api_key_env": f"BENCH_{a.env_prefix}_KEY", "secret_env": f"BENCH_{a.env_prefix}_SECRET"}
+
+    risk = {"max_order_notional": 1_000_000, "max_position_notional": 1_000_000,
+            "max_total_exposure": 1_000_000, "max_leverage": 50, "slippage_bps": None}  # fmt: skip
+    config = {
+        "venues": {"sim": {"exchange": "binanceusdm", "mode": "sim", "rest_url": rest_url, "ws_url": ws_url}},
+        "leads": [{"id": lead.id, "venue": "sim", "credentials": creds(lead), "symbols": [SYMBOL]}],
+        "followers": [
+            {"id": f.id, "venue": "sim", "credentials": creds(f), "leverage": 20, "risk": risk,
+             "follows": [{"lead": lead.id, "sizing": {"mode": "multiplier", "multiplier": "1"}}]}
+            for f in followers
+        ],
+        "reconcile": {"mode": "correct", "interval_s": 86_400, "on_start": True},
+        "executor": {"balance_refresh_s": 86_400, "drain_timeout_s": 10},
+        "journal": {"path": str(journal)},
+        "api": {"enabled": True, "host": "127.0.0.1", "port": api_port},
+        "logging": {"level": "warning", "json": True},
+    }  # fmt: skip
+    return config, env
+
+
+async def orders_total(http: aiohttp.ClientSession, api: str) -> int:
+    """Follower orders the daemon has settled, every outcome counted (from /metrics)."""
+    async with http.get(f"{api}/metrics") as resp:
+        text = await resp.text()
+    return int(sum(float(v) for v in _ORDERS_TOTAL.findall(text)))
+
+
+async def wait_ready(http: aiohttp.ClientSession, api: str, daemon: Child, timeout: float) -> float:
+    """Seconds from spawn to the first /readyz 200."""
+    deadline = daemon.spawned_at + timeout
+    while time.monotonic() < deadline:
+        if not daemon.alive():
+            raise BenchError(f"the daemon exited before it was ready: {daemon.stderr_tail()}")
+        try:
+            async with http.get(f"{api}/readyz") as resp:
+                if resp.status == 200:
+                    return time.monotonic() - daemon.spawned_at
+        except aiohttp.ClientError:
+            pass  # not listening yet
+        await asyncio.sleep(0.05)
+    raise BenchError(f"the daemon was not ready within {timeout:.0f}s: {daemon.stderr_tail()}")
+
+
+def top_functions(profile_path: Path, key: str, count: int = 15) -> list[str]:
+    out = io.StringIO()
+    pstats.Stats(str(profile_path), stream=out).sort_stats(key).print_stats(count)
+    lines = out.getvalue().splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip().startswith("ncalls")), 0)
+    return [line.rstrip() for line in lines[start:] if line.strip()]
+
+
+async def lead_trades(admin: Admin, lead: Account, since_ns: int) -> list[dict[str, Any]]:
+    trades: list[dict[str, Any]] = (await admin.account(lead.api_key, since_ns))["trades"]
+    return trades
+
+
+async def run_copybot(*, http: aiohttp.ClientSession, admin: Admin, rest_url: str, ws_url: str,
+                      followers: int, fills: int, workdir: Path, profile: Path | None = None,
+                      ready_timeout: float = 180.0) -> RunResult:  # fmt: skip
+    lead, accounts = new_accounts(followers)
+    await create_accounts(admin, lead, accounts)
+    port = free_port()
+    config, env = daemon_config(lead, accounts, rest_url, ws_url, api_port=port,
+                                journal=workdir / f"journal-{followers}.sqlite")  # fmt: skip
+    config_path = workdir / f"copybot-{followers}.yaml"
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    child_env = {**os.environ, **env}
+    if profile is not None:
+        child_env["COPYBOT_PROFILE"] = str(profile)
+    daemon = Child(f"copybot-{followers}", ["run", "--config", str(config_path)], workdir, child_env)
+    api = f"http://127.0.0.1:{port}"
+    client = make_rest("binanceusdm", VenueMode.SIM, api_key=lead.api_key, secret=lead.secret,
+                       rest_url=rest_url, ws_url=ws_url)  # fmt: skip
+    notes: list[str] = []
+    try:
+        await daemon.spawn()
+        startup = await wait_ready(http, api, daemon, ready_timeout)
+        await client.load_markets()
+        since_ns = time.time_ns()
+        settled = await orders_total(http, api)
+        # A fan-out of N orders: wait for all of them (or a bound that grows with N) before the
+        # next fill, polling gently so the poll itself does not slow the fan-out it waits for.
+        bound = 2.0 + followers / 250
+        for i in range(fills):
+            side = "buy" if i % 2 == 0 else "sell"
+            await client.create_order(SYMBOL, "market", side, str(LEAD_QTY))
+            settled += followers
+            await asyncio.sleep(0.02 + followers * 0.0005)
+            deadline = time.monotonic() + bound
+            while await orders_total(http, api) < settled and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+        async with http.get(f"{api}/status") as resp:
+            internal = (await resp.json())["internal_lag_ms"]
+        rss = peak_rss_mb(daemon.pid)
+        code = await daemon.terminate(timeout=60)
+        if code != 0:
+            notes.append(f"the daemon exited with {code} on SIGTERM (expected 0)")
+        trades = await lead_trades(admin, lead, since_ns)
+        orders = await admin.orders_of([a.api_key for a in accounts], since_ns)
+    finally:
+        daemon.kill()
+        await client.close()
+    ids = [a.id for a in accounts]
+
+    def cids(trade_id: str) -> list[str]:
+        return [clientid.client_order_id(lead.id, trade_id, fid, SYMBOL, 0) for fid in ids]
+
+    return RunResult("copybot", followers, fill_lags(trades, orders, followers, cids), startup_s=startup,
+                     rss_mb=rss, internal_lag_ms=internal, exit_code=code, notes=tuple(notes))  # fmt: skip
