@@ -247,18 +247,22 @@ class AppConfig(_Model):
         return resolve(account.credentials, where=where, env=self._env, base_dir=self._base_dir)
 
     def api_token(self) -> str | None:
-        ref = self.api.token
-        where = f"{self._source}: api.token"
-        return (
-            None if ref is None else resolve_token(ref, where=where, env=self._env, base_dir=self._base_dir)
-        )
+        return self._token(self.api.token, "api.token")
 
     def webhook_url(self) -> str | None:
-        ref = self.alerts.webhook
-        where = f"{self._source}: alerts.webhook"
-        return (
-            None if ref is None else resolve_token(ref, where=where, env=self._env, base_dir=self._base_dir)
-        )
+        return self._token(self.alerts.webhook, "alerts.webhook")
+
+    def with_sim_urls(self, venue: str, rest_url: str, ws_url: str) -> AppConfig:
+        """A copy with a sim venue pointed at a local exchange started by the caller (the demo)."""
+        if venue not in self.venues or self.venues[venue].mode is not VenueMode.SIM:
+            raise KeyError(f"{self._source}: no sim venue named {venue!r}")
+        patched = self.venues[venue].model_copy(update={"rest_url": rest_url, "ws_url": ws_url})
+        return self.model_copy(update={"venues": {**self.venues, venue: patched}})
+
+    def _token(self, ref: SecretRef | None, key: str) -> str | None:
+        if ref is None:
+            return None
+        return resolve_token(ref, where=f"{self._source}: {key}", env=self._env, base_dir=self._base_dir)
 
 
 # ---------------------------------------------------------------- YAML reading
@@ -333,10 +337,17 @@ def parse_config(
     try:
         config = AppConfig.model_validate(data)
     except ValidationError as exc:
-        for err in exc.errors():
-            key_path = _key_path(data, err["loc"])
-            if not any(key_path == p or key_path.startswith(p + ".") for p in secret_paths):
-                problems.append((key_path, _message(err)))
+        found = [(_key_path(data, err["loc"]), err) for err in exc.errors()]
+        reported = secret_paths | {path for path, _ in found}
+        for key_path, err in found:
+            if _is_under(key_path, secret_paths):
+                continue
+            # pydantic also reports a too-short list when its only items are invalid: noise.
+            if err["type"] == "too_short" and any(
+                p != key_path and _is_under(p, {key_path}) for p in reported
+            ):
+                continue
+            problems.append((key_path, _message(err)))
         config = None
     if config is not None:
         problems.extend(_cross_checks(config, allow_embedded_sim=allow_embedded_sim))
@@ -385,6 +396,10 @@ def _inline_secrets(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
     elif isinstance(node, list):
         for i, item in enumerate(node):
             yield from _inline_secrets(item, f"{path}[{i}]")
+
+
+def _is_under(path: str, parents: set[str]) -> bool:
+    return any(path == p or path.startswith((p + ".", p + "[")) for p in parents)
 
 
 def _key_path(data: Any, loc: tuple[int | str, ...]) -> str:
