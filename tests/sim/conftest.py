@@ -16,14 +16,14 @@ from bot.venue import VenueMode, make_pro, make_rest
 KEY, SECRET = "alice-key", "alice-secret"
 
 
-def test_config(**overrides: Any) -> SimConfig:
+def frozen_config(**overrides: Any) -> SimConfig:
     """The packaged markets with prices frozen (they move only when a test moves them)."""
     return load_config(tick_interval_s=0, **overrides)
 
 
 @pytest.fixture
 async def sim() -> AsyncIterator[SimExchange]:
-    exchange = SimExchange(test_config())
+    exchange = SimExchange(frozen_config())
     await exchange.start()
     exchange.create_account(KEY, SECRET, Decimal(100_000), name="alice")
     try:
@@ -44,7 +44,13 @@ async def clients(sim: SimExchange) -> AsyncIterator[ClientFactory]:
     def factory(api_key: str = KEY, secret: str = SECRET, *, pro: bool = False, **kw: Any) -> Any:
         maker = make_pro if pro else make_rest
         client = maker(
-            "binanceusdm", VenueMode.SIM, api_key=api_key, secret=secret, rest_url=sim.rest_url, ws_url=sim.ws_url, **kw
+            "binanceusdm",
+            VenueMode.SIM,
+            api_key=api_key,
+            secret=secret,
+            rest_url=sim.rest_url,
+            ws_url=sim.ws_url,
+            **kw,
         )
         made.append(client)
         return client

@@ -20,7 +20,8 @@ async def test_load_markets_gives_binance_precision_and_limits(rest: ccxt.Exchan
     spec = market_spec_from_ccxt(rest.market(BTC))
     assert (spec.venue_symbol, spec.tick, spec.step) == ("BTCUSDT", Decimal("0.1"), Decimal("0.001"))
     assert (spec.min_qty, spec.max_qty, spec.min_notional) == (Decimal("0.001"), Decimal(1000), Decimal(100))
-    assert rest.market(BTC)["swap"] and rest.market(BTC)["linear"]
+    assert rest.market(BTC)["swap"]
+    assert rest.market(BTC)["linear"]
     assert set(rest.symbols) >= {BTC, "ETH/USDT:USDT", THIN}
 
 
@@ -31,7 +32,8 @@ async def test_balance_positions_and_leverage(rest: ccxt.Exchange) -> None:
     await rest.set_leverage(5, BTC)
     await rest.create_order(BTC, "market", "buy", 0.01)
     (position,) = await rest.fetch_positions()
-    assert position["side"] == "long" and position["contracts"] == 0.01
+    assert position["side"] == "long"
+    assert position["contracts"] == 0.01
     assert position["leverage"] == 5
     assert position["entryPrice"] == pytest.approx(60000.5)
     balance = await rest.fetch_balance()
@@ -42,14 +44,16 @@ async def test_market_order_with_client_id_fills_and_is_found_by_it(rest: ccxt.E
     order = await rest.create_order(BTC, "market", "buy", 0.05, params={"clientOrderId": "cb-1"})
     assert (order["status"], order["clientOrderId"], order["filled"]) == ("closed", "cb-1", 0.05)
     fetched = await rest.fetch_order(None, BTC, params={"clientOrderId": "cb-1"})
-    assert fetched["id"] == order["id"] and fetched["average"] == order["average"]
+    assert fetched["id"] == order["id"]
+    assert fetched["average"] == order["average"]
     trades = await rest.fetch_my_trades(BTC)
     assert [t["order"] for t in trades] == [order["id"]]
 
 
 async def test_limit_order_rests_and_is_cancelled_by_client_id(rest: ccxt.Exchange) -> None:
     order = await rest.create_order(BTC, "limit", "buy", 0.01, 59000, params={"clientOrderId": "lim-1"})
-    assert order["status"] == "open" and order["filled"] == 0
+    assert order["status"] == "open"
+    assert order["filled"] == 0
     assert [o["clientOrderId"] for o in await rest.fetch_open_orders(BTC)] == ["lim-1"]
     cancelled = await rest.cancel_order(None, BTC, params={"origClientOrderId": "lim-1"})
     assert cancelled["status"] == "canceled"
@@ -63,7 +67,8 @@ async def test_limit_order_rests_and_is_cancelled_by_client_id(rest: ccxt.Exchan
 async def test_crossing_limit_fills_then_rests_the_rest(rest: ccxt.Exchange, sim: SimExchange) -> None:
     # THIN: 200 per level, levels 20 ticks apart from 1.0000; a buy at 1.0040 reaches two levels.
     order = await rest.create_order(THIN, "limit", "buy", 1000, 1.004)
-    assert order["status"] == "open" and order["filled"] == 400
+    assert order["status"] == "open"
+    assert order["filled"] == 400
     assert sim.engine.accounts["alice-key"].position("THINUSDT").amt == 400
 
 
@@ -82,7 +87,8 @@ async def test_my_trades_since_and_from_id(rest: ccxt.Exchange) -> None:
 
 async def test_order_book_and_ticker(rest: ccxt.Exchange, sim: SimExchange) -> None:
     book = await rest.fetch_order_book(BTC, limit=5)
-    assert len(book["bids"]) == 5 and book["bids"][0][0] < 60000 < book["asks"][0][0]
+    assert len(book["bids"]) == 5
+    assert book["bids"][0][0] < 60000 < book["asks"][0][0]
     assert book["asks"][0][1] == 2.0
     await rest.create_order(BTC, "market", "buy", 0.5)
     ticker = await rest.fetch_ticker(BTC)
@@ -92,7 +98,9 @@ async def test_order_book_and_ticker(rest: ccxt.Exchange, sim: SimExchange) -> N
     assert book["bids"][0][0] < 61000 < book["asks"][0][0]
 
 
-async def test_ten_times_larger_market_order_gets_worse_average(rest: ccxt.Exchange, sim: SimExchange) -> None:
+async def test_ten_times_larger_market_order_gets_worse_average(
+    rest: ccxt.Exchange, sim: SimExchange
+) -> None:
     small = await rest.create_order(THIN, "market", "buy", 100)
     sim.engine.books["THINUSDT"].refill_all()
     large = await rest.create_order(THIN, "market", "buy", 1000)
@@ -100,9 +108,7 @@ async def test_ten_times_larger_market_order_gets_worse_average(rest: ccxt.Excha
     assert large["average"] - small["average"] >= 0.002  # walked at least two levels of 20 ticks
 
 
-async def test_orders_on_a_thin_book_move_each_others_price(
-    sim: SimExchange, clients: ClientFactory
-) -> None:
+async def test_orders_on_a_thin_book_move_each_others_price(sim: SimExchange, clients: ClientFactory) -> None:
     sim.create_account("bob", "bob-secret", Decimal(10_000))
     alice, bob = clients(), clients("bob", "bob-secret")
     first = await alice.create_order(THIN, "market", "buy", 300)
@@ -153,11 +159,16 @@ async def test_min_notional_precision_and_symbol_rejects(rest: ccxt.Exchange) ->
     with pytest.raises(ccxt.InvalidOrder, match="-4164"):
         await rest.create_order(BTC, "market", "buy", 0.001)
     with pytest.raises(ccxt.BadRequest, match="-1111"):
-        await rest.fapiPrivatePostOrder({"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.0105"})
+        await rest.fapiPrivatePostOrder(
+            {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.0105"}
+        )
     with pytest.raises(ccxt.BadSymbol):
-        await rest.fapiPrivatePostOrder({"symbol": "NOPEUSDT", "side": "BUY", "type": "MARKET", "quantity": "1"})
+        await rest.fapiPrivatePostOrder(
+            {"symbol": "NOPEUSDT", "side": "BUY", "type": "MARKET", "quantity": "1"}
+        )
 
 
 async def test_api_restrictions_tell_whether_withdrawals_are_enabled(rest: ccxt.Exchange) -> None:
     restrictions = await rest.sapiGetAccountApiRestrictions()
-    assert restrictions["enableWithdrawals"] is False and restrictions["enableFutures"] is True
+    assert restrictions["enableWithdrawals"] is False
+    assert restrictions["enableFutures"] is True
