@@ -111,7 +111,7 @@ def test_secrets_and_state_directories() -> None:
     assert values("Service", "ConfigurationDirectory") == ["copybot"]
     assert values("Service", "UMask") == ["0077"]
     creds = dict(v.split(":", 1) for v in values("Service", "LoadCredential"))
-    assert {"lead_api_key", "lead_secret", "api_token"} <= set(creds)
+    assert {"lead-api-key", "lead-secret", "api-token"} <= set(creds)  # api-token: bot/commands/control.py
     assert all(path.startswith("/etc/copybot/credentials/") for path in creds.values())
     assert values("Service", "EnvironmentFile") == ["-/etc/copybot/copybot.env"]
 
