@@ -1,0 +1,193 @@
+"""`copybot aum`: leads ranked by AUM (or any column) beside returns, drawdown, win rate, copier PnL
+and projected slippage; from a running daemon's /aum, or from the journal file when it is stopped.
+
+Offline (--journal), what only the running process knows is missing: the lead's equity series
+(returns, drawdown), copier PnL, live projections and the realized-slippage aggregates. AUM comes from
+the journal's AUM history, statistics from the lead fills it recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from bot.aum import RANK_COLUMNS, LeadRow, rank
+from bot.aum_runtime import history_point, lead_trades, row_json
+from bot.markets import dec
+from bot.stats import lead_stats
+
+HELP = "Leads ranked by AUM with returns, drawdown, win rate, copier PnL and projected slippage."
+
+DEFAULT_API = "http://127.0.0.1:8787"
+_PERCENT = {"return_7d", "return_30d", "return_90d", "return_all", "max_drawdown", "win_rate"}
+_COLUMNS = [
+    ("aum", "AUM"), ("followers", "followers"), ("return_7d", "7d"), ("return_30d", "30d"),
+    ("return_90d", "90d"), ("return_all", "all"), ("pnl_realized", "realized PnL"),
+    ("max_drawdown", "max DD"), ("win_rate", "win rate"), ("trades", "trades"),
+    ("copier_pnl", "copier PnL"), ("projected_slippage_bps", "slip 1x bps"), ("cap", "AUM cap"),
+]  # fmt: skip
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--api", default=None, help=f"the daemon's API base URL (default {DEFAULT_API})")
+    source.add_argument("--journal", default=None, help="read this journal file (when the daemon is stopped)")
+    parser.add_argument("--by", default="aum", choices=RANK_COLUMNS, help="rank by this column (default aum)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--plot", metavar="FILE.png", default=None, help="write AUM and slippage plots")
+
+
+def fetch_report(api: str, by: str) -> dict[str, Any]:
+    url = f"{api.rstrip('/')}/aum?{urllib.parse.urlencode({'by': by})}"
+    req = urllib.request.Request(url)  # noqa: S310 - operator-given API URL
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+            data: dict[str, Any] = json.loads(resp.read())
+            return data
+    except urllib.error.HTTPError as exc:
+        raise RuntimeError(f"{url}: HTTP {exc.code}: {exc.read().decode(errors='replace')[:200]}") from None
+    except urllib.error.URLError as exc:
+        raise RuntimeError(f"{url}: {exc.reason} (is the daemon running? else use --journal)") from None
+
+
+def report_from_journal(path: str, by: str, *, now_ms: int | None = None) -> dict[str, Any]:
+    from bot.journal import Journal  # the daemon's writer; only needed offline
+
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    journal = Journal.open(path)
+    try:
+        history = [history_point(h) for h in journal.aum_history()]
+        latest: dict[str, Decimal] = {}
+        for _, lead, aum in sorted(history):
+            latest[lead] = aum
+        followers = _latest_followers(journal.aum_history())
+        rows = []
+        for lead, aum in latest.items():
+            stats = lead_stats(lead_trades(journal.lead_fills(lead)), [], now_ms)
+            rows.append(LeadRow(lead=lead, aum=aum, followers=followers.get(lead, 0),
+                                pnl_realized=stats.pnl_realized, win_rate=stats.win_rate,
+                                trades=stats.trades))  # fmt: skip
+    finally:
+        journal.close()
+    return {
+        "ts_ms": now_ms,
+        "by": by,
+        "source": f"journal {path}",
+        "leads": [{**row_json(r), "cap": None} for r in rank(rows, by)],
+        "history": [[ts, lead, str(aum)] for ts, lead, aum in history],
+        "slippage_points": journal_slippage_points(path, history),
+    }
+
+
+def _latest_followers(rows: Sequence[Any]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for row in rows:
+        value = row.get("followers") if isinstance(row, dict) else getattr(row, "followers", None)
+        if value is not None:
+            out[history_point(row)[1]] = int(value)
+    return out
+
+
+def journal_slippage_points(path: str, history: Sequence[tuple[int, str, Decimal]]) -> list[list[str]]:
+    """(lead AUM at the time, realized bps) for every filled follower order in the journal: the
+    order's average price against its intent's reference (the lead fill price). Empty when the
+    journal's tables do not have the expected shape."""
+    query = (
+        "select i.lead, i.side, i.ref_price, o.avg_price, o.updated_ts from orders o "
+        "join intents i on i.client_order_id = o.client_order_id "
+        "where o.avg_price is not null and cast(o.filled_qty as real) > 0"
+    )
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            rows = db.execute(query).fetchall()
+    except sqlite3.Error:
+        return []
+    by_lead: dict[str, list[tuple[int, Decimal]]] = {}
+    for ts, lead, aum in sorted(history):
+        by_lead.setdefault(lead, []).append((ts, aum))
+    points = []
+    for lead, side, ref, avg, updated in rows:
+        series = by_lead.get(lead)
+        ref_price, avg_price = dec(ref), dec(avg)
+        if not series or ref_price <= 0:
+            continue
+        ts_ms = int(dec(updated) * 1000) if dec(updated) < 10**11 else int(updated)  # seconds or ms
+        aum = next((a for t, a in reversed(series) if t <= ts_ms), series[0][1])
+        sign = 1 if str(side).lower() == "buy" else -1
+        points.append([str(aum), str((avg_price - ref_price) / ref_price * 10_000 * sign)])
+    return points
+
+
+def _cell(name: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if name in _PERCENT:
+        return f"{Decimal(value) * 100:.2f} %"
+    if name in ("followers", "trades"):
+        return str(value)
+    if name == "projected_slippage_bps":
+        return f"{Decimal(value):.1f}"
+    return f"{Decimal(value):,.2f}"
+
+
+def print_table(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Leads by {report['by']}", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("lead")
+    for _, title in _COLUMNS:
+        table.add_column(title, justify="right")
+    for i, lead in enumerate(report["leads"], start=1):
+        table.add_row(str(i), lead["lead"], *(_cell(name, lead.get(name)) for name, _ in _COLUMNS))
+    console = Console()
+    console.print(table)
+    refused = report.get("refused") or []
+    for r in refused:
+        console.print(f"capped: {r['follower']} -> {r['lead']}: {r['reason']}")
+    by_lead = (report.get("slippage") or {}).get("by_lead") or {}
+    for lead, s in by_lead.items():
+        console.print(f"realized slippage {lead}: mean {Decimal(s['mean']):.2f} bps, "
+                      f"p90 {Decimal(s['p90']):.2f} bps over {s['count']} fills")  # fmt: skip
+
+
+def slippage_points(report: dict[str, Any]) -> list[tuple[Decimal, Decimal]]:
+    """From the journal, every follower fill; from the API, one point per lead (its AUM now against
+    its mean realized slippage), as the daemon's report carries aggregates, not single fills."""
+    if "slippage_points" in report:
+        return [(Decimal(a), Decimal(b)) for a, b in report["slippage_points"]]
+    by_lead = (report.get("slippage") or {}).get("by_lead") or {}
+    aum = {lead["lead"]: Decimal(lead["aum"]) for lead in report["leads"]}
+    return [(aum[lead], Decimal(s["mean"])) for lead, s in by_lead.items() if lead in aum]
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        if args.journal:
+            report = report_from_journal(args.journal, args.by)
+        else:
+            report = fetch_report(args.api or DEFAULT_API, args.by)
+    except (RuntimeError, OSError, sqlite3.Error) as exc:
+        print(f"copybot aum: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_table(report)
+    if args.plot:
+        from bot.plot import plot_aum
+
+        history = [(int(ts), str(lead), Decimal(aum)) for ts, lead, aum in report.get("history", [])]
+        plot_aum(history, slippage_points(report), args.plot)
+        print(f"wrote {args.plot}", file=sys.stderr)
+    return 0
