@@ -213,7 +213,9 @@ class Engine:
             self._start_feed(lead)
 
     async def _snapshot_lead(self, lead: LeadRuntime) -> None:
-        problem = await check_key_permissions(lead.rest, allow_withdrawal=self.cfg.allow_withdrawal_keys)
+        venue = self.venues[self.cfg.lead(lead.id).venue]
+        allow = self.cfg.allow_withdrawal_keys
+        problem = await check_key_permissions(lead.rest, allow_withdrawal=allow, mode=venue.mode)
         if problem:
             raise KeyRefused(f"leads[{lead.id}]: {problem}")
         server_ms = int(await lead.rest.fetch_time())
@@ -257,7 +259,8 @@ class Engine:
         async with sem:
             try:
                 allow = self.cfg.allow_withdrawal_keys
-                problem = await check_key_permissions(follower.client, allow_withdrawal=allow)
+                mode = self.venues[self.cfg.follower(follower.id).venue].mode
+                problem = await check_key_permissions(follower.client, allow_withdrawal=allow, mode=mode)
                 if problem:
                     follower.disable(f"key refused: {problem}")
                     return

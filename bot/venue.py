@@ -91,6 +91,8 @@ def client_config(
 
 def _prepare(exchange: Any, mode: VenueMode) -> Any:
     if mode is VenueMode.TESTNET:
+        # ccxt 4.5 refuses private calls to Binance's futures testnet without this acknowledgement.
+        exchange.options["disableFuturesSandboxWarning"] = True
         exchange.set_sandbox_mode(True)
     elif mode is VenueMode.DEMO:
         exchange.enable_demo_trading(True)

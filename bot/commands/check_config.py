@@ -44,7 +44,9 @@ async def _check_account(cfg: AppConfig, account_id: str, role: str) -> dict[str
             row["position_mode"] = "hedge" if mode.get("hedged") else "one-way"
         except Exception as exc:
             row["position_mode"] = f"unknown ({type(exc).__name__})"
-        problem = await check_key_permissions(client, allow_withdrawal=cfg.allow_withdrawal_keys)
+        problem = await check_key_permissions(
+            client, allow_withdrawal=cfg.allow_withdrawal_keys, mode=VenueMode(venue.mode)
+        )
         row["key"] = "ok" if problem is None else f"REFUSED: {problem}"
     except Exception as exc:
         row["key"] = f"FAILED: {short(exc)}"
