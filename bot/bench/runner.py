@@ -11,7 +11,6 @@ import asyncio
 import io
 import os
 import pstats
-import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import yaml
 from bot import clientid
 from bot.bench.processes import Admin, BenchError, Child, free_port, peak_rss_mb
 from bot.bench.report import RunResult, fill_lags
+from bot.slippage import fanout_order
 from bot.venue import VenueMode, make_rest
 
 SYMBOL = "BTC/USDT:USDT"
@@ -32,7 +32,6 @@ LEAD_ID = "lead"
 LEAD_QTY = Decimal("0.005")  # about 300 USDT: above the 100 USDT minimum, far below the book's depth
 LEAD_BALANCE = "1000000"
 FOLLOWER_BALANCE = "20000"
-_ORDERS_TOTAL = re.compile(r"^copybot_orders_total\{[^}]*\}\s+([0-9.eE+]+)$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -93,11 +92,30 @@ def daemon_config(lead: Account, followers: list[Account], rest_url: str, ws_url
     return config, env
 
 
-async def orders_total(http: aiohttp.ClientSession, api: str) -> int:
-    """Follower orders the daemon has settled, every outcome counted (from /metrics)."""
-    async with http.get(f"{api}/metrics") as resp:
-        text = await resp.text()
-    return int(sum(float(v) for v in _ORDERS_TOTAL.findall(text)))
+async def wait_fanout(admin: Admin, lead: Account, followers: dict[str, Account], since_ns: int,
+                      timeout: float) -> None:  # fmt: skip
+    """Until the exchange holds the orders of the followers the daemon serves last for this fill
+    (its fan-out order is a seeded shuffle we can repeat), or `timeout`. Only the exchange is asked,
+    and only about three accounts, so the wait does not slow the daemon it waits for."""
+    deadline = time.monotonic() + timeout
+    trades: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        trades = await lead_trades(admin, lead, since_ns)
+        if trades:
+            break
+        await asyncio.sleep(0.01)
+    expected: dict[str, str] = {}
+    for trade in trades:
+        trade_id = str(trade["id"])
+        for fid in fanout_order(list(followers), trade_id)[-3:]:
+            expected[clientid.client_order_id(lead.id, trade_id, fid, SYMBOL, 0)] = fid
+    pending = set(expected.values())
+    while pending and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        for fid in list(pending):
+            orders = (await admin.account(followers[fid].api_key, since_ns))["orders"]
+            if any(o.get("clientOrderId") in expected for o in orders):
+                pending.discard(fid)
 
 
 async def wait_ready(http: aiohttp.ClientSession, api: str, daemon: Child, timeout: float) -> float:
@@ -152,18 +170,14 @@ async def run_copybot(*, http: aiohttp.ClientSession, admin: Admin, rest_url: st
         startup = await wait_ready(http, api, daemon, ready_timeout)
         await client.load_markets()
         since_ns = time.time_ns()
-        settled = await orders_total(http, api)
-        # A fan-out of N orders: wait for all of them (or a bound that grows with N) before the
-        # next fill, polling gently so the poll itself does not slow the fan-out it waits for.
-        bound = 2.0 + followers / 250
+        by_id = {a.id: a for a in accounts}
         for i in range(fills):
             side = "buy" if i % 2 == 0 else "sell"
+            placed_ns = time.time_ns()
             await client.create_order(SYMBOL, "market", side, str(LEAD_QTY))
-            settled += followers
-            await asyncio.sleep(0.02 + followers * 0.0005)
-            deadline = time.monotonic() + bound
-            while await orders_total(http, api) < settled and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
+            # Each fan-out completes before the next fill, so fills are measured one at a time.
+            await wait_fanout(admin, lead, by_id, placed_ns, timeout=2.0 + followers / 250)
+            await asyncio.sleep(0.05)
         async with http.get(f"{api}/status") as resp:
             internal = (await resp.json())["internal_lag_ms"]
         rss = peak_rss_mb(daemon.pid)
