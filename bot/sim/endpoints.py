@@ -14,12 +14,12 @@ from typing import Any
 
 from bot.sim.accounts import Account, Order, SimError
 from bot.sim.config import MarketConfig
+from bot.sim.marketdata import depth, ping, premium, server_time, ticker
 from bot.sim.matching import Engine
 from bot.sim.userstream import UserStream
 from bot.sim.wire import order_json, position_json, s, trade_json
 
 ZERO = Decimal(0)
-_DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
 
 
 @dataclass(slots=True)
@@ -54,150 +54,6 @@ def _int(params: dict[str, str], name: str, default: int) -> int:
         raise SimError(
             -1100, f"Illegal characters found in parameter '{name}'; legal range is integers."
         ) from None
-
-
-# -- public ---------------------------------------------------------------------------------------
-
-
-def exchange_info(engine: Engine) -> dict[str, Any]:
-    """Built once at start: it never changes while the exchange runs."""
-
-    def symbol(m: MarketConfig) -> dict[str, Any]:
-        return {
-            "symbol": m.symbol,
-            "pair": m.symbol,
-            "contractType": "PERPETUAL",
-            "deliveryDate": 4133404800000,
-            "onboardDate": 1569398400000,
-            "status": "TRADING",
-            "baseAsset": m.base,
-            "quoteAsset": m.quote,
-            "marginAsset": m.quote,
-            "pricePrecision": max(0, -m.tick.normalize().as_tuple().exponent),  # type: ignore[operator]
-            "quantityPrecision": max(0, -m.step.normalize().as_tuple().exponent),  # type: ignore[operator]
-            "baseAssetPrecision": 8,
-            "quotePrecision": 8,
-            "underlyingType": "COIN",
-            "underlyingSubType": [],
-            "triggerProtect": "0.0500",
-            "liquidationFee": "0.012500",
-            "marketTakeBound": "0.05",
-            "maxMoveOrderLimit": 10000,
-            "filters": [
-                {
-                    "filterType": "PRICE_FILTER",
-                    "minPrice": s(m.tick),
-                    "maxPrice": "10000000",
-                    "tickSize": s(m.tick),
-                },
-                {
-                    "filterType": "LOT_SIZE",
-                    "minQty": s(m.min_qty),
-                    "maxQty": s(m.max_qty),
-                    "stepSize": s(m.step),
-                },
-                {
-                    "filterType": "MARKET_LOT_SIZE",
-                    "minQty": s(m.min_qty),
-                    "maxQty": s(m.max_qty),
-                    "stepSize": s(m.step),
-                },
-                {"filterType": "MAX_NUM_ORDERS", "limit": 200},
-                {"filterType": "MIN_NOTIONAL", "notional": s(m.min_notional)},
-                {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500"},
-            ],
-            "orderTypes": ["LIMIT", "MARKET"],
-            "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
-        }
-
-    return {
-        "timezone": "UTC",
-        "serverTime": _now_ms(),
-        "futuresType": "U_MARGINED",
-        "rateLimits": [
-            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400},
-            {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
-        ],
-        "exchangeFilters": [],
-        "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"}],
-        "symbols": [symbol(m) for m in engine.config.markets],
-    }
-
-
-def _time(c: Call) -> Any:
-    return {"serverTime": _now_ms()}
-
-
-def _ping(c: Call) -> Any:
-    return {}
-
-
-def _depth(c: Call) -> Any:
-    cfg = c.engine.market(c.params.get("symbol"))
-    limit = _int(c.params, "limit", 500)
-    if limit not in _DEPTH_LIMITS:
-        raise SimError(-1130, "Invalid data sent for a parameter: limit.")
-    book = c.engine.books[cfg.symbol]
-    now = _now_ms()
-    return {
-        "lastUpdateId": book.update_id,
-        "E": now,
-        "T": now,
-        "bids": [[s(p), s(q)] for p, q in book.levels(True, limit)],
-        "asks": [[s(p), s(q)] for p, q in book.levels(False, limit)],
-    }
-
-
-def _ticker_of(engine: Engine, symbol: str) -> dict[str, Any]:
-    book = engine.books[symbol]
-    now = _now_ms()
-    change = book.last_price - book.open_price
-    vwap = book.quote_volume / book.volume if book.volume else book.last_price
-    return {
-        "symbol": symbol,
-        "priceChange": s(change),
-        "priceChangePercent": s((change * 100 / book.open_price).quantize(Decimal("0.001"))),
-        "weightedAvgPrice": s(vwap.quantize(book.cfg.tick)),
-        "lastPrice": s(book.last_price),
-        "lastQty": "0",
-        "openPrice": s(book.open_price),
-        "highPrice": s(book.high),
-        "lowPrice": s(book.low),
-        "volume": s(book.volume),
-        "quoteVolume": s(book.quote_volume),
-        "openTime": now - 86_400_000,
-        "closeTime": now,
-        "firstId": 0,
-        "lastId": book.trade_count,
-        "count": book.trade_count,
-    }
-
-
-def _ticker(c: Call) -> Any:
-    if c.params.get("symbol"):
-        return _ticker_of(c.engine, c.engine.market(c.params["symbol"]).symbol)
-    return [_ticker_of(c.engine, symbol) for symbol in c.engine.books]
-
-
-def _premium_of(engine: Engine, symbol: str) -> dict[str, Any]:
-    mark = s(engine.books[symbol].fair)
-    now = _now_ms()
-    return {
-        "symbol": symbol,
-        "markPrice": mark,
-        "indexPrice": mark,
-        "estimatedSettlePrice": mark,
-        "lastFundingRate": "0.00010000",
-        "interestRate": "0.00010000",
-        "nextFundingTime": now - now % 28_800_000 + 28_800_000,
-        "time": now,
-    }
-
-
-def _premium(c: Call) -> Any:
-    if c.params.get("symbol"):
-        return _premium_of(c.engine, c.engine.market(c.params["symbol"]).symbol)
-    return [_premium_of(c.engine, symbol) for symbol in c.engine.books]
 
 
 # -- listenKey ------------------------------------------------------------------------------------
@@ -424,11 +280,11 @@ def _user_trades(c: Call) -> Any:
 
 
 ROUTES: dict[tuple[str, str], tuple[str, Handler]] = {
-    ("GET", "/fapi/v1/time"): ("public", _time),
-    ("GET", "/fapi/v1/ping"): ("public", _ping),
-    ("GET", "/fapi/v1/depth"): ("public", _depth),
-    ("GET", "/fapi/v1/ticker/24hr"): ("public", _ticker),
-    ("GET", "/fapi/v1/premiumIndex"): ("public", _premium),
+    ("GET", "/fapi/v1/time"): ("public", server_time),
+    ("GET", "/fapi/v1/ping"): ("public", ping),
+    ("GET", "/fapi/v1/depth"): ("public", depth),
+    ("GET", "/fapi/v1/ticker/24hr"): ("public", ticker),
+    ("GET", "/fapi/v1/premiumIndex"): ("public", premium),
     ("POST", "/fapi/v1/listenKey"): ("key", _listen_key_post),
     ("PUT", "/fapi/v1/listenKey"): ("key", _listen_key_put),
     ("DELETE", "/fapi/v1/listenKey"): ("key", _listen_key_delete),

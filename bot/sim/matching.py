@@ -68,6 +68,8 @@ class Engine:
             raise ValueError(f"account with api_key {api_key[:6]}... already exists")
         account = Account(api_key, secret, name or api_key, Decimal(balance), update_time_ms=_now_ms())
         account.withdrawals_enabled = withdrawals_enabled
+        # Binance's default leverage is 20x, lower where the market does not allow it
+        account.leverage = {m.symbol: min(20, m.max_leverage) for m in self.config.markets}
         self.accounts[api_key] = account
         return account
 

@@ -16,9 +16,10 @@ from aiohttp import web
 
 from bot.sim.accounts import SimError
 from bot.sim.auth import key_account, parse_params, verify_signed
-from bot.sim.endpoints import ROUTES, Call, exchange_info
+from bot.sim.endpoints import ROUTES, Call
 from bot.sim.faults import Faults
 from bot.sim.jsonfast import dumps
+from bot.sim.marketdata import exchange_info
 from bot.sim.matching import Engine
 from bot.sim.userstream import UserStream
 
