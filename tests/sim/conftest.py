@@ -18,7 +18,7 @@ KEY, SECRET = "alice-key", "alice-secret"
 
 def frozen_config(**overrides: Any) -> SimConfig:
     """The packaged markets with prices frozen (they move only when a test moves them)."""
-    return load_config(tick_interval_s=0, **overrides)
+    return load_config(**{"tick_interval_s": 0, **overrides})
 
 
 @pytest.fixture

@@ -117,3 +117,23 @@ def test_same_seed_same_walk() -> None:
     a, b = Book(cfg), Book(cfg)
     assert [a.random_step(1.0) for _ in range(20)] == [b.random_step(1.0) for _ in range(20)]
     assert a.fair != cfg.price
+
+
+async def test_prices_walk_on_the_timer_and_cross_resting_orders() -> None:
+    import asyncio
+
+    from bot.sim.server import SimExchange
+
+    async with SimExchange(frozen_config(tick_interval_s=0.02)) as sim:
+        acct = sim.create_account("k", "s", D(100_000))
+        start = sim.engine.books["THINUSDT"].fair
+        # Inside the ladder's spread: a move of one tick either way brings the ladder to one of them.
+        bid = order(sim.engine, acct, "BUY", "10", str(start + D("0.0019")))
+        sell = order(sim.engine, acct, "SELL", "10", str(start - D("0.0019")))
+        assert (bid.status, sell.status) == ("NEW", "NEW")
+        for _ in range(500):
+            if bid.status == "FILLED" or sell.status == "FILLED":
+                break
+            await asyncio.sleep(0.02)
+        assert sim.engine.books["THINUSDT"].fair != start
+        assert "FILLED" in (bid.status, sell.status)
