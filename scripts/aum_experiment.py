@@ -202,7 +202,7 @@ async def run_script(engine: Engine, client: Any, phase: Phase, *, capped: bool)
         )
         if not reduce_only:
             rows = aum_runtime.lead_rows(engine, now_ms=int(time.time() * 1000))
-            phase.aum = max(phase.aum, rows[0].aum)
+            phase.aum = rows[0].aum  # at the last entry: what the cap left
             phase.cap = aum_runtime.effective_cap(engine, "lead")
             phase.admitted = sum(1 for f in engine.followers_of["lead"] if f.position(THIN) != 0)
         await asyncio.sleep(PAUSE_S)
@@ -258,7 +258,7 @@ async def experiment(args: argparse.Namespace, tmp: Path) -> list[Phase]:
 
 
 def fmt(value: Decimal | None, places: int = 2) -> str:
-    return "-" if value is None else f"{value:,.{places}f}"
+    return "-" if value is None else f"{value + 0:,.{places}f}"  # + 0 turns -0 into 0
 
 
 def report(phases: list[Phase], max_bps: Decimal) -> str:
