@@ -34,9 +34,12 @@ from bot.risk import RiskLimits
 from bot.sizing import Sizing, SizingMode
 from bot.slippage import SlippageBook, fanout_order
 from bot.types import ZERO, Decision, Intent, LeadFill, MarketSpec, OrderOutcome, TradingState
-from bot.venue import VenueMode, make_pro, make_rest, share_markets
+from bot.venue import VenueMode, make_pro, make_rest, share_markets, share_tables
 
 log = structlog.get_logger("copybot.engine")
+
+
+SEND_SLOTS = 64  # orders in flight at once per venue (see FollowerRuntime.send_slots)
 
 
 class Observer(Protocol):
@@ -64,6 +67,7 @@ class Venue:
     loader: Any = None  # keyless client that holds the shared markets
     markets: dict[str, MarketSpec] = field(default_factory=dict)
     session: aiohttp.ClientSession | None = None
+    send_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(SEND_SLOTS))
 
     def kwargs(self) -> dict[str, Any]:
         return {
@@ -187,6 +191,8 @@ class Engine:
         if creds.password:
             client.password = creds.password
         share_markets(venue.loader, client)
+        if not pro:  # a websocket client has its own URL table
+            share_tables(venue.loader, client)
         return client
 
     async def start(self) -> None:
@@ -247,6 +253,7 @@ class Engine:
             on_outcome=self._on_outcome,
             on_disabled=self._on_disabled,
             on_decision=self._on_decision,
+            send_slots=venue.send_slots,
         )
         follower.ratios = {
             (lead, symbol): ratio for (lead, symbol), ratio in self.journal.load_ratios(cfg.id).items()

@@ -90,6 +90,9 @@ class FollowerRuntime:
     on_outcome: Callable[[FollowerRuntime, Intent, OrderOutcome, int, int], None] = lambda *a: None
     on_disabled: Callable[[FollowerRuntime, str], None] = lambda *a: None
     on_decision: Callable[[FollowerRuntime, Decision], None] = lambda *a: None
+    # Shared by the followers of one venue: orders leave in fan-out order, a bounded number at a
+    # time, instead of a thousand requests interleaving on the wire.
+    send_slots: asyncio.Semaphore | None = None
     confirmed: dict[str, Decimal] = field(default_factory=dict)
     inflight: dict[str, Decimal] = field(default_factory=dict)
     ratios: dict[tuple[str, str], Decimal] = field(default_factory=dict)
@@ -287,10 +290,13 @@ class FollowerRuntime:
             price = risk.entry_price_limit(intent.side, intent.ref_price, band, market.tick)
         limit = price is not None
         sent_ns = time.perf_counter_ns()
+        order_type = "limit" if limit else "market"
         try:
-            outcome = await self.placer.place(
-                intent, qty, order_type="limit" if limit else "market", price=price
-            )
+            if self.send_slots is None:
+                outcome = await self.placer.place(intent, qty, order_type=order_type, price=price)
+            else:
+                async with self.send_slots:
+                    outcome = await self.placer.place(intent, qty, order_type=order_type, price=price)
         finally:
             self.inflight[symbol] = self.inflight.get(symbol, ZERO) - signed
         acked_ns = time.perf_counter_ns()

@@ -145,9 +145,13 @@ class _StdlibHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Marker so reconfiguring replaces our handler and leaves others alone."""
 
 
-def configure_logging(level: str = "info", json: bool | None = None, stream: TextIO | None = None) -> None:
+def configure_logging(
+    level: str = "info", json: bool | None = None, stream: TextIO | None = None, *, cache: bool = False
+) -> None:
     """JSON lines (one event per line) when `json` is True or, when None, when `stream` is not a
-    terminal; a console renderer otherwise. Safe to call again (tests, reloads)."""
+    terminal; a console renderer otherwise. Safe to call again (tests, reloads). `cache=True`
+    (the daemon, configured once) makes each logger resolve its configuration once instead of on
+    every event, which matters on the per-order path."""
     out = stream if stream is not None else sys.stdout
     if json is None:
         json = not (hasattr(out, "isatty") and out.isatty())
@@ -163,7 +167,7 @@ def configure_logging(level: str = "info", json: bool | None = None, stream: Tex
         processors=[structlog.contextvars.merge_contextvars, redact, *_pre_chain(), renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.WriteLoggerFactory(file=out),
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=cache,
     )
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, _StdlibHandler)]:

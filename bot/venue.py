@@ -8,11 +8,14 @@ applies them when the URL is a real fapi host; see shared/notes/ccxt-binance-usd
 
 from __future__ import annotations
 
+import functools
+import ssl
 from enum import StrEnum
 from typing import Any
 
 import ccxt.async_support as ccxt_async
 import ccxt.pro as ccxt_pro
+import certifi
 
 
 class VenueMode(StrEnum):
@@ -80,6 +83,9 @@ def client_config(
         cfg["secret"] = secret
     if session is not None:
         cfg["session"] = session
+    # ccxt builds an SSL context (reading the CA bundle) per client on its first request: 1,000
+    # followers would spend seconds on it at start-up. One context serves them all.
+    cfg["ssl_context"] = shared_ssl_context()
     if keepalive_ms is not None:
         cfg["streaming"] = {"keepAlive": keepalive_ms, "maxPingPongMisses": 2}
     if mode is VenueMode.SIM:
@@ -87,6 +93,11 @@ def client_config(
             raise ValueError("sim mode needs the local exchange's rest_url and ws_url")
         cfg["urls"] = {"api": sim_urls(rest_url, ws_url)}
     return cfg
+
+
+@functools.cache
+def shared_ssl_context() -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 def _prepare(exchange: Any, mode: VenueMode) -> Any:
@@ -121,3 +132,16 @@ def share_markets(source: Any, target: Any) -> None:
     call, no second copy of the market tables)."""
     target.set_markets(source.markets, source.currencies)
     target.markets_loading = None
+
+
+# Read-only description tables ccxt copies into every instance (about 0.3 MB for binance).
+_SHARED_TABLES = ("api", "exceptions", "has", "features", "fees", "urls", "httpExceptions",
+                  "ecdsaCurves", "ecdsaPrehashedAlgorithms")  # fmt: skip
+
+
+def share_tables(source: Any, target: Any) -> None:
+    """Point a client's read-only description tables at another client's of the same venue and
+    mode, so that many followers on one venue hold one copy."""
+    for name in _SHARED_TABLES:
+        if hasattr(source, name):
+            setattr(target, name, getattr(source, name))

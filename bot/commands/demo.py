@@ -71,8 +71,11 @@ async def run_demo(args: argparse.Namespace, journal_path: str) -> dict[str, Any
         engine.observers.append(recorder)
         await client.load_markets()
         symbols = ["BTC/USDT:USDT", "ETH/USDT:USDT", "THIN/USDT:USDT"]
+        # Quote amount per lead entry; the thin book gets orders it can absorb between refills.
+        notional = {symbols[0]: Decimal(4000), symbols[1]: Decimal(3000), symbols[2]: Decimal(40)}
+        markets = engine.leads["lead"].markets
         script = ScriptedLead(
-            client, sim.rest_url, engine.leads["lead"].markets, symbols=symbols, seed=args.seed
+            client, sim.rest_url, markets, symbols=symbols, seed=args.seed, notional=notional
         )
         if not args.json and sys.stdout.isatty():
             view = DemoView(engine, recorder)
@@ -122,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     if args.followers < 1:
         print("copybot demo: --followers must be at least 1", file=sys.stderr)
         return 2
-    configure_logging("warning", json=False, stream=sys.stderr)
+    configure_logging("warning", json=False, stream=sys.stderr, cache=True)
     with tempfile.TemporaryDirectory(prefix="copybot-demo-") as tmp:
         journal_path = args.journal or str(Path(tmp) / "journal.sqlite")
         try:

@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"copybot: invalid config: {exc}", file=sys.stderr)
         return 2
-    configure_logging(cfg.logging.level, json=cfg.logging.json_output)
+    configure_logging(cfg.logging.level, json=cfg.logging.json_output, cache=True)
     try:
         return _run_loop(Daemon(cfg, api_port=args.api_port))
     except SecretError as exc:

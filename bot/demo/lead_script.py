@@ -26,15 +26,18 @@ class ScriptedLead:
         markets: dict[str, MarketSpec],
         *,
         symbols: list[str],
-        notional: Decimal = Decimal(4000),
+        notional: dict[str, Decimal] | None = None,
         seed: int = 7,
         pause_s: tuple[float, float] = (0.2, 0.6),
+        pieces_symbol: str | None = None,
     ) -> None:
+        self.pieces_symbol = pieces_symbol or symbols[-1]
         self.client = client
         self.admin_url = admin_url.rstrip("/")
         self.markets = markets
         self.symbols = symbols
-        self.notional = notional
+        # Quote amount per entry; a thin book gets small orders so the lead does not empty it.
+        self.notional = notional or {}
         self.rng = random.Random(seed)
         self.pause_s = pause_s
         self.position: dict[str, Decimal] = dict.fromkeys(symbols, Decimal(0))
@@ -48,7 +51,11 @@ class ScriptedLead:
     async def _qty(self, symbol: str, fraction: float = 1.0) -> Decimal:
         price = await self._price(symbol)
         market = self.markets[symbol]
-        raw = self.notional * Decimal(str(round(fraction * self.rng.uniform(0.6, 1.4), 3))) / price
+        raw = (
+            self.notional.get(symbol, Decimal(3000))
+            * Decimal(str(round(fraction * self.rng.uniform(0.6, 1.4), 3)))
+            / price
+        )
         return max(round_to_step(raw, market.step), market.min_qty)
 
     async def _market(self, symbol: str, signed: Decimal, reduce_only: bool = False) -> None:
@@ -68,32 +75,42 @@ class ScriptedLead:
             r.raise_for_status()
 
     async def _limit_in_pieces(self, session: aiohttp.ClientSession, symbol: str) -> None:
-        """A resting buy below the market, filled in pieces as the price walks down through it."""
+        """A resting buy just under the best ask, larger than that level, filled in pieces as the
+        price walks down through the book; what is left is cancelled."""
         market = self.markets[symbol]
-        price = await self._price(symbol)
-        limit = round_to_step(price * Decimal("0.997"), market.tick)
-        qty = await self._qty(symbol)
+        book = await self.client.fetch_order_book(symbol, 5)
+        best_ask, level_qty = dec(book["asks"][0][0]), dec(book["asks"][0][1])
+        limit = best_ask - market.tick
+        qty = round_to_step(level_qty * Decimal("1.5"), market.step)
         order = await self.client.create_order(symbol, "limit", "buy", str(qty), str(limit), {})
         self.orders += 1
+        price = await self._price(symbol)
         for i in range(1, 7):
-            await self._move_price(
-                session, symbol, round_to_step(price * (1 - Decimal("0.0006") * i), market.tick)
-            )
+            walked = round_to_step(price * (1 - Decimal("0.0006") * i), market.tick)
+            await self._move_price(session, symbol, walked)
             await asyncio.sleep(0.1)
         status = await self.client.fetch_order(order["id"], symbol)
-        filled = dec(status["info"].get("executedQty") or status.get("filled") or 0)
         if status.get("status") == "open":
             await self.client.cancel_order(order["id"], symbol)
-        self.position[symbol] += filled
         await self._move_price(session, symbol, price)
 
+    async def _sync_positions(self) -> None:
+        """The exchange's view of the lead's positions (a partly filled, cancelled limit order
+        leaves a size the script cannot know in advance)."""
+        rows = await self.client.fetch_positions(self.symbols)
+        self.position = dict.fromkeys(self.symbols, Decimal(0))
+        for row in rows:
+            if row["symbol"] in self.position:
+                self.position[row["symbol"]] = dec(row["info"]["positionAmt"])
+
     async def step(self, session: aiohttp.ClientSession) -> str:
+        await self._sync_positions()
         symbol = self.rng.choice(self.symbols)
         pos = self.position[symbol]
         step = self.markets[symbol].step
         roll = self.rng.random()
         if pos == 0:
-            action = "limit_in_pieces" if roll < 0.25 else "open"
+            action = "limit_in_pieces" if roll < 0.3 and symbol == self.pieces_symbol else "open"
             if action == "open":
                 await self._market(symbol, await self._qty(symbol) * self.rng.choice((1, -1)))
             else:

@@ -95,6 +95,7 @@ def summarize(
             "p99": round(p99, 3) if p99 is not None else None,
             "samples": len(lags_ms),
         },
+        "internal_lag_ms": status["internal_lag_ms"],
         "final_reconcile_drifts": reconcile_drifts,
         "followers": followers,
         "all_match": all(f["match"] for f in followers.values()),
