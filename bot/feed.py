@@ -142,7 +142,13 @@ class LeadFeed:
             monitor = asyncio.create_task(self._monitor(), name=f"monitor:{self.lead}")
             done, _ = await asyncio.wait({watch, monitor}, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
-                task.result()
+                try:
+                    task.result()
+                except Exception as exc:
+                    # The venue closes the socket right after listenKeyExpired: name the cause.
+                    if self._expired.is_set() and not isinstance(exc, ListenKeyExpired):
+                        raise ListenKeyExpired(f"listenKeyExpired received, then: {short(exc)}") from exc
+                    raise
         except BaseException as exc:
             self._last_exc = exc
             raise

@@ -7,7 +7,7 @@ import sqlite3
 from decimal import ROUND_DOWN, Decimal
 
 from bot.types import TradingState
-from tests.integration.harness import BTC, ETH, Harness, follower
+from tests.integration.harness import BTC, THIN, Harness, follower
 
 STEP = Decimal("0.001")
 
@@ -68,28 +68,31 @@ async def test_flip_and_partial_fills_end_on_target(harness: Harness) -> None:
     h.build_config([follower("a", {"mode": "multiplier", "multiplier": "0.2"})])
     await h.start_daemon()
     lead = await h.lead()
-    book = await lead.fetch_order_book(ETH)
-    best_ask = Decimal(str(book["asks"][0][0]))
-    limit = await lead.create_order(ETH, "limit", "buy", "3", str(best_ask * Decimal("0.998")), {})
-    # Walk the price down through the resting order: it fills in pieces.
+    book = await lead.fetch_order_book(THIN)
+    best_ask, level_qty = Decimal(str(book["asks"][0][0])), Decimal(str(book["asks"][0][1]))
+    # Larger than the best level, resting just under it: it fills in pieces as the price walks down.
+    qty = (level_qty * Decimal("1.5")).quantize(Decimal(1))
+    limit = await lead.create_order(THIN, "limit", "buy", str(qty), str(best_ask - Decimal("0.0001")), {})
     for i in range(1, 8):
+        price = (best_ask * (1 - Decimal("0.0008") * i)).quantize(Decimal("0.0001"))
         async with h.http.post(
-            f"{h.sim.rest_url}/_sim/price",  # type: ignore[union-attr]
-            json={"symbol": "ETHUSDT", "price": str(best_ask * (1 - Decimal("0.0006") * i))},
-        ):
-            pass  # fmt: skip
+            f"{h.sim.rest_url}/_sim/price", json={"symbol": "THINUSDT", "price": str(price)}
+        ):  # type: ignore[union-attr]
+            pass
         await asyncio.sleep(0.05)
     trades = [t for t in (await h.admin("lead"))["trades"] if str(t["orderId"]) == str(limit["id"])]
     assert len(trades) >= 2, "the resting order should have filled in several pieces"
     filled = sum(Decimal(t["qty"]) for t in trades)
     await h.settle(fills=len(trades))
-    assert (await h.positions("a")).get("ETHUSDT") == down(filled * Decimal("0.2"))
-    for o in await lead.fetch_open_orders(ETH):
-        await lead.cancel_order(o["id"], ETH)
+    whole = Decimal(1)  # THIN's lot
+    assert (await h.positions("a")).get("THINUSDT") == (filled * Decimal("0.2")).quantize(whole, ROUND_DOWN)
+    for o in await lead.fetch_open_orders(THIN):
+        await lead.cancel_order(o["id"], THIN)
     # Flip: the lead sells twice its position; the follower closes (reduce-only) then opens short.
-    await h.trade(ETH, "sell", str(filled * 2))
-    await h.settle(fills=len(trades) + 1)
-    assert (await h.positions("a")).get("ETHUSDT") == -down(filled * Decimal("0.2"))
+    flip = await h.trade(THIN, "sell", str(filled * 2))
+    flip_fills = [t for t in (await h.admin("lead"))["trades"] if str(t["orderId"]) == str(flip["id"])]
+    await h.settle(fills=len(trades) + len(flip_fills))
+    assert (await h.positions("a")).get("THINUSDT") == -(filled * Decimal("0.2")).quantize(whole, ROUND_DOWN)
     orders = (await h.admin("a"))["orders"]
     assert any(o["reduceOnly"] for o in orders), "the flip's closing leg must be reduce-only"
 
