@@ -229,6 +229,11 @@ class Engine:
         lead.equity = equity_from_balance(await lead.rest.fetch_balance())
         for symbol, price in lead.entry_prices.items():
             self.marks.setdefault(symbol, price)
+        # A symbol without a durable cursor starts from this snapshot, durably: a later restart
+        # then backfills (and journals) every fill since, even if this run dies before any.
+        known = self.journal.cursors(lead.id)
+        for symbol in lead.symbols(set(known)) - set(known):
+            self.journal.set_cursor(lead.id, symbol, server_ms, "")
         log.info("lead_snapshot", lead=lead.id, positions={s: str(q) for s, q in lead.positions.items()},
                  equity=str(lead.equity))  # fmt: skip
 
