@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from aiohttp import web
 
+from bot.aum_runtime import aum_routes
 from bot.status import snapshot
 from bot.types import TradingState
 
@@ -79,6 +80,7 @@ def build_app(engine: Engine, token: str | None) -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/status", status)
     app.router.add_post("/control/{action}", control)
+    app.router.add_routes(aum_routes(engine))
     return app
 
 

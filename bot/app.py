@@ -13,6 +13,7 @@ from typing import Any
 
 import structlog
 
+from bot import aum_runtime
 from bot.alerts import AlertSink
 from bot.api import bound_port, start_api
 from bot.config import AppConfig
@@ -108,6 +109,9 @@ class Daemon:
                 self.api_runner = await start_api(engine, self.cfg.api.host, port, self.cfg.api_token())
                 self.bound_api_port = bound_port(self.api_runner)
                 log.info("api_listening", host=self.cfg.api.host, port=self.bound_api_port)
+            # Admit followers under each lead's AUM cap before anything is copied.
+            await aum_runtime.refresh_capacity(engine)
+            aum_runtime.apply_aum_cap(engine)
             await self._wait_streams_live(timeout=30.0)
             self.reconciler = Reconciler(engine)
             if self.cfg.reconcile.on_start:

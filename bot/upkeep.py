@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from bot import risk
+from bot import aum_runtime, risk
 from bot.account_state import equity_from_balance
 from bot.aum import FollowerCapital, lead_aum
 from bot.errors import ErrorKind, classify, short
@@ -109,6 +109,8 @@ async def run_upkeep(engine: Engine) -> None:
             if now >= next_balance:
                 next_balance = now + period
                 await refresh_and_check_stops(engine)
+                await aum_runtime.refresh_capacity(engine)
+                aum_runtime.apply_aum_cap(engine)
             if now >= next_aum:
                 next_aum = now + 60
                 snapshot_aum(engine)
