@@ -39,7 +39,7 @@ from bot.venue import VenueMode, make_pro, make_rest, share_markets, share_table
 log = structlog.get_logger("copybot.engine")
 
 
-SEND_SLOTS = 64  # orders in flight at once per venue (see FollowerRuntime.send_slots)
+SEND_SLOTS = 16  # orders in flight at once per venue (see FollowerRuntime.send_slots)
 
 
 class Observer(Protocol):

@@ -51,6 +51,8 @@ def _run_loop(daemon: Daemon) -> int:
 
 
 def _run_plain(daemon: Daemon) -> int:
+    # The journal's writer thread must not hold the GIL for the default 5 ms while a fill waits.
+    sys.setswitchinterval(0.0005)
     try:
         import uvloop
 
