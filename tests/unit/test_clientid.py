@@ -19,7 +19,10 @@ def test_shape_and_determinism() -> None:
 
 def test_fixed_value_stays_stable_across_releases() -> None:
     # A restarted process must derive the ids the previous one placed: never change this value.
-    assert client_order_id("lead1", "123456789", "alice", "BTC/USDT:USDT", 0) == "cb.jgq4sxmcxysdb.ctb6is5fkpjs.0"
+    assert (
+        client_order_id("lead1", "123456789", "alice", "BTC/USDT:USDT", 0)
+        == "cb.jgq4sxmcxysdb.ctb6is5fkpjs.0"
+    )
 
 
 @pytest.mark.parametrize(
