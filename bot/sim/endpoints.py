@@ -6,7 +6,6 @@ X-MBX-APIKEY header (listenKey), "signed" a valid HMAC signature.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -14,7 +13,7 @@ from typing import Any
 
 from bot.sim.accounts import Account, Order, SimError
 from bot.sim.config import MarketConfig
-from bot.sim.marketdata import depth, ping, premium, server_time, ticker
+from bot.sim.marketdata import depth, int_param, ping, premium, server_time, ticker
 from bot.sim.matching import Engine
 from bot.sim.userstream import UserStream
 from bot.sim.wire import order_json, position_json, s, trade_json
@@ -38,22 +37,6 @@ class Call:
 
 
 Handler = Callable[[Call], Any]
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def _int(params: dict[str, str], name: str, default: int) -> int:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise SimError(
-            -1100, f"Illegal characters found in parameter '{name}'; legal range is integers."
-        ) from None
 
 
 # -- listenKey ------------------------------------------------------------------------------------
@@ -183,7 +166,7 @@ def _brackets(c: Call) -> Any:
 
 def _leverage(c: Call) -> Any:
     return c.engine.set_leverage(
-        c.acct, c.engine.market(c.params.get("symbol")).symbol, _int(c.params, "leverage", 0)
+        c.acct, c.engine.market(c.params.get("symbol")).symbol, int_param(c.params, "leverage", 0)
     )
 
 
@@ -251,9 +234,9 @@ def _cancel_all(c: Call) -> Any:
 
 def _all_orders(c: Call) -> Any:
     symbol = c.engine.market(c.params.get("symbol")).symbol
-    start, end = _int(c.params, "startTime", 0), _int(c.params, "endTime", 2**62)
-    from_id = _int(c.params, "orderId", 0)
-    limit = min(_int(c.params, "limit", 500), 1000)
+    start, end = int_param(c.params, "startTime", 0), int_param(c.params, "endTime", 2**62)
+    from_id = int_param(c.params, "orderId", 0)
+    limit = min(int_param(c.params, "limit", 500), 1000)
     rows = [
         o
         for o in c.acct.orders.values()
@@ -264,9 +247,9 @@ def _all_orders(c: Call) -> Any:
 
 def _user_trades(c: Call) -> Any:
     symbol = c.engine.market(c.params.get("symbol")).symbol
-    start, end = _int(c.params, "startTime", 0), _int(c.params, "endTime", 2**62)
-    from_id = _int(c.params, "fromId", 0)
-    limit = min(_int(c.params, "limit", 500), 1000)
+    start, end = int_param(c.params, "startTime", 0), int_param(c.params, "endTime", 2**62)
+    from_id = int_param(c.params, "fromId", 0)
+    limit = min(int_param(c.params, "limit", 500), 1000)
     rows = [
         t for t in c.acct.trades if t.symbol == symbol and t.trade_id >= from_id and start <= t.time_ms <= end
     ]

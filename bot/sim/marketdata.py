@@ -18,11 +18,11 @@ if TYPE_CHECKING:
 _DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
 
 
-def _now_ms() -> int:
+def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _int(params: dict[str, str], name: str, default: int) -> int:
+def int_param(params: dict[str, str], name: str, default: int) -> int:
     raw = params.get(name)
     if raw is None or raw == "":
         return default
@@ -87,7 +87,7 @@ def exchange_info(engine: Engine) -> dict[str, Any]:
 
     return {
         "timezone": "UTC",
-        "serverTime": _now_ms(),
+        "serverTime": now_ms(),
         "futuresType": "U_MARGINED",
         "rateLimits": [
             {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400},
@@ -100,7 +100,7 @@ def exchange_info(engine: Engine) -> dict[str, Any]:
 
 
 def server_time(c: Call) -> Any:
-    return {"serverTime": _now_ms()}
+    return {"serverTime": now_ms()}
 
 
 def ping(c: Call) -> Any:
@@ -109,11 +109,11 @@ def ping(c: Call) -> Any:
 
 def depth(c: Call) -> Any:
     cfg = c.engine.market(c.params.get("symbol"))
-    limit = _int(c.params, "limit", 500)
+    limit = int_param(c.params, "limit", 500)
     if limit not in _DEPTH_LIMITS:
         raise SimError(-1130, "Invalid data sent for a parameter: limit.")
     book = c.engine.books[cfg.symbol]
-    now = _now_ms()
+    now = now_ms()
     return {
         "lastUpdateId": book.update_id,
         "E": now,
@@ -125,7 +125,7 @@ def depth(c: Call) -> Any:
 
 def _ticker_of(engine: Engine, symbol: str) -> dict[str, Any]:
     book = engine.books[symbol]
-    now = _now_ms()
+    now = now_ms()
     change = book.last_price - book.open_price
     vwap = book.quote_volume / book.volume if book.volume else book.last_price
     return {
@@ -156,7 +156,7 @@ def ticker(c: Call) -> Any:
 
 def _premium_of(engine: Engine, symbol: str) -> dict[str, Any]:
     mark = s(engine.books[symbol].fair)
-    now = _now_ms()
+    now = now_ms()
     return {
         "symbol": symbol,
         "markPrice": mark,

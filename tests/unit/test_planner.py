@@ -6,20 +6,9 @@ from decimal import Decimal as D
 import pytest
 
 from bot.planner import PlanResult, plan_legs
-from bot.types import Leg, MarketSpec, Side
+from bot.types import Leg, Side
+from tests.unit.markets import BTC
 
-BTC = MarketSpec(
-    symbol="BTC/USDT:USDT",
-    venue_symbol="BTCUSDT",
-    base="BTC",
-    quote="USDT",
-    settle="USDT",
-    step=D("0.001"),
-    min_qty=D("0.001"),
-    max_qty=D("100"),
-    tick=D("0.1"),
-    min_notional=D("5"),
-)
 BUY, SELL = Side.BUY, Side.SELL
 
 

@@ -13,20 +13,11 @@ from bot.markets import round_to_step
 from bot.planner import plan_legs
 from bot.risk import FollowerRiskState, RiskLimits, clip_target, evaluate, exposure
 from bot.sizing import Sizing, SizingMode, next_ratio, target_position
-from bot.types import Intent, MarketSpec, Side, TradingState, Verdict
+from bot.types import Intent, Side, TradingState, Verdict
+from tests.unit.markets import BTC as MARKET
+from tests.unit.markets import with_max_qty
 
-BTC = MarketSpec(
-    symbol="BTC/USDT:USDT",
-    venue_symbol="BTCUSDT",
-    base="BTC",
-    quote="USDT",
-    settle="USDT",
-    step=D("0.001"),
-    min_qty=D("0.001"),
-    max_qty=D("2"),
-    tick=D("0.1"),
-    min_notional=D("5"),
-)
+BTC = with_max_qty(MARKET, "2")  # small, so max_qty splitting is exercised
 ETH = "ETH/USDT:USDT"
 STEP = BTC.step
 

@@ -15,20 +15,9 @@ from bot.risk import (
     evaluate,
     transition,
 )
-from bot.types import Intent, MarketSpec, Side, TradingState, Verdict
+from bot.types import Intent, Side, TradingState, Verdict
+from tests.unit.markets import BTC
 
-BTC = MarketSpec(
-    symbol="BTC/USDT:USDT",
-    venue_symbol="BTCUSDT",
-    base="BTC",
-    quote="USDT",
-    settle="USDT",
-    step=D("0.001"),
-    min_qty=D("0.001"),
-    max_qty=D("100"),
-    tick=D("0.1"),
-    min_notional=D("5"),
-)
 ETH = "ETH/USDT:USDT"
 A, R, H = TradingState.ACTIVE, TradingState.REDUCE_ONLY, TradingState.HALTED
 

@@ -6,20 +6,7 @@ from decimal import Decimal as D
 import pytest
 
 from bot.sizing import Sizing, SizingMode, next_ratio, target_position
-from bot.types import MarketSpec
-
-BTC = MarketSpec(
-    symbol="BTC/USDT:USDT",
-    venue_symbol="BTCUSDT",
-    base="BTC",
-    quote="USDT",
-    settle="USDT",
-    step=D("0.001"),
-    min_qty=D("0.001"),
-    max_qty=D("100"),
-    tick=D("0.1"),
-    min_notional=D("5"),
-)
+from tests.unit.markets import BTC
 
 
 def ratio(
