@@ -19,7 +19,7 @@ from bot.app import Daemon
 from bot.config import parse_config
 from bot.demo.lead_script import ScriptedLead
 from bot.demo.report import Recorder, copy_lags_ms, summarize
-from bot.demo.setup import demo_accounts, demo_config
+from bot.demo.setup import config_from_file, demo_accounts, demo_config
 from bot.demo.view import DemoView
 from bot.logs import configure_logging
 from bot.sim.server import SimExchange
@@ -35,6 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the summary as JSON, no live view")
     parser.add_argument("--seed", type=int, default=7, help="seed of the scripted lead")
     parser.add_argument("--journal", default=None, help="journal path (default: a temporary file)")
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="run the demo on this config's leads and followers (e.g. config/demo.yaml) instead of "
+        "the built-in ones; --followers is then ignored",
+    )
 
 
 async def _admin(session: aiohttp.ClientSession, base: str, api_key: str) -> dict[str, Any]:
@@ -47,17 +53,20 @@ async def _admin(session: aiohttp.ClientSession, base: str, api_key: str) -> dic
 async def run_demo(args: argparse.Namespace, journal_path: str) -> dict[str, Any]:
     sim = SimExchange()
     await sim.start()
-    accounts = demo_accounts(args.followers)
+    if args.config:
+        data, env, accounts = config_from_file(args.config, journal_path)
+    else:
+        accounts = demo_accounts(args.followers)
+        data, env = demo_config(accounts, journal_path)
     for account in accounts:
-        sim.create_account(
-            account["api_key"], account["secret"], Decimal(account["balance"]), name=account["id"]
-        )
-    data, env = demo_config(accounts, journal_path)
+        balance = Decimal(account["balance"])
+        sim.create_account(account["api_key"], account["secret"], balance, name=account["id"])
     cfg = parse_config(data, source="demo", allow_embedded_sim=True, env=env)
     daemon = Daemon(cfg, sim_urls=(sim.rest_url, sim.ws_url), api_port=0)
     recorder = Recorder()
     daemon_task = asyncio.create_task(daemon.run(), name="daemon")
     lead = accounts[0]
+    lead_id = data["leads"][0]["id"]
     client = make_rest("binanceusdm", VenueMode.SIM, api_key=lead["api_key"], secret=lead["secret"],
                        rest_url=sim.rest_url, ws_url=sim.ws_url)  # fmt: skip
     view = None
@@ -70,10 +79,14 @@ async def run_demo(args: argparse.Namespace, journal_path: str) -> dict[str, Any
         engine = daemon.engine
         engine.observers.append(recorder)
         await client.load_markets()
-        symbols = ["BTC/USDT:USDT", "ETH/USDT:USDT", "THIN/USDT:USDT"]
+        symbols = data["leads"][0].get("symbols") or ["BTC/USDT:USDT", "ETH/USDT:USDT", "THIN/USDT:USDT"]
         # Quote amount per lead entry; the thin book gets orders it can absorb between refills.
-        notional = {symbols[0]: Decimal(4000), symbols[1]: Decimal(3000), symbols[2]: Decimal(40)}
-        markets = engine.leads["lead"].markets
+        notional = {
+            "BTC/USDT:USDT": Decimal(4000),
+            "ETH/USDT:USDT": Decimal(3000),
+            "THIN/USDT:USDT": Decimal(40),
+        }
+        markets = engine.leads[lead_id].markets
         script = ScriptedLead(
             client, sim.rest_url, markets, symbols=symbols, seed=args.seed, notional=notional
         )
@@ -91,7 +104,7 @@ async def run_demo(args: argparse.Namespace, journal_path: str) -> dict[str, Any
         async with aiohttp.ClientSession() as session:
             lead_trades = (await _admin(session, sim.rest_url, lead["api_key"]))["trades"]
             follower_orders = []
-            for account in accounts[1:]:
+            for account in accounts[len(data["leads"]) :]:
                 follower_orders += (await _admin(session, sim.rest_url, account["api_key"]))["orders"]
         lags = copy_lags_ms(lead_trades, follower_orders, recorder)
         return summarize(status=snapshot(engine), recorder=recorder, lags_ms=lags, seconds=round(elapsed, 1),

@@ -75,3 +75,34 @@ def demo_config(accounts: list[dict[str, Any]], journal_path: str) -> tuple[dict
         "logging": {"level": "warning"},
     }  # fmt: skip
     return config, env
+
+
+def config_from_file(path: str, journal_path: str, *, follower_balance: Decimal = Decimal(20_000)) -> tuple[
+    dict[str, Any], dict[str, str], list[dict[str, Any]]
+]:  # fmt: skip
+    """A config file's leads and followers on the embedded exchange: an account with fresh keys for
+    each, exported under the environment variable names the file gives, and the journal moved to
+    `journal_path`. The first lead is the one the scripted trader drives."""
+    import yaml
+
+    with open(path, encoding="utf-8") as fh:
+        data: dict[str, Any] = yaml.safe_load(fh)
+    env: dict[str, str] = {}
+    accounts: list[dict[str, Any]] = []
+    for role, rows in (("lead", data.get("leads", [])), ("follower", data.get("followers", []))):
+        for row in rows:
+            creds = row.get("credentials", {})
+            account = {
+                "id": row["id"],
+                "balance": LEAD_BALANCE if role == "lead" else follower_balance,
+                "api_key": secrets.token_hex(32),
+                "secret": secrets.token_hex(32),
+            }
+            if "api_key_env" not in creds or "secret_env" not in creds:
+                raise ValueError(f"{path}: {role} {row['id']}: the demo needs api_key_env and secret_env")
+            env[creds["api_key_env"]], env[creds["secret_env"]] = account["api_key"], account["secret"]
+            accounts.append(account)
+    data["journal"] = {"path": journal_path}
+    data["api"] = {**data.get("api", {}), "port": 0}
+    data.pop("kill_switch_file", None)
+    return data, env, accounts
