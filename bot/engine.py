@@ -10,36 +10,26 @@ positions and lead positions are taken from the venue (the source of truth); the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
-import aiohttp
 import structlog
 
 from bot.account_state import equity_from_balance, positions_from_ccxt
 from bot.config import AppConfig, FollowerConfig
-from bot.errors import ErrorKind, classify, short
 from bot.executor import ExecSettings, OrderPlacer
 from bot.feed import FeedSettings, LeadFeed
 from bot.follower import FillWork, FollowerRuntime, FollowerSettings
-from bot.keys import check_key_permissions
 from bot.leads import LeadRuntime
-from bot.markets import market_spec_from_ccxt
 from bot.metrics import Metrics
-from bot.risk import RiskLimits
-from bot.sizing import Sizing, SizingMode
 from bot.slippage import SlippageBook, fanout_order
-from bot.types import ZERO, Decision, Intent, LeadFill, MarketSpec, OrderOutcome, TradingState
-from bot.venue import VenueMode, make_pro, make_rest, share_markets, share_tables
+from bot.startup import limits_from, prepare_follower, sizings_from, snapshot_lead
+from bot.types import ZERO, Decision, Intent, LeadFill, OrderOutcome, TradingState
+from bot.venue_runtime import Venue
 
 log = structlog.get_logger("copybot.engine")
-
-
-SEND_SLOTS = 16  # orders in flight at once per venue (see FollowerRuntime.send_slots)
 
 
 class Observer(Protocol):
@@ -49,62 +39,6 @@ class Observer(Protocol):
     def on_outcome(
         self, follower: str, intent: Intent, outcome: OrderOutcome, sent_ns: int, acked_ns: int
     ) -> None: ...
-
-
-class KeyRefused(Exception):
-    """A lead's key may withdraw funds and the config does not allow that."""
-
-
-@dataclass
-class Venue:
-    name: str
-    exchange: str
-    mode: VenueMode
-    rest_url: str | None
-    ws_url: str | None
-    options: dict[str, Any]
-    timeout_ms: int
-    loader: Any = None  # keyless client that holds the shared markets
-    markets: dict[str, MarketSpec] = field(default_factory=dict)
-    session: aiohttp.ClientSession | None = None
-    send_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(SEND_SLOTS))
-
-    def kwargs(self) -> dict[str, Any]:
-        return {
-            "mode": self.mode,
-            "rest_url": self.rest_url,
-            "ws_url": self.ws_url,
-            "options": self.options,
-            "timeout_ms": self.timeout_ms,
-        }
-
-
-def limits_from(cfg: FollowerConfig) -> RiskLimits:
-    r = cfg.risk
-    return RiskLimits(
-        max_order_notional=r.max_order_notional,
-        max_position_notional=r.max_position_notional,
-        max_total_exposure=r.max_total_exposure,
-        max_leverage=r.max_leverage,
-        symbols_allow=frozenset(r.symbols_allow) if r.symbols_allow is not None else None,
-        symbols_deny=frozenset(r.symbols_deny),
-        slippage_bps=r.slippage_bps,
-        portfolio_stop=r.portfolio_stop,
-        daily_loss_limit=r.daily_loss_limit,
-        max_drawdown=r.max_drawdown,
-    )
-
-
-def sizings_from(cfg: FollowerConfig) -> dict[str, Sizing]:
-    return {
-        f.lead: Sizing(
-            mode=SizingMode(f.sizing.mode),
-            multiplier=f.sizing.multiplier,
-            notional=f.sizing.notional,
-            allocation=f.sizing.allocation,
-        )
-        for f in cfg.follows
-    }
 
 
 class Engine:
@@ -122,12 +56,7 @@ class Engine:
         self.metrics = metrics or Metrics()
         self.alerts = alerts
         self.slippage = SlippageBook()
-        self.venues: dict[str, Venue] = {}
-        for name, v in cfg.venues.items():
-            rest, ws = v.rest_url, v.ws_url
-            if v.mode is VenueMode.SIM and sim_urls and not rest:
-                rest, ws = sim_urls
-            self.venues[name] = Venue(name, v.exchange, v.mode, rest, ws, dict(v.options), v.timeout_ms)
+        self.venues = {name: Venue.from_config(name, v, sim_urls) for name, v in cfg.venues.items()}
         self.leads: dict[str, LeadRuntime] = {}
         self.feeds: dict[str, LeadFeed] = {}
         self.followers: dict[str, FollowerRuntime] = {}
@@ -170,33 +99,12 @@ class Engine:
 
     # -- start-up -----------------------------------------------------------------------------
 
-    async def _open_venue(self, venue: Venue) -> None:
-        venue.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), trust_env=False)
-        venue.loader = make_rest(venue.exchange, **venue.kwargs(), session=venue.session)
-        await venue.loader.load_markets()
-        venue.markets = {
-            s: market_spec_from_ccxt(m)
-            for s, m in venue.loader.markets.items()
-            if m.get("swap") or m.get("future") or venue.mode is VenueMode.SIM
-        }
-        log.info("venue_ready", venue=venue.name, markets=len(venue.markets))
-
     def _client(self, venue: Venue, account_id: str, *, pro: bool = False) -> Any:
-        creds = self.cfg.credentials_for(account_id)
-        kwargs = {**venue.kwargs(), "api_key": creds.api_key, "secret": creds.secret}
-        if pro:
-            client = make_pro(venue.exchange, **kwargs, keepalive_ms=int(self.cfg.feed.keepalive_s * 1000))
-        else:
-            client = make_rest(venue.exchange, **kwargs, session=venue.session)
-        if creds.password:
-            client.password = creds.password
-        share_markets(venue.loader, client)
-        if not pro:  # a websocket client has its own URL table
-            share_tables(venue.loader, client)
-        return client
+        keepalive_ms = int(self.cfg.feed.keepalive_s * 1000)
+        return venue.client(self.cfg.credentials_for(account_id), pro=pro, keepalive_ms=keepalive_ms)
 
     async def start(self) -> None:
-        await asyncio.gather(*(self._open_venue(v) for v in self.venues.values()))
+        await asyncio.gather(*(v.open() for v in self.venues.values()))
         for lead_cfg in self.cfg.leads:
             venue = self.venues[lead_cfg.venue]
             runtime = LeadRuntime(
@@ -207,35 +115,16 @@ class Engine:
             )
             self.leads[lead_cfg.id] = runtime
             self.followers_of[lead_cfg.id] = []
-        await asyncio.gather(*(self._snapshot_lead(lead) for lead in self.leads.values()))
+        await asyncio.gather(*(snapshot_lead(self, lead) for lead in self.leads.values()))
         for f_cfg in self.cfg.followers:
             if f_cfg.enabled:
                 self._add_follower(f_cfg)
         sem = asyncio.Semaphore(64)
-        await asyncio.gather(*(self._prepare_follower(f, sem) for f in self.followers.values()))
+        await asyncio.gather(*(prepare_follower(self, f, sem) for f in self.followers.values()))
         for follower in self.followers.values():
             self._tasks.append(asyncio.create_task(follower.run(), name=f"follower:{follower.id}"))
         for lead in self.leads.values():
             self._start_feed(lead)
-
-    async def _snapshot_lead(self, lead: LeadRuntime) -> None:
-        venue = self.venues[self.cfg.lead(lead.id).venue]
-        allow = self.cfg.allow_withdrawal_keys
-        problem = await check_key_permissions(lead.rest, allow_withdrawal=allow, mode=venue.mode)
-        if problem:
-            raise KeyRefused(f"leads[{lead.id}]: {problem}")
-        server_ms = int(await lead.rest.fetch_time())
-        lead.seed(positions_from_ccxt(await lead.rest.fetch_positions()), server_ms)
-        lead.equity = equity_from_balance(await lead.rest.fetch_balance())
-        for symbol, price in lead.entry_prices.items():
-            self.marks.setdefault(symbol, price)
-        # A symbol without a durable cursor starts from this snapshot, durably: a later restart
-        # then backfills (and journals) every fill since, even if this run dies before any.
-        known = self.journal.cursors(lead.id)
-        for symbol in lead.symbols(set(known)) - set(known):
-            self.journal.set_cursor(lead.id, symbol, server_ms, "")
-        log.info("lead_snapshot", lead=lead.id, positions={s: str(q) for s, q in lead.positions.items()},
-                 equity=str(lead.equity))  # fmt: skip
 
     def _add_follower(self, cfg: FollowerConfig) -> None:
         venue = self.venues[cfg.venue]
@@ -267,36 +156,6 @@ class Engine:
         for link in cfg.follows:
             self.followers_of[link.lead].append(follower)
 
-    async def _prepare_follower(self, follower: FollowerRuntime, sem: asyncio.Semaphore) -> None:
-        async with sem:
-            try:
-                allow = self.cfg.allow_withdrawal_keys
-                mode = self.venues[self.cfg.follower(follower.id).venue].mode
-                problem = await check_key_permissions(follower.client, allow_withdrawal=allow, mode=mode)
-                if problem:
-                    follower.disable(f"key refused: {problem}")
-                    return
-                await self._settle_unsettled(follower)
-                await self.resync_follower(follower)
-                await self._set_leverage(follower)
-            except Exception as exc:
-                kind = classify(exc)
-                reason = f"start-up failed ({kind.value}): {short(exc)}"
-                if kind is ErrorKind.AUTH:
-                    follower.disable(reason)
-                else:
-                    follower.needs_resync = True
-                    log.error("follower_start_failed", follower=follower.id, error=reason)
-
-    async def _settle_unsettled(self, follower: FollowerRuntime) -> None:
-        """Intents approved before a restart but without a known outcome: ask the venue."""
-        for intent in self.journal.unsettled_intents(follower.id):
-            found = await follower.placer.lookup(intent.symbol, intent.client_order_id)
-            outcome = found or OrderOutcome(intent.client_order_id, "not_placed", reason="not at venue")
-            self.journal.record_outcome(outcome, follower.id)
-            log.info("intent_settled_on_start", follower=follower.id,
-                     client_order_id=intent.client_order_id, status=outcome.status)  # fmt: skip
-
     async def resync_follower(self, follower: FollowerRuntime) -> None:
         """Adopt the venue's positions and balance as the truth."""
         positions = positions_from_ccxt(await follower.client.fetch_positions())
@@ -319,22 +178,6 @@ class Engine:
         if not b.allocation_base:
             b.allocation_base = sum(allocations, ZERO) if allocations else equity
 
-    async def _set_leverage(self, follower: FollowerRuntime) -> None:
-        cfg = self.cfg.follower(follower.id)
-        symbols: set[str] = set()
-        for lead in follower.settings.sizings:
-            runtime = self.leads[lead]
-            symbols |= set(runtime.symbols_configured or ()) | set(runtime.positions)
-        for symbol in sorted(s for s in symbols if s in follower.markets):
-            lead_lev = next(
-                (self.leads[lead].leverage.get(symbol) for lead in follower.settings.sizings), None
-            )
-            leverage = lead_lev or 5 if cfg.leverage == "lead" else int(cfg.leverage)
-            await follower.client.set_leverage(leverage, symbol)
-            if cfg.margin_mode != "cross":
-                with contextlib.suppress(Exception):  # "no need to change" is an error on Binance
-                    await follower.client.set_margin_mode(cfg.margin_mode, symbol)
-
     def _backfill_cursors(self, lead: LeadRuntime) -> dict[str, tuple[int, str]]:
         """Backfill each symbol from its durable cursor; a symbol never traded since the start
         snapshot from the snapshot itself (fills between it and the stream connecting)."""
@@ -342,10 +185,6 @@ class Engine:
         for symbol in lead.symbols(set(cursors)):
             cursors.setdefault(symbol, (lead.snapshot_default_ms, ""))
         return cursors
-
-    def _lead_leverage(self, follower: FollowerRuntime, symbol: str) -> int:
-        known = [self.leads[lead].leverage.get(symbol) for lead in follower.settings.sizings]
-        return next((lev for lev in known if lev), 5)
 
     def _start_feed(self, lead: LeadRuntime) -> None:
         venue = self.venues[self.cfg.lead(lead.id).venue]
@@ -501,10 +340,7 @@ class Engine:
         self._tasks.clear()
         clients = [lead.rest for lead in self.leads.values()]
         clients += [f.client for f in self.followers.values()]
-        clients += [v.loader for v in self.venues.values() if v.loader is not None]
         await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
-        for venue in self.venues.values():
-            if venue.session is not None:
-                await venue.session.close()
+        await asyncio.gather(*(v.close() for v in self.venues.values()), return_exceptions=True)
         log.info("engine_stopped", drained=drained)
         return drained

@@ -167,3 +167,20 @@ async def test_burst_is_copied_without_waiting_for_another_message(harness: Harn
     assert engine.leads["lead"].fills == 12
     assert engine.feeds["lead"].backfilled == 0
     assert (await h.positions("f"))["BTCUSDT"] == Decimal("0.012")
+
+
+async def test_leverage_is_the_leads_or_fixed_before_the_first_copy(harness: Harness) -> None:
+    h = harness
+    h.build_config([
+        follower("copies", {"mode": "multiplier", "multiplier": "0.1"}),
+        follower("fixed", {"mode": "multiplier", "multiplier": "0.1"}),
+    ])  # fmt: skip
+    h.config["followers"][0]["leverage"] = "lead"
+    h.config["followers"][1]["leverage"] = 3
+    lead = await h.lead()
+    await lead.set_leverage(7, BTC)
+    await h.trade(BTC, "buy", "0.05")  # an open position: its leverage shows in positionRisk
+    await h.start_daemon()
+    accounts = h.sim.engine.accounts
+    assert accounts[h.keys["copies"][0]].leverage_of("BTCUSDT") == 7
+    assert accounts[h.keys["fixed"][0]].leverage_of("BTCUSDT") == 3
