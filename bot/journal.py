@@ -20,86 +20,33 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bot.journal_schema import (
+    AumPoint,
+    FollowerStateRow,
+    JournalError,
+    JournalEvent,
+    aum_point_from_row,
+    event_from_row,
+    intent_from_row,
+    lead_fill_from_row,
+    migrate,
+    outcome_from_row,
+)
 from bot.logs import get_logger, redact_text
-from bot.types import Decision, Intent, LeadFill, OrderOutcome, Side, TradingState
+from bot.types import Decision, Intent, LeadFill, OrderOutcome, TradingState
 
 BATCH_ROWS = 500
 FINAL_STATUSES = ("filled", "canceled", "expired", "rejected")  # spelled out in the SQL below
 
 log = get_logger("journal")
 
-_V1 = """
-CREATE TABLE lead_fills(lead TEXT NOT NULL, trade_id TEXT NOT NULL, order_id TEXT, symbol TEXT NOT NULL,
-  side TEXT NOT NULL, qty TEXT NOT NULL, price TEXT NOT NULL, ts_ms INTEGER NOT NULL, received_ns INTEGER,
-  client_order_id TEXT, source TEXT, status TEXT NOT NULL, note TEXT, recorded_ts INTEGER NOT NULL,
-  PRIMARY KEY (lead, trade_id));
-CREATE INDEX lead_fills_by_time ON lead_fills(lead, ts_ms);
-CREATE TABLE cursors(lead TEXT NOT NULL, symbol TEXT NOT NULL, last_ts_ms INTEGER NOT NULL,
-  last_trade_id TEXT NOT NULL, updated_ts INTEGER NOT NULL, PRIMARY KEY (lead, symbol));
-CREATE TABLE intents(client_order_id TEXT PRIMARY KEY, lead TEXT NOT NULL, follower TEXT NOT NULL,
-  symbol TEXT NOT NULL, trigger TEXT NOT NULL, leg INTEGER NOT NULL, side TEXT NOT NULL, qty TEXT NOT NULL,
-  reduce_only INTEGER NOT NULL, ref_price TEXT NOT NULL, target TEXT NOT NULL, current TEXT NOT NULL,
-  created_ts INTEGER NOT NULL);
-CREATE INDEX intents_by_follower ON intents(follower);
-CREATE TABLE decisions(id INTEGER PRIMARY KEY, client_order_id TEXT, lead TEXT NOT NULL,
-  follower TEXT NOT NULL, trigger TEXT NOT NULL, symbol TEXT NOT NULL, verdict TEXT NOT NULL, qty TEXT,
-  reason TEXT, ts INTEGER NOT NULL);
-CREATE INDEX decisions_by_order ON decisions(client_order_id);
-CREATE INDEX decisions_by_trigger ON decisions(lead, follower, trigger);
-CREATE TABLE orders(client_order_id TEXT PRIMARY KEY, follower TEXT NOT NULL, order_id TEXT,
-  status TEXT NOT NULL, filled_qty TEXT NOT NULL, avg_price TEXT, error TEXT, reason TEXT, sent_ns INTEGER,
-  acked_ns INTEGER, exchange_ts_ms INTEGER, updated_ts INTEGER NOT NULL);
-CREATE TABLE copy_ratios(lead TEXT NOT NULL, follower TEXT NOT NULL, symbol TEXT NOT NULL,
-  ratio TEXT NOT NULL, updated_ts INTEGER NOT NULL, PRIMARY KEY (lead, follower, symbol));
-CREATE TABLE follower_state(follower TEXT PRIMARY KEY, state TEXT NOT NULL, reason TEXT,
-  updated_ts INTEGER NOT NULL);
-CREATE TABLE aum_history(ts INTEGER NOT NULL, lead TEXT NOT NULL, aum TEXT NOT NULL,
-  followers INTEGER NOT NULL, equity_json TEXT NOT NULL);
-CREATE INDEX aum_by_lead ON aum_history(lead, ts);
-CREATE TABLE events(id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, kind TEXT NOT NULL, subject TEXT,
-  detail TEXT);
-CREATE INDEX events_by_kind ON events(kind, ts);
-"""
-
-# MIGRATIONS[n] takes the schema from user_version n to n + 1. Append, never edit.
-MIGRATIONS: tuple[str, ...] = (_V1,)
-
-
-class JournalError(Exception):
-    pass
-
 
 class JournalClosed(JournalError):
     pass
-
-
-@dataclass(frozen=True, slots=True)
-class FollowerStateRow:
-    state: TradingState
-    reason: str | None
-    updated_ts: int
-
-
-@dataclass(frozen=True, slots=True)
-class AumPoint:
-    ts: int
-    lead: str
-    aum: Decimal
-    followers: int
-    detail: dict[str, Decimal]  # per follower: its contribution (equity allocated)
-
-
-@dataclass(frozen=True, slots=True)
-class JournalEvent:
-    ts: int
-    kind: str
-    subject: str | None
-    detail: Any
 
 
 class _Barrier:
@@ -118,23 +65,6 @@ def _now_ms() -> int:
 
 def _text(value: str | None) -> str | None:
     return None if value is None else redact_text(value)
-
-
-def migrate(conn: sqlite3.Connection, path: str) -> int:
-    """Bring the schema up to date; returns the version. Each step is one transaction."""
-    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    if version > len(MIGRATIONS):
-        raise JournalError(
-            f"{path}: journal schema version {version} is newer than this copybot knows "
-            f"({len(MIGRATIONS)}); upgrade copybot or use another journal path"
-        )
-    for target in range(version + 1, len(MIGRATIONS) + 1):
-        try:
-            conn.executescript(f"BEGIN; {MIGRATIONS[target - 1]}; PRAGMA user_version = {target}; COMMIT;")
-        except sqlite3.Error as exc:
-            conn.rollback()
-            raise JournalError(f"{path}: migration to schema version {target} failed: {exc}") from exc
-    return len(MIGRATIONS)
 
 
 class Journal:
@@ -309,12 +239,7 @@ class Journal:
             " source FROM lead_fills WHERE lead = ? AND ts_ms >= ? ORDER BY ts_ms, trade_id",
             (lead, since if since is not None else -1),
         )
-        return [
-            LeadFill(lead=r[0], trade_id=r[1], order_id=r[2] or "", symbol=r[3], side=Side(r[4]),
-                     qty=Decimal(r[5]), price=Decimal(r[6]), ts_ms=r[7], received_ns=r[8] or 0,
-                     client_order_id=r[9], source=r[10] or "ws")
-            for r in rows
-        ]  # fmt: skip
+        return [lead_fill_from_row(r) for r in rows]
 
     def set_cursor(self, lead: str, symbol: str, ts_ms: int, trade_id: str) -> None:
         """The backfill resumes from here. Never moves back, whatever order calls arrive in."""
@@ -389,10 +314,7 @@ class Journal:
         )
         if not rows:
             return None
-        r = rows[0]
-        return OrderOutcome(client_order_id=r[0], status=r[1], filled_qty=Decimal(r[2]),
-                            avg_price=None if r[3] is None else Decimal(r[3]), order_id=r[4], error=r[5],
-                            reason=r[6], exchange_ts_ms=r[7])  # fmt: skip
+        return outcome_from_row(rows[0])
 
     def unsettled_intents(self, follower: str | None = None) -> list[Intent]:
         """Intents whose latest decision let them through but whose order has no final outcome:
@@ -408,12 +330,7 @@ class Journal:
             " ORDER BY i.created_ts, i.client_order_id",
             (follower, follower),
         )
-        return [
-            Intent(lead=r[0], follower=r[1], symbol=r[2], trigger=r[3], leg=r[4], side=Side(r[5]),
-                   qty=Decimal(r[6]), reduce_only=bool(r[7]), ref_price=Decimal(r[8]), target=Decimal(r[9]),
-                   current=Decimal(r[10]), client_order_id=r[11])
-            for r in rows
-        ]  # fmt: skip
+        return [intent_from_row(r) for r in rows]
 
     def decisions_for(self, lead: str, follower: str, trigger: str) -> list[tuple[str, str | None]]:
         """(verdict, reason) of every decision and deferral of one trigger, oldest first."""
@@ -469,10 +386,7 @@ class Journal:
             " WHERE (? IS NULL OR lead = ?) AND ts >= ? ORDER BY ts, lead",
             (lead, lead, since if since is not None else -1),
         )
-        return [
-            AumPoint(ts, lead_id, Decimal(aum), n, {k: Decimal(v) for k, v in json.loads(equity).items()})
-            for ts, lead_id, aum, n, equity in rows
-        ]
+        return [aum_point_from_row(r) for r in rows]
 
     def record_event(
         self, kind: str, subject: str | None, detail: Mapping[str, Any] | str | None = None
@@ -493,7 +407,7 @@ class Journal:
             " ORDER BY id DESC LIMIT ?",
             (kind, kind, since if since is not None else -1, limit),
         )
-        return [JournalEvent(ts, k, subject, _decode(detail)) for ts, k, subject, detail in rows]
+        return [event_from_row(r) for r in rows]
 
     def counts(self) -> dict[str, int]:
         """For the status endpoint: rows per table, unsettled intents, queued writes, write errors."""
@@ -505,12 +419,3 @@ class Journal:
         out["queued"] = self._queue.qsize()
         out["write_errors"] = self.write_errors
         return out
-
-
-def _decode(detail: str | None) -> Any:
-    if detail is None:
-        return None
-    try:
-        return json.loads(detail)
-    except ValueError:
-        return detail

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.journal import MIGRATIONS, Journal, JournalClosed, JournalError
+from bot.journal import Journal, JournalClosed, JournalError
+from bot.journal_schema import MIGRATIONS
 from bot.secrets import clear_secrets, register_secret
 from bot.types import Decision, Intent, LeadFill, OrderOutcome, Side, TradingState, Verdict
 
