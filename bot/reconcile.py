@@ -60,6 +60,7 @@ class Reconciler:
     async def _check_lead(self, lead_id: str, report: ReconcileReport) -> None:
         lead = self.engine.leads[lead_id]
         fills_before = lead.fills
+        server_ms = int(await lead.rest.fetch_time())
         snapshot = positions_from_ccxt(await lead.rest.fetch_positions())
         if lead.fills != fills_before or not self.engine.idle():
             return  # fills arrived meanwhile: the snapshot cannot be ordered against them
@@ -69,7 +70,9 @@ class Reconciler:
                           "venue": {s: str(q) for s, q in venue.items()}}  # fmt: skip
             report.lead_corrections.append(correction)
             log.warning("lead_position_drift", **correction)
-            lead.positions = venue
+            # Adopt the venue's view with its time, so a fill it already holds that arrives later
+            # (a backfill after a reconnect) is recognised as included, not applied twice.
+            lead.seed(snapshot, server_ms)
 
     async def run_once(self, reason: str) -> ReconcileReport:
         engine = self.engine
