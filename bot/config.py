@@ -12,22 +12,18 @@ Key reference: docs/config.md.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError
 
+from bot.config_loading import ConfigError as ConfigError  # re-exported: callers catch it from here
+from bot.config_loading import inline_secrets, read_yaml, validation_problems
 from bot.markets import dec
 from bot.secrets import Credentials, CredentialsRef, SecretRef, resolve, resolve_token
 from bot.venue import VenueMode
-
-
-class ConfigError(Exception):
-    """An invalid config file; the message lists every problem, one per line."""
 
 
 def _to_decimal(value: Any) -> Any:
@@ -265,35 +261,6 @@ class AppConfig(_Model):
         return resolve_token(ref, where=f"{self._source}: {key}", env=self._env, base_dir=self._base_dir)
 
 
-# ---------------------------------------------------------------- YAML reading
-
-
-class _Loader(yaml.SafeLoader):
-    """Floats become Decimals from their source text; duplicate keys are an error."""
-
-
-def _construct_decimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Decimal:
-    text = str(loader.construct_scalar(node)).replace("_", "").lower()
-    if text.lstrip("+-") in (".inf", ".nan"):
-        raise yaml.constructor.ConstructorError(None, None, f"{text} is not a usable number", node.start_mark)
-    return Decimal(text)
-
-
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    loader.flatten_mapping(node)
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node, deep=True)
-
-
-_Loader.add_constructor("tag:yaml.org,2002:float", _construct_decimal)
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def load_config(
     path: str | Path,
     *,
@@ -303,24 +270,8 @@ def load_config(
     """Read and validate a config file. `env` (default os.environ) is the environment that
     credentials are later resolved from; `allow_embedded_sim` accepts sim venues without URLs
     (the demo starts its own local exchange and fills them in)."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{source}: cannot read: {exc.strerror}") from None
-    try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError(f"{source}: {where}{exc.problem or exc}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
-    if data is None:
-        raise ConfigError(f"{source}: the file is empty")
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: the top level must be a mapping of keys, not {type(data).__name__}")
-    config = parse_config(data, source, allow_embedded_sim=allow_embedded_sim, env=env)
+    data = read_yaml(path)
+    config = parse_config(data, str(path), allow_embedded_sim=allow_embedded_sim, env=env)
     config._base_dir = Path(path).resolve().parent
     return config
 
@@ -332,22 +283,11 @@ def parse_config(
     allow_embedded_sim: bool = False,
     env: Mapping[str, str] | None = None,
 ) -> AppConfig:
-    problems = list(_inline_secrets(data))
-    secret_paths = {p for p, _ in problems}
+    problems = list(inline_secrets(data))
     try:
         config = AppConfig.model_validate(data)
     except ValidationError as exc:
-        found = [(_key_path(data, err["loc"]), err) for err in exc.errors()]
-        reported = secret_paths | {path for path, _ in found}
-        for key_path, err in found:
-            if _is_under(key_path, secret_paths):
-                continue
-            # pydantic also reports a too-short list when its only items are invalid: noise.
-            if err["type"] == "too_short" and any(
-                p != key_path and _is_under(p, {key_path}) for p in reported
-            ):
-                continue
-            problems.append((key_path, _message(err)))
+        problems.extend(validation_problems(data, exc, {p for p, _ in problems}))
         config = None
     if config is not None:
         problems.extend(_cross_checks(config, allow_embedded_sim=allow_embedded_sim))
@@ -363,74 +303,6 @@ def parse_config(
 
 
 # ---------------------------------------------------------------- checks
-
-_SECRET_KEY = re.compile(r"api_?key|secret|password|passphrase|token|private_?key|webhook|listen_?key")
-
-
-def _inline_secrets(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            sub = f"{path}.{key}" if path else str(key)
-            name = str(key).lower().replace("-", "_")
-            is_reference = name.endswith(("_env", "_file"))
-            if (
-                _SECRET_KEY.search(name)
-                and not is_reference
-                and value is not None
-                and not isinstance(value, dict)
-            ):
-                hint = (
-                    "{env: NAME} or {file: path}"
-                    if name in ("token", "webhook")
-                    else f"{key}_env: NAME or {key}_file: path"
-                )
-                yield (
-                    sub,
-                    (
-                        "inline secrets are refused; keep the value in an environment variable or a "
-                        f"credentials file and reference it ({hint})"
-                    ),
-                )
-            else:
-                yield from _inline_secrets(value, sub)
-    elif isinstance(node, list):
-        for i, item in enumerate(node):
-            yield from _inline_secrets(item, f"{path}[{i}]")
-
-
-def _is_under(path: str, parents: set[str]) -> bool:
-    return any(path == p or path.startswith((p + ".", p + "[")) for p in parents)
-
-
-def _key_path(data: Any, loc: tuple[int | str, ...]) -> str:
-    """Render pydantic's loc against the input, dropping union-branch tags that are not keys."""
-    out = ""
-    node = data
-    for i, part in enumerate(loc):
-        if isinstance(part, int) and isinstance(node, list) and 0 <= part < len(node):
-            out += f"[{part}]"
-            node = node[part]
-        elif isinstance(node, dict) and part in node:
-            out += f".{part}" if out else str(part)
-            node = node[part]
-        elif isinstance(node, dict) and i == len(loc) - 1:  # a missing key
-            out += f".{part}" if out else str(part)
-        else:
-            node = None  # a union tag; nothing below it is a key of the input
-    return out
-
-
-def _message(err: Any) -> str:
-    kind, msg = err["type"], str(err["msg"])
-    if kind == "missing":
-        return "required key is missing"
-    if kind == "extra_forbidden":
-        return "unknown key"
-    if msg.startswith("Value error, "):
-        return msg.removeprefix("Value error, ")
-    if msg.startswith("Input should be "):
-        return "must be " + msg.removeprefix("Input should be ")
-    return msg
 
 
 def _is_loopback(host: str) -> bool:
