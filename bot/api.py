@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from aiohttp import web
 
-from bot.aum_runtime import aum_routes
+from bot.aum_api import aum_routes
 from bot.status import snapshot
 from bot.types import TradingState
 

@@ -22,20 +22,16 @@ from __future__ import annotations
 import time
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
-
 from bot.aum import (
     COUNTED_STATES,
-    RANK_COLUMNS,
     FollowerCapital,
     LeadRow,
     follower_contribution,
     lead_aum,
-    rank,
 )
 from bot.capacity import (
     DEFAULT_MULTIPLIERS,
@@ -315,8 +311,8 @@ def apply_aum_cap(engine: Engine) -> list[str]:
                 continue  # the sizing follows equity silently; only a new fraction is an event
             reason = adm.reason or f"lead {lead_id} AUM cap {cap}: all {adm.requested:.2f} admitted"
             engine.journal.record_event("aum_cap", adm.follower, {
-                "lead": lead_id, "cap": _s(cap), "requested": _s(adm.requested),
-                "admitted": _s(adm.admitted), "fraction": _s(adm.fraction), "reason": reason,
+                "lead": lead_id, "cap": jsonable(cap), "requested": jsonable(adm.requested),
+                "admitted": jsonable(adm.admitted), "fraction": jsonable(adm.fraction), "reason": reason,
             })  # fmt: skip
             changed.append(f"{adm.follower}: {reason}")
     return changed
@@ -368,57 +364,18 @@ def lead_rows(engine: Engine, *, now_ms: int) -> list[LeadRow]:
     return rows
 
 
-# -- JSON and the /aum route ------------------------------------------------------------------------
+# -- JSON ------------------------------------------------------------------------------------------
 
 
-def _s(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """Decimals as strings (exact), recursively; everything else as is."""
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, dict):
-        return {str(k): _s(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_s(v) for v in value]
+        return [jsonable(v) for v in value]
     return value
-
-
-def row_json(row: LeadRow) -> dict[str, Any]:
-    return {k: _s(v) for k, v in asdict(row).items()}
-
-
-def aum_report(engine: Engine, *, by: str = "aum", now_ms: int | None = None) -> dict[str, Any]:
-    """Everything `copybot aum` shows, JSON-ready (amounts as decimal strings)."""
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    state = state_of(engine)
-    ranked = rank(lead_rows(engine, now_ms=now_ms), by)
-    projections = {
-        lead: [
-            {"symbol": c.symbol, "lead_qty": _s(c.lead_qty), "total_ratio": _s(c.total_ratio),
-             "ref_price": _s(c.ref_price), "derived_cap": _s(c.cap),
-             "points": {side.value: [_s(asdict(p)) for p in pts] for side, pts in c.points.items()}}
-            for c in caps.values()
-        ]
-        for lead, caps in state.capacity.items()
-    }  # fmt: skip
-    fairness = engine.slippage.fairness()
-    history = engine.journal.aum_history()
-    return {
-        "ts_ms": now_ms,
-        "by": by,
-        "leads": [{**row_json(r), "cap": _s(effective_cap(engine, r.lead))} for r in ranked],
-        "projections": projections,
-        "refused": [_s(asdict(a)) for a in state.admissions.values() if a.fraction < 1],
-        "slippage": {
-            "by_lead": {k: _s(asdict(v)) for k, v in engine.slippage.by_lead().items()},
-            "by_follower": {k: _s(asdict(v)) for k, v in engine.slippage.by_follower().items()},
-            "by_symbol": {k: _s(asdict(v)) for k, v in engine.slippage.by_symbol().items()},
-        },
-        "fairness": {
-            "spread_bps": _s(fairness.spread_bps),
-            "followers": [_s(asdict(f)) for f in fairness.followers],
-        },
-        "history": [_s(list(history_point(h))) for h in history[-10_000:]],
-    }
 
 
 def history_point(row: Any) -> tuple[int, str, Decimal]:
@@ -426,14 +383,3 @@ def history_point(row: Any) -> tuple[int, str, Decimal]:
     if isinstance(row, Sequence) and not isinstance(row, str | bytes):
         return int(row[0]), str(row[1]), dec(row[2])
     return int(_field(row, "ts")), str(_field(row, "lead")), dec(_field(row, "aum"))
-
-
-def aum_routes(engine: Engine) -> list[web.RouteDef]:
-    async def aum(request: web.Request) -> web.Response:
-        by = request.query.get("by", "aum")
-        if by not in RANK_COLUMNS:
-            return web.json_response({"error": f"unknown column {by!r}; use one of {list(RANK_COLUMNS)}"},
-                                     status=400)  # fmt: skip
-        return web.json_response(aum_report(engine, by=by))
-
-    return [web.get("/aum", aum)]

@@ -21,7 +21,8 @@ from decimal import Decimal
 from typing import Any
 
 from bot.aum import RANK_COLUMNS, LeadRow, rank
-from bot.aum_runtime import history_point, lead_trades, row_json
+from bot.aum_api import row_json
+from bot.aum_runtime import history_point, lead_trades
 from bot.markets import dec
 from bot.stats import lead_stats
 

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot import aum_runtime
+from bot import aum_api, aum_runtime
 from bot.engine import Engine
 from bot.sim.config import SimConfig, load_config
 from bot.sim.server import SimExchange
@@ -26,7 +26,7 @@ ALLOC = {"mode": "allocation", "allocation": 10_000}
 @asynccontextmanager
 async def serve_aum(engine: Engine) -> AsyncIterator[str]:
     app = web.Application()
-    app.add_routes(aum_runtime.aum_routes(engine))
+    app.add_routes(aum_api.aum_routes(engine))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
