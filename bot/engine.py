@@ -36,6 +36,7 @@ class Observer(Protocol):
     """Sees every risk decision and order outcome (the demo, the benchmark, tests)."""
 
     def on_decision(self, follower: str, decision: Decision) -> None: ...
+    def on_denied(self, follower: str, reason: str) -> None: ...
     def on_outcome(
         self, follower: str, intent: Intent, outcome: OrderOutcome, sent_ns: int, acked_ns: int
     ) -> None: ...
@@ -147,6 +148,7 @@ class Engine:
             on_outcome=self._on_outcome,
             on_disabled=self._on_disabled,
             on_decision=self._on_decision,
+            on_denied=self._on_denied,
             send_slots=venue.send_slots,
         )
         follower.ratios = {
@@ -276,6 +278,12 @@ class Engine:
             self.metrics.denials.labels(decision.reason.split(":", 1)[0]).inc()
         for observer in self.observers:
             observer.on_decision(follower.id, decision)
+
+    def _on_denied(self, follower: FollowerRuntime, reason: str) -> None:
+        key = reason.split(":", 1)[0]
+        self.metrics.denials.labels(key).inc()
+        for observer in self.observers:
+            observer.on_denied(follower.id, reason)
 
     def _on_disabled(self, follower: FollowerRuntime, reason: str) -> None:
         self.alert("follower_disabled", follower.id, {"reason": reason}, severity="critical")

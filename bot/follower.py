@@ -59,6 +59,7 @@ class EngineView(Protocol):
     def global_state(self) -> TradingState: ...
     def kill_switch(self) -> bool: ...
     def mark(self, symbol: str) -> Decimal | None: ...
+    async def resync_follower(self, follower: FollowerRuntime) -> None: ...
 
 
 @dataclass
@@ -90,6 +91,7 @@ class FollowerRuntime:
     on_outcome: Callable[[FollowerRuntime, Intent, OrderOutcome, int, int], None] = lambda *a: None
     on_disabled: Callable[[FollowerRuntime, str], None] = lambda *a: None
     on_decision: Callable[[FollowerRuntime, Decision], None] = lambda *a: None
+    on_denied: Callable[[FollowerRuntime, str], None] = lambda *a: None  # a fill denied before any intent
     # Shared by the followers of one venue: orders leave in fan-out order, a bounded number at a
     # time, instead of a thousand requests interleaving on the wire.
     send_slots: asyncio.Semaphore | None = None
@@ -143,7 +145,7 @@ class FollowerRuntime:
         if symbol in limits.symbols_deny or (
             limits.symbols_allow is not None and symbol not in limits.symbols_allow
         ):
-            return ZERO, f"symbol {symbol} is not allowed for this follower"
+            return ZERO, f"symbol_not_allowed: {symbol} (symbols_allow / symbols_deny)"
         parts = []
         lead_cs = Decimal(1)
         for lead in self.settings.sizings:
@@ -169,6 +171,11 @@ class FollowerRuntime:
                     self.queue.task_done()
 
     async def _process(self, batch: list[Work]) -> None:
+        if self.needs_resync:
+            try:
+                await self.engine.resync_follower(self)
+            except Exception as exc:  # still unknown: the batch is deferred and retried later
+                log.warning("follower_resync_failed", follower=self.id, error=str(exc)[:200])
         # symbol -> (lead, trigger, ref price, fills coalesced)
         touched: dict[str, tuple[str, str, Decimal, list[str]]] = {}
         for work in batch:
@@ -223,6 +230,8 @@ class FollowerRuntime:
         """Record what became of each lead fill for this follower (invariant 1: nothing silent)."""
         for trade_id in fills:
             self.journal.record_deferral(lead, self.id, trade_id, symbol, disposition)
+        if fills and disposition.startswith("denied: "):
+            self.on_denied(self, disposition.removeprefix("denied: "))
 
     async def _converge(
         self, symbol: str, lead: str, trigger: str, ref_price: Decimal, fills: list[str]
@@ -239,8 +248,13 @@ class FollowerRuntime:
         current = self.position(symbol)
         plan = planner.plan_legs(target, current, market, ref_price, round_up_min=self.settings.round_up_min)
         if not plan.legs:
-            reason = plan.deferred or "at_target"
-            self._dispose(lead, fills, symbol, f"deferred: {reason}" if plan.deferred else "at_target")
+            if plan.deferred:
+                disposition = f"deferred: {plan.deferred}"
+            elif clip_reason:  # a cap holds the target where it is: the fill is not copied
+                disposition = f"denied: {clip_reason}"
+            else:
+                disposition = "at_target"
+            self._dispose(lead, fills, symbol, disposition)
             if plan.deferred:
                 bound.info("copy_deferred", reason=plan.deferred, target=str(target), current=str(current))
             return

@@ -128,7 +128,14 @@ def _print_summary(summary: dict[str, Any]) -> None:
     print(f"denials by reason: {denials}; clips: {clips}")
     for fid, f in summary["followers"].items():
         mark = "OK " if f["match"] else "OFF"
-        detail = ", ".join(f"{s} {p['position']}/{p['target']}" for s, p in f["positions"].items()) or "flat"
+        detail = (
+            ", ".join(
+                f"{s} {p['position']}/{p['target']}"
+                + (" (rest below the venue minimum)" if not p["match"] else "")
+                for s, p in f["positions"].items()
+            )
+            or "flat"
+        )
         head = f"  [{mark}] {fid} {f['state']} equity {f['equity']} orders {f['orders']}"
         print(f"{head}: position/target {detail}")
     print("all followers on target" if summary["all_match"] else "SOME FOLLOWERS ARE OFF TARGET")

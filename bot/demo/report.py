@@ -37,6 +37,9 @@ class Recorder:
         elif decision.verdict is Verdict.CLIPPED:
             self.clips[reason] += 1
 
+    def on_denied(self, follower: str, reason: str) -> None:
+        self.denials[reason.split(":", 1)[0]] += 1
+
     def on_outcome(
         self, follower: str, intent: Intent, outcome: OrderOutcome, sent_ns: int, acked_ns: int
     ) -> None:

@@ -15,9 +15,9 @@ FOLLOWER_PROFILES: list[tuple[dict[str, Any], Decimal, dict[str, Any]]] = [
     ({"mode": "equity_ratio"}, Decimal(20_000), {"slippage_bps": None}),
     ({"mode": "multiplier", "multiplier": "0.15"}, Decimal(15_000), {"slippage_bps": 50}),
     ({"mode": "allocation", "allocation": 25_000}, Decimal(40_000), {"slippage_bps": None,
-                                                                      "max_position_notional": 1500}),
-    ({"mode": "fixed_notional", "notional": 800}, Decimal(8_000), {"slippage_bps": None,
-                                                                    "symbols_deny": ["THIN/USDT:USDT"]}),
+                                                                      "max_position_notional": 800,
+                                                                      "symbols_deny": ["THIN/USDT:USDT"]}),
+    ({"mode": "fixed_notional", "notional": 800}, Decimal(8_000), {"slippage_bps": None}),
 ]  # fmt: skip
 
 
