@@ -100,9 +100,12 @@ class Engine:
 
     # -- start-up -----------------------------------------------------------------------------
 
-    def _client(self, venue: Venue, account_id: str, *, pro: bool = False) -> Any:
+    def _client(
+        self, venue: Venue, account_id: str, *, pro: bool = False, timeout_ms: int | None = None
+    ) -> Any:
         keepalive_ms = int(self.cfg.feed.keepalive_s * 1000)
-        return venue.client(self.cfg.credentials_for(account_id), pro=pro, keepalive_ms=keepalive_ms)
+        creds = self.cfg.credentials_for(account_id)
+        return venue.client(creds, pro=pro, keepalive_ms=keepalive_ms, timeout_ms=timeout_ms)
 
     async def start(self) -> None:
         await asyncio.gather(*(v.open() for v in self.venues.values()))
@@ -129,7 +132,9 @@ class Engine:
 
     def _add_follower(self, cfg: FollowerConfig) -> None:
         venue = self.venues[cfg.venue]
-        client = self._client(venue, cfg.id)
+        # A follower's client waits at most order_timeout_ms: past that, an order is ambiguous and
+        # is settled by looking it up.
+        client = self._client(venue, cfg.id, timeout_ms=self.cfg.executor.order_timeout_ms)
         settings = FollowerSettings(
             id=cfg.id,
             sizings=sizings_from(cfg),

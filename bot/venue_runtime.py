@@ -62,8 +62,17 @@ class Venue:
         }
         log.info("venue_ready", venue=self.name, markets=len(self.markets))
 
-    def client(self, creds: Credentials, *, pro: bool = False, keepalive_ms: int | None = None) -> Any:
+    def client(
+        self,
+        creds: Credentials,
+        *,
+        pro: bool = False,
+        keepalive_ms: int | None = None,
+        timeout_ms: int | None = None,
+    ) -> Any:
         kwargs = {**self.kwargs(), "api_key": creds.api_key, "secret": creds.secret}
+        if timeout_ms is not None:
+            kwargs["timeout_ms"] = timeout_ms
         if pro:
             client = make_pro(self.exchange, **kwargs, keepalive_ms=keepalive_ms)
         else:

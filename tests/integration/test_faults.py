@@ -107,3 +107,24 @@ async def test_stalled_stream_is_detected_and_replaced(harness: Harness) -> None
     assert feed.sessions > sessions, "a silent stream must be replaced"
     await h.settle(fills=1)
     assert (await h.positions("f0"))["BTCUSDT"] == Decimal("0.005")
+
+
+async def test_an_order_nobody_can_confirm_is_never_sent_again(harness: Harness) -> None:
+    """The order is accepted but its response is lost, and every lookup fails too: the outcome is
+    unknown. Nothing is resent; the follower's next plan starts from the venue's positions."""
+    h = harness
+    await setup(h, executor={"order_timeout_ms": 1000, "lookup_attempts": 2})
+    key = h.keys["f0"][0]
+    await h.fault(api_key=key, method="POST", path="/fapi/v1/order", accept_then_timeout=1)
+    await h.fault(api_key=key, method="GET", path="/fapi/v1/order", http_status=503, count=50)
+    await h.trade(BTC, "buy", "0.05")
+    await h.settle(fills=1, timeout=30)
+    assert h.engine.followers["f0"].needs_resync
+    assert len(await orders_of(h, "f0")) == 1  # accepted once, never resent
+    async with h.http.delete(f"{h.sim.rest_url}/_sim/faults"):  # type: ignore[union-attr]
+        pass
+    await h.trade(BTC, "buy", "0.05")
+    await h.settle(fills=2)
+    assert (await h.positions("f0"))["BTCUSDT"] == Decimal("0.010")
+    assert len(await orders_of(h, "f0")) == 2
+    assert not h.engine.followers["f0"].needs_resync
