@@ -32,6 +32,10 @@ from bot.venue_runtime import Venue
 log = structlog.get_logger("copybot.engine")
 
 
+GLOBAL = "*"  # the journal's follower_state row for the global trading state
+_RECHECKED_AT_START = ("authentication failed", "start-up failed", "key refused")
+
+
 class Observer(Protocol):
     """Sees every risk decision and order outcome (the demo, the benchmark, tests)."""
 
@@ -123,6 +127,7 @@ class Engine:
         for f_cfg in self.cfg.followers:
             if f_cfg.enabled:
                 self._add_follower(f_cfg)
+        self._restore_states()
         sem = asyncio.Semaphore(64)
         await asyncio.gather(*(prepare_follower(self, f, sem) for f in self.followers.values()))
         for follower in self.followers.values():
@@ -308,11 +313,26 @@ class Engine:
 
     # -- control ------------------------------------------------------------------------------
 
+    def _restore_states(self) -> None:
+        """An operator's halt or reduce-only, and a stop, outlive a restart; failures that start-up
+        checks again (a key, an unsettled order) do not."""
+        for subject, row in self.journal.follower_states().items():
+            reason = row.reason or ""
+            if row.state is TradingState.ACTIVE or reason.startswith(_RECHECKED_AT_START):
+                continue
+            if subject == GLOBAL:
+                self.state, self.state_reason = row.state, reason
+            elif subject in self.followers:
+                self.followers[subject].state = row.state
+                self.followers[subject].state_reason = reason
+            log.warning("state_restored", follower=subject, state=row.state.value, reason=reason)
+
     def set_state(self, state: TradingState, reason: str, follower: str | None = None) -> None:
         """Operator control: globally or for one follower."""
         if follower is None:
             self.state, self.state_reason = state, reason
-            self.journal.record_event("global_state", "*", {"state": state.value, "reason": reason})
+            self.journal.set_follower_state(GLOBAL, state, reason)
+            self.journal.record_event("global_state", GLOBAL, {"state": state.value, "reason": reason})
         else:
             target = self.followers[follower]
             target.state, target.state_reason = state, reason

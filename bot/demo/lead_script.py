@@ -142,8 +142,3 @@ class ScriptedLead:
                 except Exception as exc:  # a rejected scripted order must not end the demo
                     log.warning("lead_action_failed", error=str(exc)[:200])
                 await asyncio.sleep(self.rng.uniform(*self.pause_s))
-
-    async def flatten(self) -> None:
-        for symbol, pos in self.position.items():
-            if pos:
-                await self._market(symbol, -pos, reduce_only=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from bot.types import Decision, Intent, OrderOutcome, Verdict
@@ -27,8 +26,6 @@ class Recorder:
     outcomes: Counter[str] = field(default_factory=Counter)
     denials: Counter[str] = field(default_factory=Counter)
     clips: Counter[str] = field(default_factory=Counter)
-    internal_lag_ns: list[int] = field(default_factory=list)
-    last_lag_ms: float | None = None
 
     def on_decision(self, follower: str, decision: Decision) -> None:
         reason = (decision.reason or "").split(":", 1)[0]
@@ -103,7 +100,3 @@ def summarize(
         "followers": followers,
         "all_match": all(f["match"] for f in followers.values()),
     }
-
-
-def dec_str(value: Decimal) -> str:
-    return format(value.normalize(), "f")

@@ -90,3 +90,26 @@ async def test_daily_loss_turns_entries_off_but_not_exits(harness: Harness) -> N
     await h.trade(BTC, "sell", "0.2", reduceOnly=True)  # the exit: copied
     await h.settle(fills=len((await h.admin("lead"))["trades"]))
     assert "BTCUSDT" not in await h.positions("f")
+
+
+async def test_an_operator_halt_survives_a_restart(harness: Harness) -> None:
+    h = harness
+    h.build_config([follower("f", {"mode": "multiplier", "multiplier": "0.1"}),
+                    follower("g", {"mode": "multiplier", "multiplier": "0.1"})])  # fmt: skip
+    engine = await h.start_daemon()
+    engine.set_state(TradingState.HALTED, "operator: maintenance")
+    engine.set_state(TradingState.REDUCE_ONLY, "operator: review", "g")
+    await h.stop_daemon()
+    engine = await h.start_daemon()
+    assert engine.state is TradingState.HALTED
+    assert engine.followers["g"].state is TradingState.REDUCE_ONLY
+    assert engine.followers["f"].state is TradingState.ACTIVE
+    await h.trade(BTC, "buy", "0.05")
+    await h.settle(fills=1)
+    assert "BTCUSDT" not in await h.positions("f")
+    engine.set_state(TradingState.ACTIVE, "operator: done")
+    await h.stop_daemon()
+    engine = await h.start_daemon()  # resumed: the start-up reconciliation copies the open position
+    await h.settle()
+    assert engine.state is TradingState.ACTIVE
+    assert (await h.positions("f"))["BTCUSDT"] == Decimal("0.005")
