@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from typing import Any
 
 from bot.account_state import equity_from_balance
-from bot.config import AppConfig, ConfigError, load_config
+from bot.commands.common import EXIT_CONFIG, load_or_report
+from bot.config import AppConfig
 from bot.errors import short
 from bot.keys import check_key_permissions
 from bot.venue import VenueMode, make_rest
@@ -63,11 +63,9 @@ async def _connect_all(cfg: AppConfig) -> list[dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as exc:
-        print(f"copybot: invalid config: {exc}", file=sys.stderr)
-        return 2
+    cfg = load_or_report(args.config)
+    if cfg is None:
+        return EXIT_CONFIG
     print(f"{args.config}: valid ({len(cfg.leads)} lead(s), {len(cfg.followers)} follower(s))")
     if not args.connect:
         return 0

@@ -8,7 +8,7 @@ import os
 import sys
 
 from bot.app import Daemon
-from bot.config import ConfigError, load_config
+from bot.commands.common import EXIT_CONFIG, load_or_report
 from bot.logs import configure_logging
 from bot.secrets import SecretError
 
@@ -21,11 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as exc:
-        print(f"copybot: invalid config: {exc}", file=sys.stderr)
-        return 2
+    cfg = load_or_report(args.config)
+    if cfg is None:
+        return EXIT_CONFIG
     configure_logging(cfg.logging.level, json=cfg.logging.json_output, cache=True)
     try:
         return _run_loop(Daemon(cfg, api_port=args.api_port))
