@@ -246,7 +246,14 @@ class FollowerRuntime:
             return
         target, clip_reason = self.target(symbol)
         current = self.position(symbol)
-        plan = planner.plan_legs(target, current, market, ref_price, round_up_min=self.settings.round_up_min)
+        # An IOC entry may fill as low as the bottom of its band: the venue minimum is checked there.
+        band = self.settings.limits.slippage_bps
+        floor_price = (
+            ref_price if self.settings.market_orders or band is None else ref_price * (1 - band / 10_000)
+        )
+        plan = planner.plan_legs(
+            target, current, market, floor_price, round_up_min=self.settings.round_up_min
+        )
         if not plan.legs:
             if plan.deferred:
                 disposition = f"deferred: {plan.deferred}"
