@@ -154,12 +154,13 @@ class Engine:
             markets=venue.markets,
             engine=self,
             journal=self.journal,
-            placer=OrderPlacer(client, cfg.id, ExecSettings(lookup_attempts=ex.lookup_attempts)),
+            placer=OrderPlacer(
+                client, cfg.id, ExecSettings(lookup_attempts=ex.lookup_attempts), slots=venue.send_slots
+            ),
             on_outcome=self._on_outcome,
             on_disabled=self._on_disabled,
             on_decision=self._on_decision,
             on_denied=self._on_denied,
-            send_slots=venue.send_slots,
         )
         follower.ratios = {
             (lead, symbol): ratio for (lead, symbol), ratio in self.journal.load_ratios(cfg.id).items()

@@ -11,6 +11,7 @@ duplicate, which is looked up in turn).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -71,10 +72,23 @@ def outcome_from_order(order: dict[str, Any], client_order_id: str) -> OrderOutc
 
 
 class OrderPlacer:
-    def __init__(self, client: Any, follower: str, settings: ExecSettings | None = None) -> None:
+    """`slots`, shared by the followers of one venue, bounds the order requests in flight so that
+    orders leave in fan-out order instead of a thousand interleaving on the wire. A slot is held
+    for one request only, never across a retry's wait, so accounts that are failing slowly hold
+    the others up for at most one request timeout."""
+
+    def __init__(
+        self,
+        client: Any,
+        follower: str,
+        settings: ExecSettings | None = None,
+        *,
+        slots: asyncio.Semaphore | None = None,
+    ) -> None:
         self.client = client
         self.follower = follower
         self.settings = settings or ExecSettings()
+        self._slots = slots or contextlib.nullcontext()
 
     def _reads(self) -> AsyncRetrying:
         s = self.settings
@@ -93,9 +107,10 @@ class OrderPlacer:
             async for attempt in self._reads():
                 with attempt:
                     try:
-                        order = await self.client.fetch_order(
-                            None, symbol, {"origClientOrderId": client_order_id}
-                        )
+                        async with self._slots:
+                            order = await self.client.fetch_order(
+                                None, symbol, {"origClientOrderId": client_order_id}
+                            )
                     except Exception as exc:
                         if classify(exc) is ErrorKind.NOT_FOUND:
                             return None
@@ -119,14 +134,15 @@ class OrderPlacer:
         last_error = "no attempt made"
         for attempt in range(1, s.send_attempts + 1):
             try:
-                order = await self.client.create_order(
-                    intent.symbol,
-                    order_type,
-                    intent.side.value,
-                    str(qty),  # ccxt takes Decimal(str(x)); a str keeps the exact step multiple
-                    str(price) if price is not None else None,
-                    params,
-                )
+                async with self._slots:
+                    order = await self.client.create_order(
+                        intent.symbol,
+                        order_type,
+                        intent.side.value,
+                        str(qty),  # ccxt takes Decimal(str(x)); a str keeps the exact step multiple
+                        str(price) if price is not None else None,
+                        params,
+                    )
                 return outcome_from_order(order, cid)
             except Exception as exc:
                 kind = classify(exc, placing=True)

@@ -92,9 +92,6 @@ class FollowerRuntime:
     on_disabled: Callable[[FollowerRuntime, str], None] = lambda *a: None
     on_decision: Callable[[FollowerRuntime, Decision], None] = lambda *a: None
     on_denied: Callable[[FollowerRuntime, str], None] = lambda *a: None  # a fill denied before any intent
-    # Shared by the followers of one venue: orders leave in fan-out order, a bounded number at a
-    # time, instead of a thousand requests interleaving on the wire.
-    send_slots: asyncio.Semaphore | None = None
     confirmed: dict[str, Decimal] = field(default_factory=dict)
     inflight: dict[str, Decimal] = field(default_factory=dict)
     ratios: dict[tuple[str, str], Decimal] = field(default_factory=dict)
@@ -313,11 +310,7 @@ class FollowerRuntime:
         sent_ns = time.perf_counter_ns()
         order_type = "limit" if limit else "market"
         try:
-            if self.send_slots is None:
-                outcome = await self.placer.place(intent, qty, order_type=order_type, price=price)
-            else:
-                async with self.send_slots:
-                    outcome = await self.placer.place(intent, qty, order_type=order_type, price=price)
+            outcome = await self.placer.place(intent, qty, order_type=order_type, price=price)
         finally:
             self.inflight[symbol] = self.inflight.get(symbol, ZERO) - signed
         acked_ns = time.perf_counter_ns()

@@ -16,6 +16,7 @@ from bot.account_state import positions_from_ccxt
 from bot.errors import short
 from bot.follower import FollowerRuntime, SyncWork
 from bot.types import ZERO
+from bot.venue_runtime import BACKGROUND_READS
 
 if TYPE_CHECKING:
     from bot.engine import Engine
@@ -83,7 +84,7 @@ class Reconciler:
                 await self._check_lead(lead_id, report)
             except Exception as exc:
                 report.skipped.append(f"lead {lead_id}: {short(exc)}")
-        sem = asyncio.Semaphore(32)
+        sem = asyncio.Semaphore(BACKGROUND_READS)
         await asyncio.gather(*(self._check_follower(f, report, sem) for f in engine.followers.values()))
         if report.drifts:
             engine.alert("reconcile_drift", "followers", {"drifts": len(report.drifts), "reason": reason})

@@ -15,6 +15,7 @@ from bot.aum import FollowerCapital, lead_aum
 from bot.errors import ErrorKind, classify, short
 from bot.follower import FollowerRuntime, SyncWork
 from bot.types import ZERO, TradingState
+from bot.venue_runtime import BACKGROUND_READS
 
 if TYPE_CHECKING:
     from bot.engine import Engine
@@ -23,7 +24,7 @@ log = structlog.get_logger("copybot.upkeep")
 
 
 async def refresh_and_check_stops(engine: Engine) -> None:
-    sem = asyncio.Semaphore(32)
+    sem = asyncio.Semaphore(BACKGROUND_READS)
 
     async def one(follower: FollowerRuntime) -> None:
         if follower.state is TradingState.HALTED:

@@ -18,7 +18,10 @@ from bot.venue import VenueMode, make_pro, make_rest, share_markets, share_table
 
 log = structlog.get_logger("copybot.venue")
 
-SEND_SLOTS = 16  # orders in flight at once per venue (see FollowerRuntime.send_slots)
+# Account reads beside the hot path (balances, positions) go a few at a time, so a periodic pass
+# over many followers does not crowd the event loop while a fill fans out.
+BACKGROUND_READS = 4
+SEND_SLOTS = 16  # requests of order placement in flight at once per venue (see OrderPlacer)
 
 
 @dataclass
