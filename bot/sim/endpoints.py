@@ -232,11 +232,15 @@ def _cancel_all(c: Call) -> Any:
     return {"code": 200, "msg": "The operation of cancel all open order is done."}
 
 
-def _all_orders(c: Call) -> Any:
+def _history_query(c: Call, id_param: str) -> tuple[str, int, int, int, int]:
+    """(symbol, startTime, endTime, from id, limit) of a Binance history request."""
     symbol = c.engine.market(c.params.get("symbol")).symbol
     start, end = int_param(c.params, "startTime", 0), int_param(c.params, "endTime", 2**62)
-    from_id = int_param(c.params, "orderId", 0)
-    limit = min(int_param(c.params, "limit", 500), 1000)
+    return symbol, start, end, int_param(c.params, id_param, 0), min(int_param(c.params, "limit", 500), 1000)
+
+
+def _all_orders(c: Call) -> Any:
+    symbol, start, end, from_id, limit = _history_query(c, "orderId")
     rows = [
         o
         for o in c.acct.orders.values()
@@ -246,10 +250,7 @@ def _all_orders(c: Call) -> Any:
 
 
 def _user_trades(c: Call) -> Any:
-    symbol = c.engine.market(c.params.get("symbol")).symbol
-    start, end = int_param(c.params, "startTime", 0), int_param(c.params, "endTime", 2**62)
-    from_id = int_param(c.params, "fromId", 0)
-    limit = min(int_param(c.params, "limit", 500), 1000)
+    symbol, start, end, from_id, limit = _history_query(c, "fromId")
     rows = [
         t for t in c.acct.trades if t.symbol == symbol and t.trade_id >= from_id and start <= t.time_ms <= end
     ]
