@@ -28,18 +28,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bot import aum_runtime
-from bot.app import Daemon
-from bot.capacity import projection, walk_book
-from bot.config import parse_config
-from bot.engine import Engine
-from bot.logs import configure_logging
-from bot.markets import dec
+from bot.aum import service as aum_runtime
+from bot.aum.capacity import projection, walk_book
+from bot.config.models import parse_config
+from bot.core.rounding import dec
+from bot.core.sizing import base_ratio
+from bot.core.types import ZERO, Intent, OrderOutcome, Side
+from bot.live.engine import Engine
+from bot.service.app import Daemon
+from bot.service.logs import configure_logging
 from bot.sim.config import load_config
 from bot.sim.server import SimExchange
-from bot.sizing import base_ratio
-from bot.types import ZERO, Intent, OrderOutcome, Side
-from bot.venue import VenueMode, make_rest
+from bot.venues.clients import VenueMode, make_rest
 
 THIN = "THIN/USDT:USDT"
 LEAD_BALANCE = Decimal(100_000)

@@ -22,7 +22,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.venue import VenueMode, make_rest, share_markets
+from bot.venues.clients import VenueMode, make_rest, share_markets
 
 SYMBOL = "BTC/USDT:USDT"
 

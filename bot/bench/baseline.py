@@ -16,7 +16,7 @@ from typing import Any
 from bot.bench.processes import Admin
 from bot.bench.report import RunResult, fill_lags
 from bot.bench.runner import SYMBOL, Account, create_accounts, lead_trades, new_accounts
-from bot.venue import VenueMode, make_rest, share_markets
+from bot.venues.clients import VenueMode, make_rest, share_markets
 
 POLL_INTERVAL_S = 1.0
 

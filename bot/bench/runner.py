@@ -21,11 +21,11 @@ from typing import Any
 import aiohttp
 import yaml
 
-from bot import clientid
+from bot.aum.slippage import fanout_order
 from bot.bench.processes import Admin, BenchError, Child, free_port, peak_rss_mb
 from bot.bench.report import RunResult, fill_lags
-from bot.slippage import fanout_order
-from bot.venue import VenueMode, make_rest
+from bot.core import clientid
+from bot.venues.clients import VenueMode, make_rest
 
 SYMBOL = "BTC/USDT:USDT"
 LEAD_ID = "lead"

@@ -20,11 +20,11 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from bot.aum import RANK_COLUMNS, LeadRow, rank
-from bot.aum_api import row_json
-from bot.aum_runtime import history_point, lead_trades
-from bot.markets import dec
-from bot.stats import lead_stats
+from bot.aum.definition import RANK_COLUMNS, LeadRow, rank
+from bot.aum.service import history_point, lead_trades
+from bot.aum.stats import lead_stats
+from bot.core.rounding import dec
+from bot.service.aum_routes import row_json
 
 HELP = "Leads ranked by AUM with returns, drawdown, win rate, copier PnL and projected slippage."
 
@@ -61,7 +61,7 @@ def fetch_report(api: str, by: str) -> dict[str, Any]:
 
 
 def report_from_journal(path: str, by: str, *, now_ms: int | None = None) -> dict[str, Any]:
-    from bot.journal import Journal  # the daemon's writer; only needed offline
+    from bot.journal.store import Journal  # the daemon's writer; only needed offline
 
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     journal = Journal.open(path)
@@ -186,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print_table(report)
     if args.plot:
-        from bot.plot import plot_aum
+        from bot.aum.plot import plot_aum
 
         history = [(int(ts), str(lead), Decimal(aum)) for ts, lead, aum in report.get("history", [])]
         plot_aum(history, slippage_points(report), args.plot)

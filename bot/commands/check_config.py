@@ -7,12 +7,12 @@ import argparse
 import asyncio
 from typing import Any
 
-from bot.account_state import equity_from_balance
 from bot.commands.common import EXIT_CONFIG, load_or_report
-from bot.config import AppConfig
-from bot.errors import short
-from bot.keys import check_key_permissions
-from bot.venue import VenueMode, make_rest
+from bot.config.models import AppConfig
+from bot.venues.binance.decode import equity_from_balance
+from bot.venues.binance.keys import check_key_permissions
+from bot.venues.clients import VenueMode, make_rest
+from bot.venues.errors import short
 
 HELP = "Validate a config file; with --connect, log in to every account and print what the venue says."
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bot.config import AppConfig, ConfigError, load_config
+from bot.config.models import AppConfig, ConfigError, load_config
 
 EXIT_CONFIG = 2
 

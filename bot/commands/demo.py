@@ -15,16 +15,16 @@ from typing import Any
 
 import aiohttp
 
-from bot.app import Daemon
-from bot.config import parse_config
+from bot.config.models import parse_config
 from bot.demo.lead_script import ScriptedLead
 from bot.demo.report import Recorder, copy_lags_ms, summarize
 from bot.demo.setup import config_from_file, demo_accounts, demo_config
 from bot.demo.view import DemoView
-from bot.logs import configure_logging
+from bot.service.app import Daemon
+from bot.service.logs import configure_logging
+from bot.service.status import snapshot
 from bot.sim.server import SimExchange
-from bot.status import snapshot
-from bot.venue import VenueMode, make_rest
+from bot.venues.clients import VenueMode, make_rest
 
 HELP = "Run copybot on the embedded local exchange with a scripted lead and N followers."
 

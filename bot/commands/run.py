@@ -7,10 +7,10 @@ import asyncio
 import os
 import sys
 
-from bot.app import Daemon
 from bot.commands.common import EXIT_CONFIG, load_or_report
-from bot.logs import configure_logging
-from bot.secrets import SecretError
+from bot.config.secrets import SecretError
+from bot.service.app import Daemon
+from bot.service.logs import configure_logging
 
 HELP = "Run the copy-trading daemon (SIGTERM drains in-flight orders and exits 0)."
 

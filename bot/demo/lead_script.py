@@ -12,8 +12,8 @@ from typing import Any
 import aiohttp
 import structlog
 
-from bot.markets import dec, round_to_step
-from bot.types import MarketSpec
+from bot.core.rounding import dec, round_to_step
+from bot.core.types import MarketSpec
 
 log = structlog.get_logger("copybot.demo.lead")
 

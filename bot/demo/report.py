@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.types import Decision, Intent, OrderOutcome, Verdict
+from bot.core.types import Decision, Intent, OrderOutcome, Verdict
 
 
 def percentile(values: list[float], q: float) -> float | None:

@@ -10,11 +10,11 @@ from rich.console import Group
 from rich.live import Live
 from rich.table import Table
 
-from bot.status import snapshot
+from bot.service.status import snapshot
 
 if TYPE_CHECKING:
     from bot.demo.report import Recorder
-    from bot.engine import Engine
+    from bot.live.engine import Engine
 
 
 class DemoView:

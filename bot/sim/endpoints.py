@@ -288,7 +288,7 @@ ROUTES: dict[tuple[str, str], tuple[str, Handler]] = {
     ("DELETE", "/fapi/v1/allOpenOrders"): ("signed", _cancel_all),
     ("GET", "/fapi/v1/allOrders"): ("signed", _all_orders),
     ("GET", "/fapi/v1/userTrades"): ("signed", _user_trades),
-    # Spot host: where Binance says whether a key may withdraw. bot.venue.sim_urls maps ccxt's
+    # Spot host: where Binance says whether a key may withdraw. bot.venues.clients.sim_urls maps ccxt's
     # `sapi` family to /_unused/sapi, so both that and the real path are served.
     ("GET", "/sapi/v1/account/apiRestrictions"): ("signed", _api_restrictions),
     ("GET", "/_unused/sapi/account/apiRestrictions"): ("signed", _api_restrictions),

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.alerts import AlertSink
-from bot.config import ExecutorConfig
+from bot.config.models import ExecutorConfig
+from bot.service.alerts import AlertSink
 
 UNIT = Path(__file__).resolve().parents[2] / "deploy" / "copybot.service"
 PROD_EXEC = "/opt/copybot/venv/bin/copybot"
@@ -131,7 +131,7 @@ MDWE_PROBE = textwrap.dedent(
         sys.exit(77)
     import aiohttp, ccxt.async_support, ccxt.pro, pydantic, structlog, tenacity, yaml
     from aiohttp import web
-    import bot.alerts, bot.config, bot.sdnotify, bot.venue
+    import bot.service.alerts, bot.config.models, bot.service.sdnotify, bot.venues.clients
 
     async def main():
         app = web.Application()
@@ -146,7 +146,7 @@ MDWE_PROBE = textwrap.dedent(
         async with aiohttp.ClientSession() as session:
             async with session.get(f"http://127.0.0.1:{port}/") as response:
                 assert (await response.json()) == {"ok": True}
-        exchange = bot.venue.make_pro("binanceusdm", bot.venue.VenueMode.SIM,
+        exchange = bot.venues.clients.make_pro("binanceusdm", bot.venues.clients.VenueMode.SIM,
                                       rest_url=f"http://127.0.0.1:{port}", ws_url="ws://127.0.0.1:1",
                                       api_key="k", secret="s")
         await exchange.close()

@@ -15,12 +15,12 @@ from typing import Any
 
 import aiohttp
 
-from bot.app import Daemon
-from bot.config import AppConfig, parse_config
-from bot.engine import Engine
+from bot.config.models import AppConfig, parse_config
+from bot.live.engine import Engine
+from bot.service.app import Daemon
 from bot.sim.config import SimConfig, load_config
 from bot.sim.server import SimExchange
-from bot.venue import VenueMode, make_rest
+from bot.venues.clients import VenueMode, make_rest
 
 BTC = "BTC/USDT:USDT"
 ETH = "ETH/USDT:USDT"

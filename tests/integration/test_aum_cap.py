@@ -13,11 +13,12 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot import aum_api, aum_runtime
-from bot.engine import Engine
+from bot.aum import service as aum_runtime
+from bot.live.engine import Engine
+from bot.live.upkeep import snapshot_aum
+from bot.service import aum_routes as aum_api
 from bot.sim.config import SimConfig, load_config
 from bot.sim.server import SimExchange
-from bot.upkeep import snapshot_aum
 from tests.integration.harness import BTC, THIN, Harness, follower
 
 ALLOC = {"mode": "allocation", "allocation": 10_000}

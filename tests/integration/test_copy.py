@@ -6,7 +6,7 @@ import asyncio
 import sqlite3
 from decimal import ROUND_DOWN, Decimal
 
-from bot.types import TradingState
+from bot.core.types import TradingState
 from tests.integration.harness import BTC, THIN, Harness, follower
 
 STEP = Decimal("0.001")

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.types import TradingState
+from bot.core.types import TradingState
 from tests.integration.harness import BTC, Harness, follower
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from bot.engine import Engine
-from bot.reconcile import ReconcileReport
-from bot.venue import VenueMode, make_rest
+from bot.live.engine import Engine
+from bot.live.reconciler import ReconcileReport
+from bot.venues.clients import VenueMode, make_rest
 from tests.integration.harness import BTC, Harness, follower
 
 

@@ -8,7 +8,7 @@ import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
-from bot.types import TradingState
+from bot.core.types import TradingState
 from tests.integration.harness import BTC, Harness, follower
 
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import ccxt.async_support as ccxt
 import pytest
 
-from bot.markets import market_spec_from_ccxt
+from bot.core.rounding import market_spec_from_ccxt
 from bot.sim.server import SimExchange
 from tests.sim.conftest import ClientFactory
 

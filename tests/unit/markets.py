@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal as D
 
-from bot.types import MarketSpec
+from bot.core.types import MarketSpec
 
 BTC = MarketSpec(
     symbol="BTC/USDT:USDT",

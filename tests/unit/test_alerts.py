@@ -13,7 +13,7 @@ import pytest
 import structlog
 from aiohttp import web
 
-from bot.alerts import AlertSink
+from bot.service.alerts import AlertSink
 
 TOKEN = "s3cr3t-webhook-token-7f9a"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.aum import (
+from bot.aum.definition import (
     RANK_COLUMNS,
     FollowerCapital,
     LeadRow,
@@ -16,8 +16,8 @@ from bot.aum import (
     mark_to_market,
     rank,
 )
-from bot.plot import plot_aum, trend_line
-from bot.types import TradingState
+from bot.aum.plot import plot_aum, trend_line
+from bot.core.types import TradingState
 
 D = Decimal
 ACTIVE, REDUCE_ONLY, HALTED = TradingState.ACTIVE, TradingState.REDUCE_ONLY, TradingState.HALTED

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from bot.aum import FollowerCapital
-from bot.aum_runtime import Admission, admit, apply_aum_cap, capped_sizing, lead_rows, slippage_cap
-from bot.capacity import project, remove_from_top
-from bot.sizing import Sizing, SizingMode, base_ratio
-from bot.types import Side, TradingState
+from bot.aum.capacity import project, remove_from_top
+from bot.aum.definition import FollowerCapital
+from bot.aum.service import Admission, admit, apply_aum_cap, capped_sizing, lead_rows, slippage_cap
+from bot.core.sizing import Sizing, SizingMode, base_ratio
+from bot.core.types import Side, TradingState
 
 D = Decimal
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.capacity import (
+from bot.aum.capacity import (
     max_aum_for_slippage,
     projected_slippage,
     projection,
@@ -17,8 +17,8 @@ from bot.capacity import (
     typical_entry,
     walk_book,
 )
-from bot.stats import LeadTrade
-from bot.types import Side
+from bot.aum.stats import LeadTrade
+from bot.core.types import Side
 
 D = Decimal
 ASKS = [(D(100), D(1)), (D(101), D(2)), (D(102), D(3))]

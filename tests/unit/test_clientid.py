@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from bot.clientid import client_order_id, intent_prefix, parse
+from bot.core.clientid import client_order_id, intent_prefix, parse
 
 BINANCE = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 

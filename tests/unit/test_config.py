@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from bot.config import ConfigError, load_config, parse_config
-from bot.secrets import SecretError, clear_secrets, known_secrets
-from bot.venue import VenueMode
+from bot.config.models import ConfigError, load_config, parse_config
+from bot.config.secrets import SecretError
+from bot.core.redaction import clear_secrets, known_secrets
+from bot.venues.clients import VenueMode
 
 ROOT = Path(__file__).resolve().parents[2]
 

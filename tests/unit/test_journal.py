@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.journal import Journal, JournalClosed, JournalError
-from bot.journal_schema import MIGRATIONS
-from bot.secrets import clear_secrets, register_secret
-from bot.types import Decision, Intent, LeadFill, OrderOutcome, Side, TradingState, Verdict
+from bot.core.redaction import clear_secrets, register_secret
+from bot.core.types import Decision, Intent, LeadFill, OrderOutcome, Side, TradingState, Verdict
+from bot.journal.schema import MIGRATIONS
+from bot.journal.store import Journal, JournalClosed, JournalError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -216,8 +216,8 @@ def test_bad_statement_does_not_lose_its_batch(journal: Journal) -> None:
 CRASH = """
 import os, sys
 from decimal import Decimal
-from bot.journal import Journal
-from bot.types import LeadFill, Side
+from bot.journal.store import Journal
+from bot.core.types import LeadFill, Side
 
 j = Journal.open(sys.argv[1])
 def fill(i):

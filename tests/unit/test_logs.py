@@ -12,8 +12,9 @@ from decimal import Decimal
 import pytest
 import structlog
 
-from bot.logs import bind_context, configure_logging, get_logger, redact_text, reset_logging
-from bot.secrets import Credentials, clear_secrets, register_secret
+from bot.core.redaction import clear_secrets, register_secret
+from bot.core.types import Credentials
+from bot.service.logs import bind_context, configure_logging, get_logger, redact_text, reset_logging
 
 SECRET = "Zq8sK2mPp0vN5tXr"  # registered: must never be printed
 API_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"

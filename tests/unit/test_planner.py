@@ -5,8 +5,8 @@ from decimal import Decimal as D
 
 import pytest
 
-from bot.planner import PlanResult, plan_legs
-from bot.types import Leg, Side
+from bot.core.planner import PlanResult, plan_legs
+from bot.core.types import Leg, Side
 from tests.unit.markets import BTC
 
 BUY, SELL = Side.BUY, Side.SELL

@@ -9,11 +9,11 @@ from decimal import Decimal as D
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from bot.markets import round_to_step
-from bot.planner import plan_legs
-from bot.risk import FollowerRiskState, RiskLimits, clip_target, evaluate, exposure
-from bot.sizing import Sizing, SizingMode, next_ratio, target_position
-from bot.types import Intent, Side, TradingState, Verdict
+from bot.core.planner import plan_legs
+from bot.core.risk import FollowerRiskState, RiskLimits, clip_target, evaluate, exposure
+from bot.core.rounding import round_to_step
+from bot.core.sizing import Sizing, SizingMode, next_ratio, target_position
+from bot.core.types import Intent, Side, TradingState, Verdict
 from tests.unit.markets import BTC as MARKET
 from tests.unit.markets import with_max_qty
 

@@ -5,7 +5,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from bot.risk import (
+from bot.core.risk import (
     FollowerRiskState,
     RiskLimits,
     StopTrigger,
@@ -15,7 +15,7 @@ from bot.risk import (
     evaluate,
     transition,
 )
-from bot.types import Intent, Side, TradingState, Verdict
+from bot.core.types import Intent, Side, TradingState, Verdict
 from tests.unit.markets import BTC
 
 ETH = "ETH/USDT:USDT"

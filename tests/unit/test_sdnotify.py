@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.sdnotify import Notifier, WatchdogPinger, watchdog_interval_s
+from bot.service.sdnotify import Notifier, WatchdogPinger, watchdog_interval_s
 
 
 @pytest.fixture

@@ -7,17 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.secrets import (
-    Credentials,
-    CredentialsRef,
-    SecretError,
-    SecretRef,
-    clear_secrets,
-    known_secrets,
-    register_secret,
-    resolve,
-    resolve_token,
-)
+from bot.config.secrets import CredentialsRef, SecretError, SecretRef, resolve, resolve_token
+from bot.core.redaction import clear_secrets, known_secrets, register_secret
+from bot.core.types import Credentials
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from bot.sizing import Sizing, SizingMode, next_ratio, target_position
+from bot.core.sizing import Sizing, SizingMode, next_ratio, target_position
 from tests.unit.markets import BTC
 
 

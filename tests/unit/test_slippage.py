@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from bot.slippage import SlippageBook, SlippageRecord, fanout_order, percentile, summarize
-from bot.types import Side
+from bot.aum.slippage import SlippageBook, SlippageRecord, fanout_order, percentile, summarize
+from bot.core.types import Side
 
 D = Decimal
 

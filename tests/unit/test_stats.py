@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.stats import (
+from bot.aum.stats import (
     DAY_MS,
     LeadTrade,
     PositionBook,
@@ -17,7 +17,7 @@ from bot.stats import (
     realized_pnl,
     window_return,
 )
-from bot.types import Side
+from bot.core.types import Side
 
 D = Decimal
 BUY, SELL = Side.BUY, Side.SELL

@@ -1,0 +1,356 @@
+"""Configuration: one YAML file validated at start into frozen typed models.
+
+Every problem is reported at once, one per line, each naming the file and the key path
+("config/x.yaml: followers[1].risk.max_leverage: must be greater than 0"). Money and ratios are
+`Decimal`: YAML floats are read from their source text, so 0.1 stays exactly 0.1. Secrets never
+live in the file: a key like `api_key`, `secret` or `token` holding a literal value is refused, and
+credentials are referenced through environment variables or owner-only files (bot.config.secrets).
+
+Key reference: docs/config.md.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError
+
+from bot.config.loading import ConfigError as ConfigError  # re-exported: callers catch it from here
+from bot.config.loading import inline_secrets, read_yaml, validation_problems
+from bot.config.secrets import CredentialsRef, SecretRef, resolve, resolve_token
+from bot.core.rounding import dec
+from bot.core.types import Credentials
+from bot.venues.clients import VenueMode
+
+
+def _to_decimal(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a boolean")
+    if isinstance(value, float | int | Decimal):
+        return dec(value)
+    if isinstance(value, str):
+        try:
+            return Decimal(value.strip().replace("_", ""))
+        except InvalidOperation:
+            raise ValueError(f"must be a decimal number, got {value!r}") from None
+    return value
+
+
+def _to_leverage(value: Any) -> Any:
+    if value == "lead":
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 125:
+        return value
+    raise ValueError(f"must be 'lead' or an integer from 1 to 125, got {value!r}")
+
+
+def _to_json_flag(value: Any) -> Any:
+    if isinstance(value, bool) or value == "auto":
+        return value
+    raise ValueError(f"must be true, false or auto, got {value!r}")
+
+
+Amount = Annotated[Decimal, BeforeValidator(_to_decimal), Field(gt=0)]
+NonNegative = Annotated[Decimal, BeforeValidator(_to_decimal), Field(ge=0)]
+Fraction = Annotated[Decimal, BeforeValidator(_to_decimal), Field(gt=0, le=1)]
+AccountId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+Leverage = Annotated[int | Literal["lead"], BeforeValidator(_to_leverage)]
+Seconds = Annotated[float, Field(gt=0)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class VenueConfig(_Model):
+    exchange: str = "binanceusdm"
+    mode: VenueMode
+    rest_url: str | None = None  # sim only
+    ws_url: str | None = None  # sim only
+    options: dict[str, Any] = Field(default_factory=dict)  # merged into ccxt's options
+    timeout_ms: int = Field(default=10_000, gt=0)
+
+
+class LeadConfig(_Model):
+    id: AccountId
+    venue: str
+    credentials: CredentialsRef
+    symbols: tuple[str, ...] | None = None  # None: what it holds or has traded
+
+
+class RiskConfig(_Model):
+    max_order_notional: Amount
+    max_position_notional: Amount
+    max_total_exposure: Amount
+    max_leverage: Amount
+    symbols_allow: tuple[str, ...] | None = None
+    symbols_deny: tuple[str, ...] = ()
+    slippage_bps: NonNegative | None = Decimal(50)  # None: market orders without a band
+    portfolio_stop: Fraction | None = None
+    daily_loss_limit: Amount | None = None
+    max_drawdown: Fraction | None = None
+    min_notional_policy: Literal["skip", "round_up"] = "skip"
+
+
+class SizingConfig(_Model):
+    mode: Literal["equity_ratio", "multiplier", "fixed_notional", "allocation"]
+    multiplier: Amount = Decimal(1)
+    notional: Amount | None = None
+    allocation: Amount | None = None
+
+
+class FollowConfig(_Model):
+    lead: str
+    sizing: SizingConfig
+
+
+class FollowerConfig(_Model):
+    id: AccountId
+    venue: str
+    credentials: CredentialsRef
+    leverage: Leverage = 5
+    margin_mode: Literal["cross", "isolated"] = "cross"
+    enabled: bool = True
+    risk: RiskConfig
+    follows: tuple[FollowConfig, ...] = Field(min_length=1)
+
+    def sizing_for(self, lead_id: str) -> SizingConfig | None:
+        return next((f.sizing for f in self.follows if f.lead == lead_id), None)
+
+
+class FeedConfig(_Model):
+    keepalive_s: Seconds = 20
+    stale_after_s: Seconds = 60
+    backoff_initial_s: Seconds = 0.5
+    backoff_max_s: Seconds = 30
+    backfill_limit: int = Field(default=1000, ge=1, le=1000)  # Binance's userTrades maximum
+
+
+class ExecutorConfig(_Model):
+    order_timeout_ms: int = Field(default=5000, gt=0)
+    lookup_attempts: int = Field(default=5, ge=1)
+    drain_timeout_s: Seconds = 10
+    balance_refresh_s: Seconds = 30
+
+
+class ReconcileConfig(_Model):
+    mode: Literal["correct", "report"] = "correct"
+    interval_s: Seconds = 30
+    on_start: bool = True
+
+
+class JournalConfig(_Model):
+    path: str = "var/copybot.sqlite"
+
+
+class ApiConfig(_Model):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8787, ge=0, le=65535)
+    token: SecretRef | None = None
+
+
+class AumConfig(_Model):
+    include_lead: bool = False
+    cap: Amount | None = None
+    max_slippage_bps: Amount | None = None
+
+
+class AlertsConfig(_Model):
+    webhook: SecretRef | None = None
+
+
+class LoggingConfig(_Model):
+    level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    json_: Annotated[bool | Literal["auto"], BeforeValidator(_to_json_flag)] = Field(
+        default="auto", alias="json"
+    )
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @property
+    def json_output(self) -> bool | None:
+        """For configure_logging: None lets it decide by whether stdout is a terminal."""
+        return None if self.json_ == "auto" else bool(self.json_)
+
+
+class AppConfig(_Model):
+    venues: dict[str, VenueConfig] = Field(min_length=1)
+    leads: tuple[LeadConfig, ...] = Field(min_length=1)
+    followers: tuple[FollowerConfig, ...] = ()
+    feed: FeedConfig = FeedConfig()
+    executor: ExecutorConfig = ExecutorConfig()
+    reconcile: ReconcileConfig = ReconcileConfig()
+    journal: JournalConfig = JournalConfig()
+    api: ApiConfig = ApiConfig()
+    kill_switch_file: str | None = None
+    aum: AumConfig = AumConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    allow_withdrawal_keys: bool = False
+    logging: LoggingConfig = LoggingConfig()
+
+    _source: str = PrivateAttr(default="<dict>")
+    _base_dir: Path | None = PrivateAttr(default=None)
+    _env: Mapping[str, str] | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> str:
+        return self._source
+
+    @property
+    def base_dir(self) -> Path | None:
+        """The config file's folder: relative credential files are looked up there."""
+        return self._base_dir
+
+    def lead(self, lead_id: str) -> LeadConfig:
+        for lead in self.leads:
+            if lead.id == lead_id:
+                return lead
+        raise KeyError(f"{self._source}: no lead with id {lead_id!r}")
+
+    def follower(self, follower_id: str) -> FollowerConfig:
+        for follower in self.followers:
+            if follower.id == follower_id:
+                return follower
+        raise KeyError(f"{self._source}: no follower with id {follower_id!r}")
+
+    def _account(self, account_id: str) -> tuple[str, LeadConfig | FollowerConfig]:
+        for group, accounts in (("leads", self.leads), ("followers", self.followers)):
+            for account in accounts:
+                if account.id == account_id:
+                    return group, account
+        raise KeyError(f"{self._source}: no lead or follower with id {account_id!r}")
+
+    def venue_for(self, account_id: str) -> VenueConfig:
+        return self.venues[self._account(account_id)[1].venue]
+
+    def followers_of(self, lead_id: str, *, include_disabled: bool = False) -> tuple[FollowerConfig, ...]:
+        return tuple(
+            f
+            for f in self.followers
+            if (f.enabled or include_disabled) and any(link.lead == lead_id for link in f.follows)
+        )
+
+    def credentials_for(self, account_id: str) -> Credentials:
+        """Resolve a lead's or follower's API credentials (raises bot.config.secrets.SecretError)."""
+        group, account = self._account(account_id)
+        where = f"{self._source}: {group}[{account_id}].credentials"
+        return resolve(account.credentials, where=where, env=self._env, base_dir=self._base_dir)
+
+    def api_token(self) -> str | None:
+        return self._token(self.api.token, "api.token")
+
+    def webhook_url(self) -> str | None:
+        return self._token(self.alerts.webhook, "alerts.webhook")
+
+    def with_sim_urls(self, venue: str, rest_url: str, ws_url: str) -> AppConfig:
+        """A copy with a sim venue pointed at a local exchange started by the caller (the demo)."""
+        if venue not in self.venues or self.venues[venue].mode is not VenueMode.SIM:
+            raise KeyError(f"{self._source}: no sim venue named {venue!r}")
+        patched = self.venues[venue].model_copy(update={"rest_url": rest_url, "ws_url": ws_url})
+        return self.model_copy(update={"venues": {**self.venues, venue: patched}})
+
+    def _token(self, ref: SecretRef | None, key: str) -> str | None:
+        if ref is None:
+            return None
+        return resolve_token(ref, where=f"{self._source}: {key}", env=self._env, base_dir=self._base_dir)
+
+
+def load_config(
+    path: str | Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    allow_embedded_sim: bool = False,
+) -> AppConfig:
+    """Read and validate a config file. `env` (default os.environ) is the environment that
+    credentials are later resolved from; `allow_embedded_sim` accepts sim venues without URLs
+    (the demo starts its own local exchange and fills them in)."""
+    data = read_yaml(path)
+    config = parse_config(data, str(path), allow_embedded_sim=allow_embedded_sim, env=env)
+    config._base_dir = Path(path).resolve().parent
+    return config
+
+
+def parse_config(
+    data: dict[str, Any],
+    source: str = "<dict>",
+    *,
+    allow_embedded_sim: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> AppConfig:
+    problems = list(inline_secrets(data))
+    try:
+        config = AppConfig.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(validation_problems(data, exc, {p for p, _ in problems}))
+        config = None
+    if config is not None:
+        problems.extend(_cross_checks(config, allow_embedded_sim=allow_embedded_sim))
+    if problems:
+        raise ConfigError(
+            "\n".join(f"{source}: {p}: {msg}" if p else f"{source}: {msg}" for p, msg in problems)
+        )
+    if config is None:  # unreachable: a failed validation always adds a problem
+        raise ConfigError(f"{source}: invalid config")
+    config._source = source
+    config._env = dict(os.environ) if env is None else env
+    return config
+
+
+# ---------------------------------------------------------------- checks
+
+
+def _is_loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def _cross_checks(config: AppConfig, *, allow_embedded_sim: bool) -> Iterator[tuple[str, str]]:
+    for name, venue in config.venues.items():
+        if venue.mode is VenueMode.SIM:
+            missing = [k for k in ("rest_url", "ws_url") if getattr(venue, k) is None]
+            if missing and not allow_embedded_sim:
+                yield f"venues.{name}", f"mode sim needs {' and '.join(missing)} (the local exchange's URLs)"
+        else:
+            for key in ("rest_url", "ws_url"):
+                if getattr(venue, key) is not None:
+                    yield f"venues.{name}.{key}", f"only used with mode: sim (this venue is {venue.mode})"
+    seen: dict[str, str] = {}
+    accounts: list[tuple[str, int, LeadConfig | FollowerConfig]]
+    accounts = [("leads", i, a) for i, a in enumerate(config.leads)]
+    accounts += [("followers", i, a) for i, a in enumerate(config.followers)]
+    for group, i, account in accounts:
+        where = f"{group}[{i}]"
+        if account.id in seen:
+            yield f"{where}.id", f"duplicate id {account.id!r} (also {seen[account.id]})"
+        seen.setdefault(account.id, f"{where}.id")
+        if account.venue not in config.venues:
+            yield f"{where}.venue", f"unknown venue {account.venue!r} (known: {', '.join(config.venues)})"
+    lead_ids = [lead.id for lead in config.leads]
+    for i, follower in enumerate(config.followers):
+        followed: set[str] = set()
+        for j, link in enumerate(follower.follows):
+            where = f"followers[{i}].follows[{j}]"
+            if link.lead not in lead_ids:
+                yield f"{where}.lead", f"unknown lead {link.lead!r} (known: {', '.join(lead_ids)})"
+            elif link.lead in followed:
+                yield f"{where}.lead", f"follower {follower.id!r} already follows lead {link.lead!r}"
+            followed.add(link.lead)
+            sizing = link.sizing
+            if sizing.mode == "fixed_notional" and sizing.notional is None:
+                yield f"{where}.sizing.notional", "required when mode is fixed_notional"
+            if sizing.mode == "allocation" and sizing.allocation is None:
+                yield f"{where}.sizing.allocation", "required when mode is allocation"
+        risk = follower.risk
+        both = set(risk.symbols_allow or ()) & set(risk.symbols_deny)
+        if both:
+            yield f"followers[{i}].risk.symbols_deny", f"also in symbols_allow: {', '.join(sorted(both))}"
+    if config.api.enabled and config.api.token is None and not _is_loopback(config.api.host):
+        yield "api.token", f"required when the API listens on a non-loopback address ({config.api.host})"
+    if config.feed.backoff_max_s < config.feed.backoff_initial_s:
+        yield "feed.backoff_max_s", "must be at least backoff_initial_s"

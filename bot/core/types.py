@@ -1,0 +1,143 @@
+"""Domain types shared by every component.
+
+Everything past the exchange adapter works with these frozen objects: money and quantities are
+`Decimal`, sides and states are enums, and no component touches a raw ccxt or websocket dict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, repr=False)
+class Credentials:
+    """An account's API credentials; never printed."""
+
+    api_key: str
+    secret: str
+    password: str | None = None
+
+    def __repr__(self) -> str:
+        password = "None" if self.password is None else "***"
+        return f"Credentials(api_key=***, secret=***, password={password})"
+
+    __str__ = __repr__
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.BUY else -1
+
+    @staticmethod
+    def of(signed_qty: Decimal) -> Side:
+        return Side.BUY if signed_qty > 0 else Side.SELL
+
+
+class TradingState(StrEnum):
+    """Per follower and global. REDUCE_ONLY lets exits through; HALTED lets nothing through."""
+
+    ACTIVE = "ACTIVE"
+    REDUCE_ONLY = "REDUCE_ONLY"
+    HALTED = "HALTED"
+
+
+class Verdict(StrEnum):
+    APPROVED = "approved"
+    CLIPPED = "clipped"
+    DENIED = "denied"
+
+
+@dataclass(frozen=True, slots=True)
+class MarketSpec:
+    """One market of one venue, decoded once from ccxt's market structure."""
+
+    symbol: str  # ccxt unified symbol, e.g. "BTC/USDT:USDT"
+    venue_symbol: str  # the venue's id, e.g. "BTCUSDT"
+    base: str
+    quote: str
+    settle: str
+    step: Decimal  # amount step (lot size) in contracts
+    min_qty: Decimal
+    max_qty: Decimal | None
+    tick: Decimal
+    min_notional: Decimal  # in quote currency; Binance exempts reduce-only orders
+    contract_size: Decimal = Decimal(1)  # base units per contract
+
+
+@dataclass(frozen=True, slots=True)
+class LeadFill:
+    """One execution in a lead's account, deduplicated by (lead, trade_id)."""
+
+    lead: str
+    trade_id: str
+    order_id: str
+    symbol: str  # ccxt unified symbol
+    side: Side
+    qty: Decimal  # > 0, in the lead venue's contracts
+    price: Decimal
+    ts_ms: int  # exchange trade time
+    received_ns: int = 0  # time.perf_counter_ns() when the process first saw it
+    client_order_id: str | None = None
+    source: str = "ws"  # "ws" | "rest" (backfill)
+
+    @property
+    def signed_qty(self) -> Decimal:
+        return self.qty if self.side is Side.BUY else -self.qty
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """One order the planner wants, before the risk gate."""
+
+    side: Side
+    qty: Decimal  # > 0, rounded to the market step
+    reduce_only: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """A leg bound to a follower, a trigger and a deterministic client order id."""
+
+    lead: str
+    follower: str
+    symbol: str
+    trigger: str  # the lead trade id (or reconcile id) that caused this plan
+    leg: int
+    side: Side
+    qty: Decimal
+    reduce_only: bool
+    ref_price: Decimal  # the lead's fill price (or mark) the order is measured against
+    target: Decimal  # follower target position after this plan
+    current: Decimal  # follower position (confirmed + in flight) when planned
+    client_order_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    intent: Intent
+    verdict: Verdict
+    qty: Decimal  # what may be sent (0 when denied)
+    reason: str | None = None  # always set for CLIPPED and DENIED
+
+
+@dataclass(frozen=True, slots=True)
+class OrderOutcome:
+    """What became of one follower order at the venue."""
+
+    client_order_id: str
+    status: str  # "filled" | "partially_filled" | "expired" | "canceled" | "rejected" | "unknown" | "new"
+    filled_qty: Decimal = Decimal(0)
+    avg_price: Decimal | None = None
+    order_id: str | None = None
+    error: str | None = None  # error kind from the adapter taxonomy, when rejected or unknown
+    reason: str | None = None
+    exchange_ts_ms: int | None = None
+    extra: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,145 @@
+"""The journal's SQLite schema, its migrations, and the conversion of stored rows back into domain
+values.
+
+The schema version lives in SQLite's `user_version`. Money and quantities are stored as TEXT
+decimals, so every converter here turns them back into `Decimal`, never float.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from bot.core.types import Intent, LeadFill, OrderOutcome, Side, TradingState
+
+_V1 = """
+CREATE TABLE lead_fills(lead TEXT NOT NULL, trade_id TEXT NOT NULL, order_id TEXT, symbol TEXT NOT NULL,
+  side TEXT NOT NULL, qty TEXT NOT NULL, price TEXT NOT NULL, ts_ms INTEGER NOT NULL, received_ns INTEGER,
+  client_order_id TEXT, source TEXT, status TEXT NOT NULL, note TEXT, recorded_ts INTEGER NOT NULL,
+  PRIMARY KEY (lead, trade_id));
+CREATE INDEX lead_fills_by_time ON lead_fills(lead, ts_ms);
+CREATE TABLE cursors(lead TEXT NOT NULL, symbol TEXT NOT NULL, last_ts_ms INTEGER NOT NULL,
+  last_trade_id TEXT NOT NULL, updated_ts INTEGER NOT NULL, PRIMARY KEY (lead, symbol));
+CREATE TABLE intents(client_order_id TEXT PRIMARY KEY, lead TEXT NOT NULL, follower TEXT NOT NULL,
+  symbol TEXT NOT NULL, trigger TEXT NOT NULL, leg INTEGER NOT NULL, side TEXT NOT NULL, qty TEXT NOT NULL,
+  reduce_only INTEGER NOT NULL, ref_price TEXT NOT NULL, target TEXT NOT NULL, current TEXT NOT NULL,
+  created_ts INTEGER NOT NULL);
+CREATE INDEX intents_by_follower ON intents(follower);
+CREATE TABLE decisions(id INTEGER PRIMARY KEY, client_order_id TEXT, lead TEXT NOT NULL,
+  follower TEXT NOT NULL, trigger TEXT NOT NULL, symbol TEXT NOT NULL, verdict TEXT NOT NULL, qty TEXT,
+  reason TEXT, ts INTEGER NOT NULL);
+CREATE INDEX decisions_by_order ON decisions(client_order_id);
+CREATE INDEX decisions_by_trigger ON decisions(lead, follower, trigger);
+CREATE TABLE orders(client_order_id TEXT PRIMARY KEY, follower TEXT NOT NULL, order_id TEXT,
+  status TEXT NOT NULL, filled_qty TEXT NOT NULL, avg_price TEXT, error TEXT, reason TEXT, sent_ns INTEGER,
+  acked_ns INTEGER, exchange_ts_ms INTEGER, updated_ts INTEGER NOT NULL);
+CREATE TABLE copy_ratios(lead TEXT NOT NULL, follower TEXT NOT NULL, symbol TEXT NOT NULL,
+  ratio TEXT NOT NULL, updated_ts INTEGER NOT NULL, PRIMARY KEY (lead, follower, symbol));
+CREATE TABLE follower_state(follower TEXT PRIMARY KEY, state TEXT NOT NULL, reason TEXT,
+  updated_ts INTEGER NOT NULL);
+CREATE TABLE aum_history(ts INTEGER NOT NULL, lead TEXT NOT NULL, aum TEXT NOT NULL,
+  followers INTEGER NOT NULL, equity_json TEXT NOT NULL);
+CREATE INDEX aum_by_lead ON aum_history(lead, ts);
+CREATE TABLE events(id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, kind TEXT NOT NULL, subject TEXT,
+  detail TEXT);
+CREATE INDEX events_by_kind ON events(kind, ts);
+"""
+
+# MIGRATIONS[n] takes the schema from user_version n to n + 1. Append, never edit.
+MIGRATIONS: tuple[str, ...] = (_V1,)
+
+
+class JournalError(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class FollowerStateRow:
+    state: TradingState
+    reason: str | None
+    updated_ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class AumPoint:
+    ts: int
+    lead: str
+    aum: Decimal
+    followers: int
+    detail: dict[str, Decimal]  # per follower: its contribution (equity allocated)
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEvent:
+    ts: int
+    kind: str
+    subject: str | None
+    detail: Any
+
+
+def migrate(conn: sqlite3.Connection, path: str) -> int:
+    """Bring the schema up to date; returns the version. Each step is one transaction."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > len(MIGRATIONS):
+        raise JournalError(
+            f"{path}: journal schema version {version} is newer than this copybot knows "
+            f"({len(MIGRATIONS)}); upgrade copybot or use another journal path"
+        )
+    for target in range(version + 1, len(MIGRATIONS) + 1):
+        try:
+            conn.executescript(f"BEGIN; {MIGRATIONS[target - 1]}; PRAGMA user_version = {target}; COMMIT;")
+        except sqlite3.Error as exc:
+            conn.rollback()
+            raise JournalError(f"{path}: migration to schema version {target} failed: {exc}") from exc
+    return len(MIGRATIONS)
+
+
+# Row converters: each reads the columns in the order of the SELECT that Journal's matching read
+# method spells out; change both together.
+
+
+def lead_fill_from_row(r: Sequence[Any]) -> LeadFill:
+    """(lead, trade_id, order_id, symbol, side, qty, price, ts_ms, received_ns, client_order_id, source)"""
+    return LeadFill(lead=r[0], trade_id=r[1], order_id=r[2] or "", symbol=r[3], side=Side(r[4]),
+                    qty=Decimal(r[5]), price=Decimal(r[6]), ts_ms=r[7], received_ns=r[8] or 0,
+                    client_order_id=r[9], source=r[10] or "ws")  # fmt: skip
+
+
+def outcome_from_row(r: Sequence[Any]) -> OrderOutcome:
+    """(client_order_id, status, filled_qty, avg_price, order_id, error, reason, exchange_ts_ms)"""
+    return OrderOutcome(client_order_id=r[0], status=r[1], filled_qty=Decimal(r[2]),
+                        avg_price=None if r[3] is None else Decimal(r[3]), order_id=r[4], error=r[5],
+                        reason=r[6], exchange_ts_ms=r[7])  # fmt: skip
+
+
+def intent_from_row(r: Sequence[Any]) -> Intent:
+    """(lead, follower, symbol, trigger, leg, side, qty, reduce_only, ref_price, target, current,
+    client_order_id)"""
+    return Intent(lead=r[0], follower=r[1], symbol=r[2], trigger=r[3], leg=r[4], side=Side(r[5]),
+                  qty=Decimal(r[6]), reduce_only=bool(r[7]), ref_price=Decimal(r[8]), target=Decimal(r[9]),
+                  current=Decimal(r[10]), client_order_id=r[11])  # fmt: skip
+
+
+def aum_point_from_row(r: Sequence[Any]) -> AumPoint:
+    """(ts, lead, aum, followers, equity_json)"""
+    ts, lead, aum, n, equity = r
+    return AumPoint(ts, lead, Decimal(aum), n, {k: Decimal(v) for k, v in json.loads(equity).items()})
+
+
+def event_from_row(r: Sequence[Any]) -> JournalEvent:
+    """(ts, kind, subject, detail)"""
+    ts, kind, subject, detail = r
+    return JournalEvent(ts, kind, subject, _decode(detail))
+
+
+def _decode(detail: str | None) -> Any:
+    if detail is None:
+        return None
+    try:
+        return json.loads(detail)
+    except ValueError:
+        return detail

@@ -1,0 +1,423 @@
+"""Journal: what the bot saw and did, in SQLite (WAL).
+
+Writes never block the event loop: `record_*` only puts a statement on a queue, and a single writer
+thread commits whatever has queued up (at most BATCH_ROWS statements) in one transaction. Use
+`flush()` / `aflush()` to wait until everything queued so far is committed. Reads run at once on a
+separate connection and see committed data only, except `has_lead_fill`, which also sees fills still
+in the queue (it deduplicates the feed).
+
+Money and quantities are stored as TEXT decimals; timestamps are integer milliseconds since the
+epoch (`*_ts`, `ts`), except the monotonic `*_ns` latency stamps. Free-text fields (reasons, errors,
+event details) pass through the log redactor, so no secret lands on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from bot.core.redaction import redact_text
+from bot.core.types import Decision, Intent, LeadFill, OrderOutcome, TradingState
+from bot.journal.schema import (
+    AumPoint,
+    FollowerStateRow,
+    JournalError,
+    JournalEvent,
+    aum_point_from_row,
+    event_from_row,
+    intent_from_row,
+    lead_fill_from_row,
+    migrate,
+    outcome_from_row,
+)
+
+BATCH_ROWS = 500
+FINAL_STATUSES = ("filled", "canceled", "expired", "rejected")  # spelled out in the SQL below
+
+log = structlog.get_logger("copybot.journal")
+
+
+class JournalClosed(JournalError):
+    pass
+
+
+class _Barrier:
+    def __init__(self, done: Callable[[], None]) -> None:
+        self.done = done
+
+
+_STOP = object()
+_DECISION_COLUMNS = "client_order_id, lead, follower, trigger, symbol, verdict, qty, reason, ts"
+_INSERT_DECISION = f"INSERT INTO decisions({_DECISION_COLUMNS}) VALUES "  # noqa: S608 - constant
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _text(value: str | None) -> str | None:
+    return None if value is None else redact_text(value)
+
+
+class Journal:
+    def __init__(self, path: Path, writer: sqlite3.Connection, reader: sqlite3.Connection) -> None:
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self._read_lock = threading.Lock()
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._pending_fills: set[tuple[str, str]] = set()
+        self._pending_lock = threading.Lock()
+        self._closed = False
+        self.write_errors = 0
+        self._thread = threading.Thread(target=self._run, name=f"journal-writer:{path.name}", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def open(cls, path: str | Path) -> Journal:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # The writer connection is created here but used only by the writer thread.
+            writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            writer.execute("PRAGMA journal_mode=WAL")
+            writer.execute("PRAGMA synchronous=NORMAL")
+            writer.execute("PRAGMA busy_timeout=5000")
+            migrate(writer, str(path))
+            reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            reader.execute("PRAGMA busy_timeout=5000")
+        except sqlite3.Error as exc:
+            raise JournalError(f"{path}: cannot open journal: {exc}") from exc
+        return cls(path, writer, reader)
+
+    # ------------------------------------------------------------ writer thread
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            batch: list[tuple[str, tuple[Any, ...], tuple[str, str] | None]] = []
+            barriers: list[_Barrier] = []
+            stop = False
+            while True:
+                if item is _STOP:
+                    stop = True
+                    break
+                if isinstance(item, _Barrier):
+                    barriers.append(item)
+                else:
+                    batch.append(item)
+                if len(batch) >= BATCH_ROWS:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                self._commit(batch)
+            for barrier in barriers:
+                barrier.done()
+            if stop:
+                return
+
+    def _commit(self, batch: list[tuple[str, tuple[Any, ...], tuple[str, str] | None]]) -> None:
+        conn = self._writer
+        try:
+            conn.execute("BEGIN")
+            for sql, params, _ in batch:
+                conn.execute(sql, params)
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            # Isolate the bad statement so one bug does not lose a whole batch.
+            for sql, params, _ in batch:
+                try:
+                    conn.execute(sql, params)
+                except sqlite3.Error as exc:
+                    self.write_errors += 1
+                    log.error("journal write failed", error=str(exc), sql=sql.split("(")[0])
+        with self._pending_lock:
+            for *_, key in batch:
+                if key is not None:
+                    self._pending_fills.discard(key)
+
+    def _put(self, sql: str, params: tuple[Any, ...], fill_key: tuple[str, str] | None = None) -> None:
+        if self._closed:
+            raise JournalClosed(f"{self.path}: journal is closed; write refused: {sql.split('(')[0].strip()}")
+        if fill_key is not None:
+            with self._pending_lock:
+                self._pending_fills.add(fill_key)
+        self._queue.put((sql, params, fill_key))
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Block until everything queued before this call is committed."""
+        if self._closed:
+            raise JournalClosed(f"{self.path}: journal is closed")
+        done = threading.Event()
+        self._queue.put(_Barrier(done.set))
+        if not done.wait(timeout):
+            raise JournalError(f"{self.path}: flush did not complete within {timeout}s")
+
+    async def aflush(self) -> None:
+        """flush() for the event loop: waits without blocking it."""
+        if self._closed:
+            raise JournalClosed(f"{self.path}: journal is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+
+        def resolve() -> None:
+            if not future.done():
+                future.set_result(None)
+
+        def done() -> None:
+            loop.call_soon_threadsafe(resolve)
+
+        self._queue.put(_Barrier(done))
+        await future
+
+    def close(self) -> None:
+        """Commit what is queued, stop the writer and close both connections. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join()
+        self._writer.close()
+        with self._read_lock:
+            self._reader.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        with self._read_lock:
+            if self._closed:
+                raise JournalClosed(f"{self.path}: journal is closed")
+            return self._reader.execute(sql, params).fetchall()
+
+    # ------------------------------------------------------------ lead fills and cursors
+
+    def record_lead_fill(self, fill: LeadFill, status: str, note: str | None = None) -> None:
+        """First sighting stores the fill; later calls only update its status and note."""
+        self._put(
+            "INSERT INTO lead_fills(lead, trade_id, order_id, symbol, side, qty, price, ts_ms, received_ns,"
+            " client_order_id, source, status, note, recorded_ts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT(lead, trade_id) DO UPDATE SET status = excluded.status, note = excluded.note",
+            (fill.lead, fill.trade_id, fill.order_id, fill.symbol, fill.side.value, str(fill.qty),
+             str(fill.price), fill.ts_ms, fill.received_ns, fill.client_order_id, fill.source, status,
+             _text(note), _now_ms()),
+            fill_key=(fill.lead, fill.trade_id),
+        )  # fmt: skip
+
+    def has_lead_fill(self, lead: str, trade_id: str) -> bool:
+        with self._pending_lock:
+            if (lead, trade_id) in self._pending_fills:
+                return True
+        return bool(self._read("SELECT 1 FROM lead_fills WHERE lead = ? AND trade_id = ?", (lead, trade_id)))
+
+    def lead_fill_status(self, lead: str, trade_id: str) -> tuple[str, str | None] | None:
+        rows = self._read(
+            "SELECT status, note FROM lead_fills WHERE lead = ? AND trade_id = ?", (lead, trade_id)
+        )
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    def lead_fills(self, lead: str, since: int | None = None) -> list[LeadFill]:
+        """A lead's fills in trade time order, optionally from `since` (ms) on."""
+        rows = self._read(
+            "SELECT lead, trade_id, order_id, symbol, side, qty, price, ts_ms, received_ns, client_order_id,"
+            " source FROM lead_fills WHERE lead = ? AND ts_ms >= ? ORDER BY ts_ms, trade_id",
+            (lead, since if since is not None else -1),
+        )
+        return [lead_fill_from_row(r) for r in rows]
+
+    def set_cursor(self, lead: str, symbol: str, ts_ms: int, trade_id: str) -> None:
+        """The backfill resumes from here. Never moves back, whatever order calls arrive in."""
+        self._put(
+            "INSERT INTO cursors(lead, symbol, last_ts_ms, last_trade_id, updated_ts) VALUES (?,?,?,?,?)"
+            " ON CONFLICT(lead, symbol) DO UPDATE SET last_ts_ms = excluded.last_ts_ms,"
+            " last_trade_id = excluded.last_trade_id, updated_ts = excluded.updated_ts"
+            " WHERE excluded.last_ts_ms >= cursors.last_ts_ms",
+            (lead, symbol, ts_ms, trade_id, _now_ms()),
+        )
+
+    def cursors(self, lead: str) -> dict[str, tuple[int, str]]:
+        rows = self._read("SELECT symbol, last_ts_ms, last_trade_id FROM cursors WHERE lead = ?", (lead,))
+        return {symbol: (ts, trade_id) for symbol, ts, trade_id in rows}
+
+    # ------------------------------------------------------------ intents, decisions, orders
+
+    def record_intent(self, intent: Intent) -> None:
+        """The first plan for a client order id wins: a replan of the same trigger collides."""
+        i = intent
+        self._put(
+            "INSERT OR IGNORE INTO intents(client_order_id, lead, follower, symbol, trigger, leg, side, qty,"
+            " reduce_only, ref_price, target, current, created_ts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (i.client_order_id, i.lead, i.follower, i.symbol, i.trigger, i.leg, i.side.value, str(i.qty),
+             int(i.reduce_only), str(i.ref_price), str(i.target), str(i.current), _now_ms()),
+        )  # fmt: skip
+
+    def record_decision(self, decision: Decision) -> None:
+        i = decision.intent
+        self._put(
+            _INSERT_DECISION + "(?,?,?,?,?,?,?,?,?)",
+            (i.client_order_id, i.lead, i.follower, i.trigger, i.symbol, decision.verdict.value,
+             str(decision.qty), _text(decision.reason), _now_ms()),
+        )  # fmt: skip
+
+    def record_deferral(self, lead: str, follower: str, trigger: str, symbol: str, reason: str) -> None:
+        """A lead fill that produced no order for this follower (below minimum, denied before
+        planning, ...): recorded so that nothing is dropped silently."""
+        self._put(
+            _INSERT_DECISION + "(NULL,?,?,?,?,'deferred',NULL,?,?)",
+            (lead, follower, trigger, symbol, _text(reason), _now_ms()),
+        )
+
+    def record_outcome(
+        self, outcome: OrderOutcome, follower: str, sent_ns: int | None = None, acked_ns: int | None = None
+    ) -> None:
+        """Upsert an order's state. A final status is never replaced by a non-final one, so a late
+        'unknown' or 'new' cannot undo a fill."""
+        o = outcome
+        self._put(
+            "INSERT INTO orders(client_order_id, follower, order_id, status, filled_qty, avg_price, error,"
+            " reason, sent_ns, acked_ns, exchange_ts_ms, updated_ts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT(client_order_id) DO UPDATE SET order_id = COALESCE(excluded.order_id, order_id),"
+            " status = excluded.status, filled_qty = excluded.filled_qty,"
+            " avg_price = COALESCE(excluded.avg_price, avg_price), error = excluded.error,"
+            " reason = excluded.reason, sent_ns = COALESCE(excluded.sent_ns, sent_ns),"
+            " acked_ns = COALESCE(excluded.acked_ns, acked_ns),"
+            " exchange_ts_ms = COALESCE(excluded.exchange_ts_ms, exchange_ts_ms),"
+            " updated_ts = excluded.updated_ts"
+            " WHERE status NOT IN ('filled', 'canceled', 'expired', 'rejected')"
+            "    OR excluded.status IN ('filled', 'canceled', 'expired', 'rejected')",
+            (o.client_order_id, follower, o.order_id, o.status, str(o.filled_qty),
+             None if o.avg_price is None else str(o.avg_price), _text(o.error), _text(o.reason), sent_ns,
+             acked_ns, o.exchange_ts_ms, _now_ms()),
+        )  # fmt: skip
+
+    def outcome(self, client_order_id: str) -> OrderOutcome | None:
+        rows = self._read(
+            "SELECT client_order_id, status, filled_qty, avg_price, order_id, error, reason, exchange_ts_ms"
+            " FROM orders WHERE client_order_id = ?",
+            (client_order_id,),
+        )
+        if not rows:
+            return None
+        return outcome_from_row(rows[0])
+
+    def unsettled_intents(self, follower: str | None = None) -> list[Intent]:
+        """Intents whose latest decision let them through but whose order has no final outcome:
+        on restart, each must be looked up by client id before anything is placed again."""
+        rows = self._read(
+            "SELECT i.lead, i.follower, i.symbol, i.trigger, i.leg, i.side, i.qty, i.reduce_only,"
+            " i.ref_price, i.target, i.current, i.client_order_id FROM intents i"
+            " WHERE (? IS NULL OR i.follower = ?)"
+            " AND (SELECT d.verdict FROM decisions d WHERE d.client_order_id = i.client_order_id"
+            "      ORDER BY d.id DESC LIMIT 1) IN ('approved', 'clipped')"
+            " AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.client_order_id = i.client_order_id"
+            "      AND o.status IN ('filled', 'canceled', 'expired', 'rejected'))"
+            " ORDER BY i.created_ts, i.client_order_id",
+            (follower, follower),
+        )
+        return [intent_from_row(r) for r in rows]
+
+    def decisions_for(self, lead: str, follower: str, trigger: str) -> list[tuple[str, str | None]]:
+        """(verdict, reason) of every decision and deferral of one trigger, oldest first."""
+        rows = self._read(
+            "SELECT verdict, reason FROM decisions WHERE lead = ? AND follower = ? AND trigger = ?"
+            " ORDER BY id",
+            (lead, follower, trigger),
+        )
+        return [(v, r) for v, r in rows]
+
+    # ------------------------------------------------------------ ratios and states
+
+    def save_ratio(self, lead: str, follower: str, symbol: str, ratio: Decimal) -> None:
+        self._put(
+            "INSERT INTO copy_ratios(lead, follower, symbol, ratio, updated_ts) VALUES (?,?,?,?,?)"
+            " ON CONFLICT(lead, follower, symbol) DO UPDATE SET ratio = excluded.ratio,"
+            " updated_ts = excluded.updated_ts",
+            (lead, follower, symbol, str(ratio), _now_ms()),
+        )
+
+    def load_ratios(self, follower: str) -> dict[tuple[str, str], Decimal]:
+        """A follower's copy ratios by (lead, symbol)."""
+        rows = self._read("SELECT lead, symbol, ratio FROM copy_ratios WHERE follower = ?", (follower,))
+        return {(lead, symbol): Decimal(ratio) for lead, symbol, ratio in rows}
+
+    def set_follower_state(self, follower: str, state: TradingState, reason: str | None = None) -> None:
+        self._put(
+            "INSERT INTO follower_state(follower, state, reason, updated_ts) VALUES (?,?,?,?)"
+            " ON CONFLICT(follower) DO UPDATE SET state = excluded.state, reason = excluded.reason,"
+            " updated_ts = excluded.updated_ts",
+            (follower, TradingState(state).value, _text(reason), _now_ms()),
+        )
+
+    def follower_states(self) -> dict[str, FollowerStateRow]:
+        rows = self._read("SELECT follower, state, reason, updated_ts FROM follower_state")
+        return {f: FollowerStateRow(TradingState(s), reason, ts) for f, s, reason, ts in rows}
+
+    # ------------------------------------------------------------ AUM and events
+
+    def record_aum(
+        self, ts: int, lead: str, aum: Decimal, followers: int, detail: Mapping[str, Decimal | str]
+    ) -> None:
+        """`ts` in ms; `detail` maps each follower to its contribution."""
+        equity = json.dumps({k: str(v) for k, v in detail.items()}, sort_keys=True)
+        self._put(
+            "INSERT INTO aum_history(ts, lead, aum, followers, equity_json) VALUES (?,?,?,?,?)",
+            (ts, lead, str(aum), followers, equity),
+        )
+
+    def aum_history(self, lead: str | None = None, since: int | None = None) -> list[AumPoint]:
+        rows = self._read(
+            "SELECT ts, lead, aum, followers, equity_json FROM aum_history"
+            " WHERE (? IS NULL OR lead = ?) AND ts >= ? ORDER BY ts, lead",
+            (lead, lead, since if since is not None else -1),
+        )
+        return [aum_point_from_row(r) for r in rows]
+
+    def record_event(
+        self, kind: str, subject: str | None, detail: Mapping[str, Any] | str | None = None
+    ) -> None:
+        """Alerts, stops, state changes: anything an operator may want to see later."""
+        text = detail if isinstance(detail, str) or detail is None else json.dumps(dict(detail), default=str)
+        self._put(
+            "INSERT INTO events(ts, kind, subject, detail) VALUES (?,?,?,?)",
+            (_now_ms(), kind, subject, _text(text)),
+        )
+
+    def events(
+        self, kind: str | None = None, since: int | None = None, limit: int = 100
+    ) -> list[JournalEvent]:
+        """Most recent first."""
+        rows = self._read(
+            "SELECT ts, kind, subject, detail FROM events WHERE (? IS NULL OR kind = ?) AND ts >= ?"
+            " ORDER BY id DESC LIMIT ?",
+            (kind, kind, since if since is not None else -1, limit),
+        )
+        return [event_from_row(r) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        """For the status endpoint: rows per table, unsettled intents, queued writes, write errors."""
+        out = {
+            table: int(self._read(f"SELECT COUNT(*) FROM {table}")[0][0])  # noqa: S608 - fixed names
+            for table in ("lead_fills", "intents", "decisions", "orders", "aum_history", "events")
+        }
+        out["unsettled"] = len(self.unsettled_intents())
+        out["queued"] = self._queue.qsize()
+        out["write_errors"] = self.write_errors
+        return out

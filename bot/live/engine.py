@@ -1,0 +1,380 @@
+"""The engine: wires leads, followers, their clients and the journal, and routes each lead fill
+to every follower of that lead.
+
+Start-up order matters for "nothing lost, nothing doubled": markets once per venue; every intent the
+journal does not know as settled is looked up by its client id BEFORE anything is placed; follower
+positions and lead positions are taken from the venue (the source of truth); then the streams start
+(each backfills since its durable cursor) and a reconciliation pass converges every follower.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from decimal import Decimal
+from typing import Any, Protocol
+
+import structlog
+
+from bot.aum.slippage import SlippageBook, fanout_order
+from bot.config.models import AppConfig, FollowerConfig
+from bot.core.types import ZERO, Decision, Intent, LeadFill, OrderOutcome, TradingState
+from bot.live.executor import ExecSettings, OrderPlacer
+from bot.live.follower import FillWork, FollowerRuntime, FollowerSettings
+from bot.live.lead_feed import FeedSettings, LeadFeed
+from bot.live.lead_state import LeadRuntime
+from bot.live.startup import limits_from, prepare_follower, sizings_from, snapshot_lead
+from bot.live.venue_runtime import Venue
+from bot.service.metrics import Metrics
+from bot.venues.binance.decode import equity_from_balance, positions_from_ccxt
+
+log = structlog.get_logger("copybot.engine")
+
+
+GLOBAL = "*"  # the journal's follower_state row for the global trading state
+_RECHECKED_AT_START = ("authentication failed", "start-up failed", "key refused")
+
+
+class Observer(Protocol):
+    """Sees every risk decision and order outcome (the demo, the benchmark, tests)."""
+
+    def on_decision(self, follower: str, decision: Decision) -> None: ...
+    def on_denied(self, follower: str, reason: str) -> None: ...
+    def on_outcome(
+        self, follower: str, intent: Intent, outcome: OrderOutcome, sent_ns: int, acked_ns: int
+    ) -> None: ...
+
+
+class Engine:
+    def __init__(
+        self,
+        cfg: AppConfig,
+        journal: Any,
+        *,
+        sim_urls: tuple[str, str] | None = None,
+        metrics: Metrics | None = None,
+        alerts: Any = None,
+    ) -> None:
+        self.cfg = cfg
+        self.journal = journal
+        self.metrics = metrics or Metrics()
+        self.alerts = alerts
+        self.slippage = SlippageBook()
+        self.venues = {name: Venue.from_config(name, v, sim_urls) for name, v in cfg.venues.items()}
+        self.leads: dict[str, LeadRuntime] = {}
+        self.feeds: dict[str, LeadFeed] = {}
+        self.followers: dict[str, FollowerRuntime] = {}
+        self.followers_of: dict[str, list[FollowerRuntime]] = {}
+        self.marks: dict[str, Decimal] = {}
+        self.state = TradingState.ACTIVE
+        self.state_reason = ""
+        self.started_at = time.time()
+        self.ready = asyncio.Event()
+        self._received_ns: dict[tuple[str, str], int] = {}
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.kill_file_seen = False
+        self.stopping = False
+        self.observers: list[Observer] = []
+        self.last_copy_lag_ms: float | None = None
+        self.internal_lag_ms: deque[float] = deque(maxlen=10_000)
+        self._first_sent: dict[str, int] = {}
+
+    # -- EngineView, read by followers --------------------------------------------------------
+
+    def lead_position(self, lead: str, symbol: str) -> Decimal:
+        runtime = self.leads.get(lead)
+        return runtime.positions.get(symbol, ZERO) if runtime else ZERO
+
+    def lead_contract_size(self, lead: str, symbol: str) -> Decimal:
+        market = self.leads[lead].markets.get(symbol) if lead in self.leads else None
+        return market.contract_size if market else Decimal(1)
+
+    def lead_equity(self, lead: str) -> Decimal:
+        return self.leads[lead].equity if lead in self.leads else ZERO
+
+    def global_state(self) -> TradingState:
+        return self.state
+
+    def kill_switch(self) -> bool:
+        return self.kill_file_seen
+
+    def mark(self, symbol: str) -> Decimal | None:
+        return self.marks.get(symbol)
+
+    # -- start-up -----------------------------------------------------------------------------
+
+    def _client(
+        self, venue: Venue, account_id: str, *, pro: bool = False, timeout_ms: int | None = None
+    ) -> Any:
+        keepalive_ms = int(self.cfg.feed.keepalive_s * 1000)
+        creds = self.cfg.credentials_for(account_id)
+        return venue.client(creds, pro=pro, keepalive_ms=keepalive_ms, timeout_ms=timeout_ms)
+
+    async def start(self) -> None:
+        await asyncio.gather(*(v.open() for v in self.venues.values()))
+        for lead_cfg in self.cfg.leads:
+            venue = self.venues[lead_cfg.venue]
+            runtime = LeadRuntime(
+                id=lead_cfg.id,
+                rest=self._client(venue, lead_cfg.id),
+                markets=venue.markets,
+                symbols_configured=lead_cfg.symbols,
+            )
+            self.leads[lead_cfg.id] = runtime
+            self.followers_of[lead_cfg.id] = []
+        await asyncio.gather(*(snapshot_lead(self, lead) for lead in self.leads.values()))
+        for f_cfg in self.cfg.followers:
+            if f_cfg.enabled:
+                self._add_follower(f_cfg)
+        self._restore_states()
+        sem = asyncio.Semaphore(64)
+        await asyncio.gather(*(prepare_follower(self, f, sem) for f in self.followers.values()))
+        for follower in self.followers.values():
+            self._tasks.append(asyncio.create_task(follower.run(), name=f"follower:{follower.id}"))
+        for lead in self.leads.values():
+            self._start_feed(lead)
+
+    def _add_follower(self, cfg: FollowerConfig) -> None:
+        venue = self.venues[cfg.venue]
+        # A follower's client waits at most order_timeout_ms: past that, an order is ambiguous and
+        # is settled by looking it up.
+        client = self._client(venue, cfg.id, timeout_ms=self.cfg.executor.order_timeout_ms)
+        settings = FollowerSettings(
+            id=cfg.id,
+            sizings=sizings_from(cfg),
+            limits=limits_from(cfg),
+            round_up_min=cfg.risk.min_notional_policy == "round_up",
+            market_orders=cfg.risk.slippage_bps is None,
+        )
+        ex = self.cfg.executor
+        follower = FollowerRuntime(
+            settings=settings,
+            client=client,
+            markets=venue.markets,
+            engine=self,
+            journal=self.journal,
+            placer=OrderPlacer(
+                client, cfg.id, ExecSettings(lookup_attempts=ex.lookup_attempts), slots=venue.send_slots
+            ),
+            on_outcome=self._on_outcome,
+            on_disabled=self._on_disabled,
+            on_decision=self._on_decision,
+            on_denied=self._on_denied,
+        )
+        follower.ratios = {
+            (lead, symbol): ratio for (lead, symbol), ratio in self.journal.load_ratios(cfg.id).items()
+        }
+        self.followers[cfg.id] = follower
+        for link in cfg.follows:
+            self.followers_of[link.lead].append(follower)
+
+    async def resync_follower(self, follower: FollowerRuntime) -> None:
+        """Adopt the venue's positions and balance as the truth."""
+        positions = positions_from_ccxt(await follower.client.fetch_positions())
+        follower.confirmed = {s: p.qty for s, p in positions.items() if p.qty != 0}
+        for symbol, p in positions.items():
+            if p.entry_price > 0:
+                self.marks.setdefault(symbol, p.entry_price)
+        await self.refresh_balance(follower)
+        follower.needs_resync = False
+
+    async def refresh_balance(self, follower: FollowerRuntime) -> None:
+        equity = equity_from_balance(await follower.client.fetch_balance())
+        b = follower.balance
+        day = time.strftime("%Y-%m-%d", time.gmtime())
+        if b.day != day:
+            b.day, b.day_start = day, equity
+        b.equity = equity
+        b.peak = max(b.peak, equity)
+        allocations = [s.allocation for s in follower.settings.sizings.values() if s.allocation]
+        if not b.allocation_base:
+            b.allocation_base = sum(allocations, ZERO) if allocations else equity
+
+    def _backfill_cursors(self, lead: LeadRuntime) -> dict[str, tuple[int, str]]:
+        """Backfill each symbol from its durable cursor; a symbol never traded since the start
+        snapshot from the snapshot itself (fills between it and the stream connecting)."""
+        cursors: dict[str, tuple[int, str]] = dict(self.journal.cursors(lead.id))
+        for symbol in lead.symbols(set(cursors)):
+            cursors.setdefault(symbol, (lead.snapshot_default_ms, ""))
+        return cursors
+
+    def _start_feed(self, lead: LeadRuntime) -> None:
+        venue = self.venues[self.cfg.lead(lead.id).venue]
+        fc = self.cfg.feed
+        feed = LeadFeed(
+            lead.id,
+            make_stream_client=lambda: self._client(venue, lead.id, pro=True),
+            rest=lead.rest,
+            symbols=lambda: lead.symbols(set(self.journal.cursors(lead.id))),
+            cursors=lambda: self._backfill_cursors(lead),
+            on_fill=self.on_lead_fill,
+            settings=FeedSettings(
+                keepalive_s=fc.keepalive_s,
+                stale_after_s=fc.stale_after_s,
+                backoff_initial_s=fc.backoff_initial_s,
+                backoff_max_s=fc.backoff_max_s,
+                backfill_limit=fc.backfill_limit,
+            ),
+            on_event=self._on_feed_event,
+        )
+        self.feeds[lead.id] = feed
+        self._tasks.append(asyncio.create_task(feed.run(), name=f"feed:{lead.id}"))
+
+    # -- the hot path ---------------------------------------------------------------------------
+
+    def on_lead_fill(self, fill: LeadFill) -> None:
+        lead = self.leads[fill.lead]
+        if lead.seen(fill.trade_id) or (
+            fill.source == "rest" and self.journal.has_lead_fill(fill.lead, fill.trade_id)
+        ):
+            lead.mark_seen(fill.trade_id)
+            self.metrics.duplicate_fills.labels(fill.lead).inc()
+            return
+        lead.mark_seen(fill.trade_id)
+        if lead.in_snapshot(fill):
+            self.journal.record_lead_fill(fill, "in_snapshot", "already in the position snapshot")
+            return
+        applied = lead.apply(fill)
+        self.marks[fill.symbol] = fill.price
+        self._received_ns[(fill.lead, fill.trade_id)] = fill.received_ns
+        if len(self._received_ns) > 100_000:
+            self._received_ns.pop(next(iter(self._received_ns)))
+        work = FillWork(fill, applied.before, applied.after, applied.new_entry, lead.equity)
+        followers = self.followers_of[fill.lead]
+        by_id = {f.id: f for f in followers}
+        for rank, follower_id in enumerate(fanout_order(list(by_id), fill.trade_id), start=1):
+            by_id[follower_id].submit(work)
+            by_id[follower_id].fanout_rank[fill.trade_id] = rank
+        self.journal.record_lead_fill(fill, "accepted")
+        self.journal.set_cursor(fill.lead, fill.symbol, fill.ts_ms, fill.trade_id)
+        self.metrics.lead_fills.labels(fill.lead).inc()
+        log.info("lead_fill", lead=fill.lead, trade_id=fill.trade_id, symbol=fill.symbol,
+                 side=fill.side.value, qty=str(fill.qty), price=str(fill.price), source=fill.source,
+                 position=str(applied.after), followers=len(followers))  # fmt: skip
+
+    def _on_outcome(
+        self, follower: FollowerRuntime, intent: Intent, outcome: OrderOutcome, sent_ns: int, acked_ns: int
+    ) -> None:
+        self.metrics.orders.labels(outcome.status).inc()
+        received = self._received_ns.get((intent.lead, intent.trigger))
+        if received:
+            self.last_copy_lag_ms = (sent_ns - received) / 1e6
+            if intent.trigger not in self._first_sent:
+                # The fill's first order out: the process's own part of the copy lag.
+                self._first_sent[intent.trigger] = sent_ns
+                self.internal_lag_ms.append(self.last_copy_lag_ms)
+                if len(self._first_sent) > 10_000:
+                    self._first_sent.pop(next(iter(self._first_sent)))
+            self.metrics.copy_lag.labels("send").observe((sent_ns - received) / 1e9)
+            self.metrics.copy_lag.labels("ack").observe((acked_ns - received) / 1e9)
+        if outcome.filled_qty > 0 and outcome.avg_price is not None and intent.ref_price > 0:
+            record = self.slippage.record_fill(
+                lead=intent.lead,
+                trigger=intent.trigger,
+                follower=follower.id,
+                symbol=intent.symbol,
+                side=intent.side,
+                lead_price=intent.ref_price,
+                avg_price=outcome.avg_price,
+                qty=outcome.filled_qty,
+                rank=follower.fanout_rank.get(intent.trigger, 0),
+            )
+            self.metrics.slippage.labels(intent.lead).observe(float(record.bps))
+        for observer in self.observers:
+            observer.on_outcome(follower.id, intent, outcome, sent_ns, acked_ns)
+
+    def _on_decision(self, follower: FollowerRuntime, decision: Decision) -> None:
+        if decision.reason:
+            self.metrics.denials.labels(decision.reason.split(":", 1)[0]).inc()
+        for observer in self.observers:
+            observer.on_decision(follower.id, decision)
+
+    def _on_denied(self, follower: FollowerRuntime, reason: str) -> None:
+        key = reason.split(":", 1)[0]
+        self.metrics.denials.labels(key).inc()
+        for observer in self.observers:
+            observer.on_denied(follower.id, reason)
+
+    def _on_disabled(self, follower: FollowerRuntime, reason: str) -> None:
+        self.alert("follower_disabled", follower.id, {"reason": reason}, severity="critical")
+
+    def _on_feed_event(self, kind: str, detail: dict[str, Any]) -> None:
+        if kind in ("stream_down", "stream_stale"):
+            self.metrics.reconnects.labels(detail["lead"]).inc()
+        if kind == "stream_stale":
+            self.alert("stream_stale", detail["lead"], detail)
+        if kind == "stream_live":
+            self.journal.record_event("stream_live", detail["lead"], detail)
+
+    def alert(self, kind: str, subject: str, detail: dict[str, Any], severity: str = "warning") -> None:
+        self.journal.record_event(kind, subject, detail)
+        if self.alerts is not None:
+            self.alerts.send(kind, subject, detail, severity=severity)
+
+    # -- control ------------------------------------------------------------------------------
+
+    def _restore_states(self) -> None:
+        """An operator's halt or reduce-only, and a stop, outlive a restart; failures that start-up
+        checks again (a key, an unsettled order) do not."""
+        for subject, row in self.journal.follower_states().items():
+            reason = row.reason or ""
+            if row.state is TradingState.ACTIVE or reason.startswith(_RECHECKED_AT_START):
+                continue
+            if subject == GLOBAL:
+                self.state, self.state_reason = row.state, reason
+            elif subject in self.followers:
+                self.followers[subject].state = row.state
+                self.followers[subject].state_reason = reason
+            log.warning("state_restored", follower=subject, state=row.state.value, reason=reason)
+
+    def set_state(self, state: TradingState, reason: str, follower: str | None = None) -> None:
+        """Operator control: globally or for one follower."""
+        if follower is None:
+            self.state, self.state_reason = state, reason
+            self.journal.set_follower_state(GLOBAL, state, reason)
+            self.journal.record_event("global_state", GLOBAL, {"state": state.value, "reason": reason})
+        else:
+            target = self.followers[follower]
+            target.state, target.state_reason = state, reason
+            self.journal.set_follower_state(follower, state, reason)
+        log.warning("state_changed", follower=follower or "*", state=state.value, reason=reason)
+
+    def streams_fresh(self) -> bool:
+        return bool(self.feeds) and all(f.is_fresh() for f in self.feeds.values())
+
+    def idle(self) -> bool:
+        return all(f.queue.empty() and not f.busy for f in self.followers.values())
+
+    async def wait_idle(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.idle():
+                return True
+            await asyncio.sleep(0.01)
+        return self.idle()
+
+    # -- shutdown -------------------------------------------------------------------------------
+
+    def add_task(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.append(task)
+
+    async def stop(self, drain_timeout: float | None = None) -> bool:
+        """Stop taking new fills, let in-flight work settle (bounded), then close everything."""
+        self.stopping = True
+        for name in list(self.feeds):
+            task = next((t for t in self._tasks if t.get_name() == f"feed:{name}"), None)
+            if task:
+                task.cancel()
+        timeout = self.cfg.executor.drain_timeout_s if drain_timeout is None else drain_timeout
+        drained = await self.wait_idle(timeout)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        clients = [lead.rest for lead in self.leads.values()]
+        clients += [f.client for f in self.followers.values()]
+        await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+        await asyncio.gather(*(v.close() for v in self.venues.values()), return_exceptions=True)
+        log.info("engine_stopped", drained=drained)
+        return drained

@@ -1,0 +1,175 @@
+"""Order placement for one follower account: never a blind resend.
+
+An order goes out with its deterministic client id. A definite rejection is recorded with its kind.
+A rate limit or a rejected-before-execution error is retried with the SAME client id after a wait.
+An ambiguous outcome (timeout, dropped connection, 5xx) or a duplicate-id answer is settled by
+looking the client id up: found means placed; not found means not placed, and only then is the same
+client id sent again (if the first request lands late after all, the venue refuses the second as a
+duplicate, which is looked up in turn).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import structlog
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from bot.core.rounding import dec
+from bot.core.types import Intent, OrderOutcome
+from bot.venues.errors import ErrorKind, classify, retry_after_s, short
+
+log = structlog.get_logger("copybot.executor")
+
+_STATUS = {
+    "FILLED": "filled",
+    "PARTIALLY_FILLED": "partially_filled",
+    "NEW": "new",
+    "EXPIRED": "expired",
+    "EXPIRED_IN_MATCH": "expired",
+    "CANCELED": "canceled",
+    "REJECTED": "rejected",
+    # ccxt unified statuses, for venues without Binance's raw fields
+    "closed": "filled",
+    "open": "new",
+    "canceled": "canceled",
+    "expired": "expired",
+    "rejected": "rejected",
+}
+
+
+class LookupFailed(Exception):
+    """The venue could not tell whether an order exists."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExecSettings:
+    send_attempts: int = 4
+    lookup_attempts: int = 5
+    retry_initial_s: float = 0.05
+    retry_max_s: float = 2.0
+
+
+def outcome_from_order(order: dict[str, Any], client_order_id: str) -> OrderOutcome:
+    """Decode a ccxt order, from the venue's raw strings where it has them."""
+    info = order.get("info") or {}
+    raw_status = info.get("status") or order.get("status") or ""
+    filled = info.get("executedQty") if info.get("executedQty") is not None else order.get("filled")
+    avg = info.get("avgPrice") if info.get("avgPrice") not in (None, "", "0", "0.0") else order.get("average")
+    filled_qty = dec(filled) if filled is not None else Decimal(0)
+    return OrderOutcome(
+        client_order_id=client_order_id,
+        status=_STATUS.get(str(raw_status), str(raw_status).lower() or "unknown"),
+        filled_qty=filled_qty,
+        avg_price=dec(avg) if avg not in (None, "") and filled_qty > 0 else None,
+        order_id=str(order.get("id") or info.get("orderId") or "") or None,
+        exchange_ts_ms=int(info.get("updateTime") or order.get("timestamp") or 0) or None,
+    )
+
+
+class OrderPlacer:
+    """`slots`, shared by the followers of one venue, bounds the order requests in flight so that
+    orders leave in fan-out order instead of a thousand interleaving on the wire. A slot is held
+    for one request only, never across a retry's wait, so accounts that are failing slowly hold
+    the others up for at most one request timeout."""
+
+    def __init__(
+        self,
+        client: Any,
+        follower: str,
+        settings: ExecSettings | None = None,
+        *,
+        slots: asyncio.Semaphore | None = None,
+    ) -> None:
+        self.client = client
+        self.follower = follower
+        self.settings = settings or ExecSettings()
+        self._slots = slots or contextlib.nullcontext()
+
+    def _reads(self) -> AsyncRetrying:
+        s = self.settings
+        return AsyncRetrying(
+            stop=stop_after_attempt(s.lookup_attempts),
+            wait=wait_exponential(multiplier=s.retry_initial_s, max=s.retry_max_s),
+            retry=retry_if_exception(
+                lambda e: classify(e) in (ErrorKind.TEMPORARY, ErrorKind.RATE_LIMITED, ErrorKind.AMBIGUOUS)
+            ),
+            reraise=True,
+        )
+
+    async def lookup(self, symbol: str, client_order_id: str) -> OrderOutcome | None:
+        """The order with this client id, or None when the venue says it does not exist."""
+        try:
+            async for attempt in self._reads():
+                with attempt:
+                    try:
+                        async with self._slots:
+                            order = await self.client.fetch_order(
+                                None, symbol, {"origClientOrderId": client_order_id}
+                            )
+                    except Exception as exc:
+                        if classify(exc) is ErrorKind.NOT_FOUND:
+                            return None
+                        raise
+                    return outcome_from_order(order, client_order_id)
+        except Exception as exc:
+            raise LookupFailed(f"lookup of {client_order_id} failed: {short(exc)}") from exc
+        raise LookupFailed(f"lookup of {client_order_id} gave no answer")  # pragma: no cover
+
+    async def place(
+        self, intent: Intent, qty: Decimal, *, order_type: str, price: Decimal | None
+    ) -> OrderOutcome:
+        cid = intent.client_order_id
+        params: dict[str, Any] = {"clientOrderId": cid}
+        if intent.reduce_only:
+            params["reduceOnly"] = True
+        if order_type == "limit":
+            params["timeInForce"] = "IOC"
+        s = self.settings
+        delay = s.retry_initial_s
+        last_error = "no attempt made"
+        for attempt in range(1, s.send_attempts + 1):
+            try:
+                async with self._slots:
+                    order = await self.client.create_order(
+                        intent.symbol,
+                        order_type,
+                        intent.side.value,
+                        str(qty),  # ccxt takes Decimal(str(x)); a str keeps the exact step multiple
+                        str(price) if price is not None else None,
+                        params,
+                    )
+                return outcome_from_order(order, cid)
+            except Exception as exc:
+                kind = classify(exc, placing=True)
+                last_error = short(exc)
+                log.warning(
+                    "order_error",
+                    follower=self.follower,
+                    client_order_id=cid,
+                    kind=kind.value,
+                    attempt=attempt,
+                    error=last_error,
+                )
+                if kind in (ErrorKind.AMBIGUOUS, ErrorKind.DUPLICATE):
+                    try:
+                        found = await self.lookup(intent.symbol, cid)
+                    except LookupFailed as lookup_exc:
+                        return OrderOutcome(cid, "unknown", error=kind.value, reason=str(lookup_exc))
+                    if found is not None:
+                        log.info("order_settled_by_lookup", follower=self.follower, client_order_id=cid)
+                        return found
+                    if kind is ErrorKind.DUPLICATE:
+                        return OrderOutcome(cid, "unknown", error=kind.value, reason=last_error)
+                    continue  # not placed: safe to send the same client id again
+                if kind in (ErrorKind.RATE_LIMITED, ErrorKind.TEMPORARY):
+                    wait = retry_after_s(exc, delay) if kind is ErrorKind.RATE_LIMITED else delay
+                    await asyncio.sleep(wait)
+                    delay = min(delay * 2, s.retry_max_s)
+                    continue
+                return OrderOutcome(cid, "rejected", error=kind.value, reason=last_error)
+        return OrderOutcome(cid, "unknown", error="retries_exhausted", reason=last_error)

@@ -1,0 +1,351 @@
+"""One follower account at run time: its own queue and worker, so that one slow or failing account
+never delays another (invariant 8).
+
+The worker takes everything queued for it at once: it first applies each lead fill to the copy
+ratios (in order: ratios are decided at entries), then plans once per symbol touched, from the
+target (ratio x lead position, clipped by caps) minus the position it holds. Partial fills queued
+behind a slow order thereby become one order instead of many below the venue minimum.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+import structlog
+
+from bot.core import clientid, planner, risk
+from bot.core.risk import FollowerRiskState, RiskLimits
+from bot.core.sizing import Sizing, base_ratio, next_ratio, target_position
+from bot.core.types import (
+    ZERO,
+    Decision,
+    Intent,
+    LeadFill,
+    MarketSpec,
+    OrderOutcome,
+    Side,
+    TradingState,
+    Verdict,
+)
+from bot.live.executor import OrderPlacer
+
+log = structlog.get_logger("copybot.follower")
+
+
+@dataclass(frozen=True, slots=True)
+class FillWork:
+    fill: LeadFill
+    lead_before: Decimal
+    lead_after: Decimal
+    new_entry: bool
+    lead_equity: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class SyncWork:
+    """Converge one symbol to its target (reconciliation, start-up, a stop closing positions)."""
+
+    symbol: str
+    lead: str
+    trigger: str
+    ref_price: Decimal
+    reason: str
+
+
+Work = FillWork | SyncWork
+
+
+class EngineView(Protocol):
+    """What a follower reads from the engine: the leads' state and global switches."""
+
+    def lead_position(self, lead: str, symbol: str) -> Decimal: ...
+    def lead_contract_size(self, lead: str, symbol: str) -> Decimal: ...
+    def lead_equity(self, lead: str) -> Decimal: ...
+    def global_state(self) -> TradingState: ...
+    def kill_switch(self) -> bool: ...
+    def mark(self, symbol: str) -> Decimal | None: ...
+    async def resync_follower(self, follower: FollowerRuntime) -> None: ...
+
+
+@dataclass
+class FollowerSettings:
+    id: str
+    sizings: dict[str, Sizing]  # lead id -> sizing
+    limits: RiskLimits
+    round_up_min: bool = False
+    market_orders: bool = True  # False: entries as IOC limits inside limits.slippage_bps
+
+
+@dataclass
+class Balance:
+    equity: Decimal = ZERO
+    peak: Decimal = ZERO
+    day_start: Decimal = ZERO
+    day: str = ""
+    allocation_base: Decimal = ZERO
+
+
+@dataclass
+class FollowerRuntime:
+    settings: FollowerSettings
+    client: Any
+    markets: Mapping[str, MarketSpec]
+    engine: EngineView
+    journal: Any
+    placer: OrderPlacer
+    on_outcome: Callable[[FollowerRuntime, Intent, OrderOutcome, int, int], None] = lambda *a: None
+    on_disabled: Callable[[FollowerRuntime, str], None] = lambda *a: None
+    on_decision: Callable[[FollowerRuntime, Decision], None] = lambda *a: None
+    on_denied: Callable[[FollowerRuntime, str], None] = lambda *a: None  # a fill denied before any intent
+    confirmed: dict[str, Decimal] = field(default_factory=dict)
+    inflight: dict[str, Decimal] = field(default_factory=dict)
+    ratios: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+    balance: Balance = field(default_factory=Balance)
+    state: TradingState = TradingState.ACTIVE
+    state_reason: str = ""
+    needs_resync: bool = False
+    closing_reason: str | None = None  # a portfolio stop: target zero everywhere, then HALTED
+    queue: asyncio.Queue[Work] = field(default_factory=asyncio.Queue)
+    busy: bool = False
+    orders_sent: int = 0
+    # lead trade id -> this follower's place in that fill's fan-out order (for fairness reports)
+    fanout_rank: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.settings.id
+
+    def submit(self, work: Work) -> None:
+        self.queue.put_nowait(work)
+
+    def position(self, symbol: str) -> Decimal:
+        return self.confirmed.get(symbol, ZERO) + self.inflight.get(symbol, ZERO)
+
+    def risk_state(self) -> FollowerRiskState:
+        symbols = set(self.confirmed) | set(self.inflight)
+        marks = {s: m for s in symbols if (m := self.engine.mark(s)) is not None}
+        return FollowerRiskState(
+            follower=self.id,
+            state=self.state,
+            global_state=self.engine.global_state(),
+            kill_switch=self.engine.kill_switch(),
+            equity=self.balance.equity,
+            peak_equity=self.balance.peak,
+            day_start_equity=self.balance.day_start,
+            allocation_base=self.balance.allocation_base,
+            positions={s: self.position(s) for s in symbols},
+            marks=marks,
+            contract_sizes={s: m.contract_size for s, m in self.markets.items() if s in symbols},
+        )
+
+    def target(self, symbol: str) -> tuple[Decimal, str | None]:
+        """The clipped target position for a symbol, summed over the leads this follower copies."""
+        market = self.markets[symbol]
+        if self.closing_reason:
+            return ZERO, self.closing_reason
+        limits = self.settings.limits
+        if symbol in limits.symbols_deny or (
+            limits.symbols_allow is not None and symbol not in limits.symbols_allow
+        ):
+            return ZERO, f"symbol_not_allowed: {symbol} (symbols_allow / symbols_deny)"
+        parts = []
+        lead_cs = Decimal(1)
+        for lead in self.settings.sizings:
+            ratio = self.ratios.get((lead, symbol), ZERO)
+            parts.append((ratio, self.engine.lead_position(lead, symbol)))
+            lead_cs = self.engine.lead_contract_size(lead, symbol)
+        raw = target_position(parts, market, lead_contract_size=lead_cs)
+        return risk.clip_target(raw, symbol, self.risk_state(), self.settings.limits, market)
+
+    # -- the worker ------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        while True:
+            batch = [await self.queue.get()]
+            while not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            self.busy = True
+            try:
+                await self._process(batch)
+            finally:
+                self.busy = False
+                for _ in batch:
+                    self.queue.task_done()
+
+    async def _process(self, batch: list[Work]) -> None:
+        if self.needs_resync:
+            try:
+                await self.engine.resync_follower(self)
+            except Exception as exc:  # still unknown: the batch is deferred and retried later
+                log.warning("follower_resync_failed", follower=self.id, error=str(exc)[:200])
+        # symbol -> (lead, trigger, ref price, fills coalesced)
+        touched: dict[str, tuple[str, str, Decimal, list[str]]] = {}
+        for work in batch:
+            if isinstance(work, FillWork):
+                fill = work.fill
+                key = (fill.lead, fill.symbol)
+                if fill.lead in self.settings.sizings:
+                    self.ratios[key] = next_ratio(
+                        self.settings.sizings[fill.lead],
+                        prev_ratio=self.ratios.get(key, ZERO),
+                        lead_before=work.lead_before,
+                        lead_after=work.lead_after,
+                        price=fill.price,
+                        follower_equity=self.balance.equity,
+                        lead_equity=work.lead_equity,
+                        new_entry=work.new_entry,
+                    )
+                    self.journal.save_ratio(fill.lead, self.id, fill.symbol, self.ratios[key])
+                merged = touched.get(fill.symbol, ("", "", ZERO, []))[3]
+                touched[fill.symbol] = (fill.lead, fill.trade_id, fill.price, [*merged, fill.trade_id])
+            else:
+                self.ensure_ratio(work.lead, work.symbol, work.ref_price)
+                merged = touched.get(work.symbol, ("", "", ZERO, []))[3]
+                touched[work.symbol] = (work.lead, work.trigger, work.ref_price, merged)
+        for symbol, (lead, trigger, ref_price, fills) in touched.items():
+            await self._converge(symbol, lead, trigger, ref_price, fills)
+        for work in batch:
+            if isinstance(work, FillWork):
+                self.fanout_rank.pop(work.fill.trade_id, None)
+        if self.closing_reason and not any(self.confirmed.values()):
+            self.state, self.state_reason = TradingState.HALTED, self.closing_reason
+            self.journal.set_follower_state(self.id, self.state, self.closing_reason)
+            log.warning("follower_halted_after_stop", follower=self.id, reason=self.closing_reason)
+
+    def ensure_ratio(self, lead: str, symbol: str, price: Decimal) -> None:
+        """A lead position this follower has no ratio for (it joined, or the ratio was lost):
+        take the ratio as at an open, so the existing position is copied."""
+        key = (lead, symbol)
+        position = self.engine.lead_position(lead, symbol)
+        if lead not in self.settings.sizings or position == 0 or self.ratios.get(key, ZERO) > 0:
+            return
+        self.ratios[key] = base_ratio(
+            self.settings.sizings[lead],
+            lead_after=position,
+            price=price,
+            follower_equity=self.balance.equity,
+            lead_equity=self.engine.lead_equity(lead),
+        )
+        self.journal.save_ratio(lead, self.id, symbol, self.ratios[key])
+
+    def _dispose(self, lead: str, fills: list[str], symbol: str, disposition: str) -> None:
+        """Record what became of each lead fill for this follower (invariant 1: nothing silent)."""
+        for trade_id in fills:
+            self.journal.record_deferral(lead, self.id, trade_id, symbol, disposition)
+        if fills and disposition.startswith("denied: "):
+            self.on_denied(self, disposition.removeprefix("denied: "))
+
+    async def _converge(
+        self, symbol: str, lead: str, trigger: str, ref_price: Decimal, fills: list[str]
+    ) -> None:
+        bound = log.bind(follower=self.id, lead=lead, trade_id=trigger, symbol=symbol)
+        market = self.markets.get(symbol)
+        if market is None:
+            self._dispose(lead, fills, symbol, f"denied: {symbol} is not listed on the follower's venue")
+            return
+        if self.needs_resync:
+            self._dispose(lead, fills, symbol, "deferred: position unknown after an unsettled order")
+            return
+        target, clip_reason = self.target(symbol)
+        current = self.position(symbol)
+        # An IOC entry may fill as low as the bottom of its band: the venue minimum is checked there.
+        band = self.settings.limits.slippage_bps
+        floor_price = (
+            ref_price if self.settings.market_orders or band is None else ref_price * (1 - band / 10_000)
+        )
+        plan = planner.plan_legs(
+            target, current, market, floor_price, round_up_min=self.settings.round_up_min
+        )
+        if not plan.legs:
+            if plan.deferred:
+                disposition = f"deferred: {plan.deferred}"
+            elif clip_reason:  # a cap holds the target where it is: the fill is not copied
+                disposition = f"denied: {clip_reason}"
+            else:
+                disposition = "at_target"
+            self._dispose(lead, fills, symbol, disposition)
+            if plan.deferred:
+                bound.info("copy_deferred", reason=plan.deferred, target=str(target), current=str(current))
+            return
+        cids = []
+        for leg_no, leg in enumerate(plan.legs):
+            cid = clientid.client_order_id(lead, trigger, self.id, symbol, leg_no)
+            cids.append(cid)
+            intent = Intent(
+                lead=lead,
+                follower=self.id,
+                symbol=symbol,
+                trigger=trigger,
+                leg=leg_no,
+                side=leg.side,
+                qty=leg.qty,
+                reduce_only=leg.reduce_only,
+                ref_price=ref_price,
+                target=target,
+                current=self.position(symbol),
+                client_order_id=cid,
+            )
+            decision = risk.evaluate(intent, self.risk_state(), self.settings.limits, market)
+            self.journal.record_intent(intent)
+            self.journal.record_decision(decision)
+            self.on_decision(self, decision)
+            if decision.verdict is Verdict.DENIED:
+                bound.info("copy_denied", client_order_id=cid, reason=decision.reason)
+                continue
+            if decision.verdict is Verdict.CLIPPED:
+                bound.info("copy_clipped", client_order_id=cid, reason=decision.reason, qty=str(decision.qty))
+            await self._send(intent, decision.qty, market, bound)
+        note = ",".join(cids) + (f" (target clipped: {clip_reason})" if clip_reason else "")
+        self._dispose(lead, fills, symbol, f"planned: {note}")
+
+    async def _send(self, intent: Intent, qty: Decimal, market: MarketSpec, bound: Any) -> None:
+        signed = qty if intent.side is Side.BUY else -qty
+        symbol = intent.symbol
+        self.inflight[symbol] = self.inflight.get(symbol, ZERO) + signed
+        band = self.settings.limits.slippage_bps
+        price = None
+        if (
+            band is not None
+            and intent.ref_price > 0
+            and not intent.reduce_only
+            and not self.settings.market_orders
+        ):
+            price = risk.entry_price_limit(intent.side, intent.ref_price, band, market.tick)
+        limit = price is not None
+        sent_ns = time.perf_counter_ns()
+        order_type = "limit" if limit else "market"
+        try:
+            outcome = await self.placer.place(intent, qty, order_type=order_type, price=price)
+        finally:
+            self.inflight[symbol] = self.inflight.get(symbol, ZERO) - signed
+        acked_ns = time.perf_counter_ns()
+        self.orders_sent += 1
+        filled = outcome.filled_qty if intent.side is Side.BUY else -outcome.filled_qty
+        self.confirmed[symbol] = self.confirmed.get(symbol, ZERO) + filled
+        self.journal.record_outcome(outcome, self.id, sent_ns=sent_ns, acked_ns=acked_ns)
+        bound.info(
+            "order_outcome",
+            client_order_id=intent.client_order_id,
+            status=outcome.status,
+            filled=str(outcome.filled_qty),
+            avg_price=str(outcome.avg_price) if outcome.avg_price is not None else None,
+            error=outcome.error,
+        )
+        self.on_outcome(self, intent, outcome, sent_ns, acked_ns)
+        if outcome.status == "unknown":
+            self.needs_resync = True
+        if outcome.error == "auth":
+            self.disable(f"authentication failed: {outcome.reason}")
+
+    def disable(self, reason: str) -> None:
+        if self.state is not TradingState.HALTED:
+            self.state = TradingState.HALTED
+            self.state_reason = reason
+            self.journal.set_follower_state(self.id, self.state, reason)
+            log.error("follower_disabled", follower=self.id, reason=reason)
+            self.on_disabled(self, reason)

@@ -1,0 +1,134 @@
+"""Start-up steps of the engine, in the order that keeps "nothing lost, nothing doubled": the lead's
+positions from the venue, then for each follower the intents without a known outcome looked up by
+client id BEFORE anything is placed, its positions and balance from the venue, its leverage."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+import structlog
+
+from bot.config.models import FollowerConfig
+from bot.core.risk import RiskLimits
+from bot.core.sizing import Sizing, SizingMode
+from bot.core.types import OrderOutcome
+from bot.live.follower import FollowerRuntime
+from bot.live.lead_state import LeadRuntime
+from bot.venues.binance.decode import equity_from_balance, positions_from_ccxt
+from bot.venues.binance.keys import check_key_permissions
+from bot.venues.errors import ErrorKind, classify, short
+
+if TYPE_CHECKING:
+    from bot.live.engine import Engine
+
+log = structlog.get_logger("copybot.startup")
+
+DEFAULT_LEVERAGE = 5  # when following the lead's leverage and the lead's is not known
+
+
+class KeyRefused(Exception):
+    """A lead's key may withdraw funds and the config does not allow that."""
+
+
+def limits_from(cfg: FollowerConfig) -> RiskLimits:
+    r = cfg.risk
+    return RiskLimits(
+        max_order_notional=r.max_order_notional,
+        max_position_notional=r.max_position_notional,
+        max_total_exposure=r.max_total_exposure,
+        max_leverage=r.max_leverage,
+        symbols_allow=frozenset(r.symbols_allow) if r.symbols_allow is not None else None,
+        symbols_deny=frozenset(r.symbols_deny),
+        slippage_bps=r.slippage_bps,
+        portfolio_stop=r.portfolio_stop,
+        daily_loss_limit=r.daily_loss_limit,
+        max_drawdown=r.max_drawdown,
+    )
+
+
+def sizings_from(cfg: FollowerConfig) -> dict[str, Sizing]:
+    return {
+        f.lead: Sizing(
+            mode=SizingMode(f.sizing.mode),
+            multiplier=f.sizing.multiplier,
+            notional=f.sizing.notional,
+            allocation=f.sizing.allocation,
+        )
+        for f in cfg.follows
+    }
+
+
+async def snapshot_lead(engine: Engine, lead: LeadRuntime) -> None:
+    venue = engine.venues[engine.cfg.lead(lead.id).venue]
+    allow = engine.cfg.allow_withdrawal_keys
+    problem = await check_key_permissions(lead.rest, allow_withdrawal=allow, mode=venue.mode)
+    if problem:
+        raise KeyRefused(f"leads[{lead.id}]: {problem}")
+    server_ms = int(await lead.rest.fetch_time())
+    lead.seed(positions_from_ccxt(await lead.rest.fetch_positions()), server_ms)
+    lead.equity = equity_from_balance(await lead.rest.fetch_balance())
+    for symbol, price in lead.entry_prices.items():
+        engine.marks.setdefault(symbol, price)
+    # A symbol without a durable cursor starts from this snapshot, durably: a later restart then
+    # backfills (and journals) every fill since, even if this run dies before any.
+    known = engine.journal.cursors(lead.id)
+    for symbol in lead.symbols(set(known)) - set(known):
+        engine.journal.set_cursor(lead.id, symbol, server_ms, "")
+    log.info("lead_snapshot", lead=lead.id, positions={s: str(q) for s, q in lead.positions.items()},
+             equity=str(lead.equity))  # fmt: skip
+
+
+async def prepare_follower(engine: Engine, follower: FollowerRuntime, sem: asyncio.Semaphore) -> None:
+    async with sem:
+        try:
+            mode = engine.venues[engine.cfg.follower(follower.id).venue].mode
+            allow = engine.cfg.allow_withdrawal_keys
+            problem = await check_key_permissions(follower.client, allow_withdrawal=allow, mode=mode)
+            if problem:
+                follower.disable(f"key refused: {problem}")
+                return
+            await settle_unsettled(engine, follower)
+            await engine.resync_follower(follower)
+            await set_leverage(engine, follower)
+        except Exception as exc:  # one follower's failure must not stop the others starting
+            kind = classify(exc)
+            reason = f"start-up failed ({kind.value}): {short(exc)}"
+            if kind is ErrorKind.AUTH:
+                follower.disable(reason)
+            else:
+                follower.needs_resync = True
+                log.error("follower_start_failed", follower=follower.id, error=reason)
+
+
+async def settle_unsettled(engine: Engine, follower: FollowerRuntime) -> None:
+    """Intents approved before a restart but without a known outcome: ask the venue."""
+    for intent in engine.journal.unsettled_intents(follower.id):
+        found = await follower.placer.lookup(intent.symbol, intent.client_order_id)
+        outcome = found or OrderOutcome(intent.client_order_id, "not_placed", reason="not at venue")
+        engine.journal.record_outcome(outcome, follower.id)
+        log.info("intent_settled_on_start", follower=follower.id,
+                 client_order_id=intent.client_order_id, status=outcome.status)  # fmt: skip
+
+
+def lead_leverage(engine: Engine, follower: FollowerRuntime, symbol: str) -> int:
+    known = [engine.leads[lead].leverage.get(symbol) for lead in follower.settings.sizings]
+    return next((lev for lev in known if lev), DEFAULT_LEVERAGE)
+
+
+async def set_leverage(engine: Engine, follower: FollowerRuntime) -> None:
+    """Leverage (fixed, or the lead's) and margin mode, on every symbol the leads trade, before the
+    first copy."""
+    cfg = engine.cfg.follower(follower.id)
+    symbols: set[str] = set()
+    for lead in follower.settings.sizings:
+        runtime = engine.leads[lead]
+        symbols |= set(runtime.symbols_configured or ()) | set(runtime.positions)
+    for symbol in sorted(s for s in symbols if s in follower.markets):
+        fixed = cfg.leverage != "lead"
+        leverage = int(cfg.leverage) if fixed else lead_leverage(engine, follower, symbol)
+        await follower.client.set_leverage(leverage, symbol)
+        if cfg.margin_mode != "cross":
+            with contextlib.suppress(Exception):  # Binance answers "no need to change" with an error
+                await follower.client.set_margin_mode(cfg.margin_mode, symbol)

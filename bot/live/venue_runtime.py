@@ -1,0 +1,93 @@
+"""A venue at run time: one HTTP session, one keyless client holding the markets, and the clients of
+its accounts built to share both (plus ccxt's description tables and one SSL context)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import structlog
+
+from bot.config.models import VenueConfig
+from bot.core.rounding import market_spec_from_ccxt
+from bot.core.types import Credentials, MarketSpec
+from bot.venues.clients import VenueMode, make_pro, make_rest, share_markets, share_tables
+
+log = structlog.get_logger("copybot.venue")
+
+# Account reads beside the hot path (balances, positions) go a few at a time, so a periodic pass
+# over many followers does not crowd the event loop while a fill fans out.
+BACKGROUND_READS = 4
+SEND_SLOTS = 16  # requests of order placement in flight at once per venue (see OrderPlacer)
+
+
+@dataclass
+class Venue:
+    name: str
+    exchange: str
+    mode: VenueMode
+    rest_url: str | None
+    ws_url: str | None
+    options: dict[str, Any]
+    timeout_ms: int
+    loader: Any = None  # keyless client that holds the shared markets
+    markets: dict[str, MarketSpec] = field(default_factory=dict)
+    session: aiohttp.ClientSession | None = None
+    send_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(SEND_SLOTS))
+
+    @classmethod
+    def from_config(cls, name: str, cfg: VenueConfig, sim_urls: tuple[str, str] | None) -> Venue:
+        rest, ws = cfg.rest_url, cfg.ws_url
+        if cfg.mode is VenueMode.SIM and sim_urls and not rest:
+            rest, ws = sim_urls
+        return cls(name, cfg.exchange, cfg.mode, rest, ws, dict(cfg.options), cfg.timeout_ms)
+
+    def kwargs(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "rest_url": self.rest_url,
+            "ws_url": self.ws_url,
+            "options": self.options,
+            "timeout_ms": self.timeout_ms,
+        }
+
+    async def open(self) -> None:
+        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), trust_env=False)
+        self.loader = make_rest(self.exchange, **self.kwargs(), session=self.session)
+        await self.loader.load_markets()
+        self.markets = {
+            s: market_spec_from_ccxt(m)
+            for s, m in self.loader.markets.items()
+            if m.get("swap") or m.get("future") or self.mode is VenueMode.SIM
+        }
+        log.info("venue_ready", venue=self.name, markets=len(self.markets))
+
+    def client(
+        self,
+        creds: Credentials,
+        *,
+        pro: bool = False,
+        keepalive_ms: int | None = None,
+        timeout_ms: int | None = None,
+    ) -> Any:
+        kwargs = {**self.kwargs(), "api_key": creds.api_key, "secret": creds.secret}
+        if timeout_ms is not None:
+            kwargs["timeout_ms"] = timeout_ms
+        if pro:
+            client = make_pro(self.exchange, **kwargs, keepalive_ms=keepalive_ms)
+        else:
+            client = make_rest(self.exchange, **kwargs, session=self.session)
+        if creds.password:
+            client.password = creds.password
+        share_markets(self.loader, client)
+        if not pro:  # a websocket client has its own URL table
+            share_tables(self.loader, client)
+        return client
+
+    async def close(self) -> None:
+        if self.loader is not None:
+            await self.loader.close()
+        if self.session is not None:
+            await self.session.close()

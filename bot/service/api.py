@@ -1,0 +1,100 @@
+"""HTTP status, metrics and control API (aiohttp), bound to loopback by default.
+
+Reads are open; control (halt, reduce-only, resume) needs `Authorization: Bearer <token>` with the
+token from a credential. Without a configured token the control endpoints refuse everything."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from aiohttp import web
+
+from bot.core.types import TradingState
+from bot.service.aum_routes import aum_routes
+from bot.service.status import snapshot
+
+if TYPE_CHECKING:
+    from bot.live.engine import Engine
+
+log = structlog.get_logger("copybot.api")
+
+_ACTIONS = {
+    "halt": TradingState.HALTED,
+    "reduce-only": TradingState.REDUCE_ONLY,
+    "resume": TradingState.ACTIVE,
+}
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, default=str))
+
+
+def build_app(engine: Engine, token: str | None) -> web.Application:
+    async def healthz(_: web.Request) -> web.Response:
+        return _json({"ok": True})
+
+    async def readyz(_: web.Request) -> web.Response:
+        stale = [lead for lead, feed in engine.feeds.items() if not feed.is_fresh()]
+        ready = engine.ready.is_set() and not stale and not engine.stopping
+        body = {"ready": ready, "stale_streams": stale, "stopping": engine.stopping}
+        return _json(body, 200 if ready else 503)
+
+    async def metrics(_: web.Request) -> web.Response:
+        for lead, feed in engine.feeds.items():
+            age = feed.freshness_s()
+            engine.metrics.stream_fresh.labels(lead).set(age if age is not None else float("inf"))
+        for fid, f in engine.followers.items():
+            for state in TradingState:
+                engine.metrics.follower_state.labels(fid, state.value).set(1 if f.state is state else 0)
+        return web.Response(body=engine.metrics.render(), content_type="text/plain", charset="utf-8")
+
+    async def status(_: web.Request) -> web.Response:
+        return _json(snapshot(engine))
+
+    async def control(request: web.Request) -> web.Response:
+        action = request.match_info["action"]
+        if action not in _ACTIONS:
+            return _json({"error": f"unknown action {action!r}; use one of {sorted(_ACTIONS)}"}, 404)
+        supplied = request.headers.get("Authorization", "")
+        expected = f"Bearer {token}" if token else None
+        if expected is None or not hmac.compare_digest(supplied.encode(), expected.encode()):
+            log.warning("control_refused", action=action, remote=request.remote)
+            return _json({"error": "missing or wrong bearer token"}, 401)
+        try:
+            body = await request.json() if request.can_read_body else {}
+        except json.JSONDecodeError:
+            return _json({"error": "body must be JSON"}, 400)
+        follower = body.get("follower") if isinstance(body, dict) else None
+        reason = (body.get("reason") if isinstance(body, dict) else None) or f"operator: {action}"
+        if follower is not None and follower not in engine.followers:
+            return _json({"error": f"unknown follower {follower!r}"}, 404)
+        engine.set_state(_ACTIONS[action], f"operator: {reason}", follower)
+        return _json({"ok": True, "action": action, "follower": follower, "state": _ACTIONS[action].value})
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/status", status)
+    app.router.add_post("/control/{action}", control)
+    app.router.add_routes(aum_routes(engine))
+    return app
+
+
+async def start_api(engine: Engine, host: str, port: int, token: str | None) -> web.AppRunner:
+    runner = web.AppRunner(build_app(engine, token), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    return runner
+
+
+def bound_port(runner: web.AppRunner) -> int:
+    for site in runner.sites:
+        server = getattr(site, "_server", None)
+        if server is not None and server.sockets:
+            return int(server.sockets[0].getsockname()[1])
+    raise RuntimeError("API not listening")

@@ -1,0 +1,150 @@
+"""The daemon's life: start in order, serve, and on SIGTERM/SIGINT stop taking new work, drain
+in-flight orders for a bounded time, close the clients, exit 0."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from bot.aum import service as aum_runtime
+from bot.config.models import AppConfig
+from bot.journal.store import Journal
+from bot.live.engine import Engine
+from bot.live.reconciler import Reconciler
+from bot.live.upkeep import run_upkeep
+from bot.service.alerts import AlertSink
+from bot.service.api import bound_port, start_api
+from bot.service.sdnotify import Notifier, WatchdogPinger
+
+log = structlog.get_logger("copybot.app")
+
+LOOP_LAG_LIMIT_S = 5.0
+
+
+def journal_path(cfg: AppConfig) -> Path:
+    """A relative journal path lives in systemd's $STATE_DIRECTORY when there is one, else next to
+    the working directory."""
+    path = Path(cfg.journal.path)
+    state_dir = os.environ.get("STATE_DIRECTORY")
+    if not path.is_absolute() and state_dir:
+        return Path(state_dir.split(":")[0]) / path.name
+    return path
+
+
+class LoopMonitor:
+    """Measures how late the event loop wakes up: a blocked loop is not a healthy daemon."""
+
+    def __init__(self, period_s: float = 0.5) -> None:
+        self.period_s = period_s
+        self.lag_s = 0.0
+        self.last_tick = time.monotonic()
+
+    async def run(self) -> None:
+        while True:
+            start = time.monotonic()
+            await asyncio.sleep(self.period_s)
+            self.last_tick = time.monotonic()
+            self.lag_s = max(0.0, self.last_tick - start - self.period_s)
+
+    def responsive(self) -> bool:
+        return time.monotonic() - self.last_tick < LOOP_LAG_LIMIT_S and self.lag_s < LOOP_LAG_LIMIT_S
+
+
+class Daemon:
+    def __init__(
+        self,
+        cfg: AppConfig,
+        *,
+        sim_urls: tuple[str, str] | None = None,
+        api_port: int | None = None,
+        on_ready: Callable[[Daemon], None] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.sim_urls = sim_urls
+        self.api_port = api_port
+        self.on_ready = on_ready
+        self.stop_event = asyncio.Event()
+        self.journal: Any = None
+        self.engine: Engine | None = None
+        self.reconciler: Reconciler | None = None
+        self.api_runner: Any = None
+        self.bound_api_port: int | None = None
+        self.notifier = Notifier()
+        self.loop_monitor = LoopMonitor()
+
+    def healthy(self) -> bool:
+        return bool(self.engine and self.engine.streams_fresh() and self.loop_monitor.responsive())
+
+    def request_stop(self, reason: str = "signal") -> None:
+        if not self.stop_event.is_set():
+            log.info("stop_requested", reason=reason)
+            self.stop_event.set()
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, self.request_stop, sig.name)
+            except (NotImplementedError, RuntimeError):  # not the main thread (tests)
+                pass
+        self.journal = Journal.open(journal_path(self.cfg))
+        url = self.cfg.webhook_url()
+        alerts = AlertSink(url)
+        alerts.start()
+        engine = Engine(self.cfg, self.journal, sim_urls=self.sim_urls, alerts=alerts)
+        self.engine = engine
+        self.notifier.status("starting: loading markets and account state")
+        tasks: list[asyncio.Task[Any]] = []
+        try:
+            await engine.start()
+            if self.cfg.api.enabled:
+                port = self.cfg.api.port if self.api_port is None else self.api_port
+                self.api_runner = await start_api(engine, self.cfg.api.host, port, self.cfg.api_token())
+                self.bound_api_port = bound_port(self.api_runner)
+                log.info("api_listening", host=self.cfg.api.host, port=self.bound_api_port)
+            # Admit followers under each lead's AUM cap before anything is copied.
+            await aum_runtime.refresh_capacity(engine)
+            aum_runtime.apply_aum_cap(engine)
+            await self._wait_streams_live(timeout=30.0)
+            self.reconciler = Reconciler(engine)
+            if self.cfg.reconcile.on_start:
+                await self.reconciler.run_once("start")
+            tasks.append(asyncio.create_task(self.reconciler.run(), name="reconciler"))
+            tasks.append(asyncio.create_task(run_upkeep(engine), name="upkeep"))
+            tasks.append(asyncio.create_task(self.loop_monitor.run(), name="loop-monitor"))
+            pinger = WatchdogPinger(self.notifier)
+            tasks.append(asyncio.create_task(pinger.run(self.healthy), name="watchdog"))
+            for task in tasks:
+                engine.add_task(task)
+            engine.ready.set()
+            self.notifier.ready(f"copying: {len(engine.leads)} lead(s), {len(engine.followers)} follower(s)")
+            log.info("ready", leads=len(engine.leads), followers=len(engine.followers))
+            if self.on_ready:
+                self.on_ready(self)
+            await self.stop_event.wait()
+        finally:
+            self.notifier.stopping("draining in-flight orders")
+            drained = await engine.stop()
+            if self.api_runner is not None:
+                await self.api_runner.cleanup()
+            await alerts.stop()
+            self.journal.close()
+            self.notifier.close()
+            log.info("stopped", drained=drained)
+        return 0
+
+    async def _wait_streams_live(self, timeout: float) -> None:
+        assert self.engine is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.stop_event.is_set():
+            if all(feed.live for feed in self.engine.feeds.values()):
+                return
+            await asyncio.sleep(0.02)
+        log.warning("streams_not_live_at_start", timeout_s=timeout)

@@ -1,0 +1,88 @@
+"""The engine's state as plain JSON-able data: the /status endpoint, the demo and the tests."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from bot.core.planner import plan_legs
+from bot.core.types import ZERO
+
+if TYPE_CHECKING:
+    from bot.live.engine import Engine
+
+
+def follower_positions(engine: Engine, follower_id: str) -> dict[str, dict[str, Any]]:
+    follower = engine.followers[follower_id]
+    symbols = set(follower.confirmed)
+    for lead in follower.settings.sizings:
+        symbols |= set(engine.leads[lead].positions)
+    out: dict[str, dict[str, Any]] = {}
+    for symbol in sorted(symbols):
+        market = follower.markets.get(symbol)
+        if market is None:
+            continue
+        target, clip = follower.target(symbol)
+        position = follower.position(symbol)
+        match = abs(target - position) < market.step
+        residual = None
+        if not match:
+            # An entry difference below the venue minimum cannot be placed; it waits (planner).
+            plan = plan_legs(target, position, market, engine.marks.get(symbol, ZERO))
+            residual = plan.deferred if not plan.legs else None
+        out[symbol] = {
+            "position": str(position),
+            "target": str(target),
+            "match": match,
+            "residual_below_min": residual,
+            "clipped": clip,
+        }
+    return out
+
+
+def snapshot(engine: Engine) -> dict[str, Any]:
+    leads = {}
+    for lead_id, lead in engine.leads.items():
+        feed = engine.feeds.get(lead_id)
+        age = feed.freshness_s() if feed else None
+        leads[lead_id] = {
+            "equity": str(lead.equity),
+            "positions": {s: str(q) for s, q in sorted(lead.positions.items())},
+            "fills": lead.fills,
+            "stream": {
+                "live": bool(feed and feed.live),
+                "age_s": round(age, 3) if age is not None else None,
+                "fresh": bool(feed and feed.is_fresh()),
+                "sessions": feed.sessions if feed else 0,
+                "reconnects": feed.reconnects if feed else 0,
+                "last_error": feed.last_error if feed else None,
+            },
+            "followers": [f.id for f in engine.followers_of.get(lead_id, [])],
+        }
+    followers = {}
+    for follower_id, f in engine.followers.items():
+        followers[follower_id] = {
+            "state": f.state.value,
+            "reason": f.state_reason or None,
+            "equity": str(f.balance.equity),
+            "queue": f.queue.qsize(),
+            "busy": f.busy,
+            "orders_sent": f.orders_sent,
+            "needs_resync": f.needs_resync,
+            "positions": follower_positions(engine, follower_id),
+        }
+    lags = sorted(engine.internal_lag_ms)
+
+    def pct(q: float) -> float | None:
+        return round(lags[min(len(lags) - 1, int(q * len(lags)))], 3) if lags else None
+
+    return {
+        "internal_lag_ms": {"p50": pct(0.5), "p99": pct(0.99), "max": pct(1.0), "samples": len(lags)},
+        "state": engine.state.value,
+        "state_reason": engine.state_reason or None,
+        "kill_switch": engine.kill_switch(),
+        "ready": engine.ready.is_set(),
+        "uptime_s": round(time.time() - engine.started_at, 1),
+        "leads": leads,
+        "followers": followers,
+    }
