@@ -39,7 +39,7 @@ from bot.service.app import Daemon
 from bot.service.logs import configure_logging
 from bot.sim.config import load_config
 from bot.sim.server import SimExchange
-from bot.venues.clients import VenueMode, make_rest
+from bot.venues import VenueMode, make_rest
 
 THIN = "THIN/USDT:USDT"
 LEAD_BALANCE = Decimal(100_000)

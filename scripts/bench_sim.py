@@ -22,7 +22,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.venues.clients import VenueMode, make_rest, share_markets
+from bot.venues import VenueMode, make_rest
+from bot.venues.clients import share_markets
 
 SYMBOL = "BTC/USDT:USDT"
 

@@ -16,7 +16,8 @@ from typing import Any
 from bot.bench.processes import Admin
 from bot.bench.report import RunResult, fill_lags
 from bot.bench.runner import SYMBOL, Account, create_accounts, lead_trades, new_accounts
-from bot.venues.clients import VenueMode, make_rest, share_markets
+from bot.venues import VenueMode, make_rest
+from bot.venues.clients import share_markets
 
 POLL_INTERVAL_S = 1.0
 

@@ -25,7 +25,7 @@ from bot.aum.slippage import fanout_order
 from bot.bench.processes import Admin, BenchError, Child, free_port, peak_rss_mb
 from bot.bench.report import RunResult, fill_lags
 from bot.core import clientid
-from bot.venues.clients import VenueMode, make_rest
+from bot.venues import VenueMode, make_rest
 
 SYMBOL = "BTC/USDT:USDT"
 LEAD_ID = "lead"

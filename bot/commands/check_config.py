@@ -9,10 +9,8 @@ from typing import Any
 
 from bot.commands.common import EXIT_CONFIG, load_or_report
 from bot.config.models import AppConfig
-from bot.venues.binance.decode import equity_from_balance
-from bot.venues.binance.keys import check_key_permissions
-from bot.venues.clients import VenueMode, make_rest
-from bot.venues.errors import short
+from bot.core.errors import short
+from bot.venues import VenueMode, adapter_for, make_rest
 
 HELP = "Validate a config file; with --connect, log in to every account and print what the venue says."
 
@@ -38,14 +36,15 @@ async def _check_account(cfg: AppConfig, account_id: str, role: str) -> dict[str
                            timeout_ms=venue.timeout_ms)  # fmt: skip
         markets = await client.load_markets()
         row["markets"] = len(markets)
-        row["balance"] = str(equity_from_balance(await client.fetch_balance()))
+        adapter = adapter_for(venue.exchange)
+        row["balance"] = str(adapter.equity(await client.fetch_balance()))
         try:
             mode = await client.fetch_position_mode()
             row["position_mode"] = "hedge" if mode.get("hedged") else "one-way"
         except Exception as exc:
             row["position_mode"] = f"unknown ({type(exc).__name__})"
-        problem = await check_key_permissions(
-            client, allow_withdrawal=cfg.allow_withdrawal_keys, mode=VenueMode(venue.mode)
+        problem = await adapter.key_problem(
+            client, VenueMode(venue.mode), allow_withdrawal=cfg.allow_withdrawal_keys
         )
         row["key"] = "ok" if problem is None else f"REFUSED: {problem}"
     except Exception as exc:

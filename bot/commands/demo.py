@@ -24,7 +24,7 @@ from bot.service.app import Daemon
 from bot.service.logs import configure_logging
 from bot.service.status import snapshot
 from bot.sim.server import SimExchange
-from bot.venues.clients import VenueMode, make_rest
+from bot.venues import VenueMode, make_rest
 
 HELP = "Run copybot on the embedded local exchange with a scripted lead and N followers."
 

@@ -24,7 +24,7 @@ from bot.config.loading import inline_secrets, read_yaml, validation_problems
 from bot.config.secrets import CredentialsRef, SecretRef, resolve, resolve_token
 from bot.core.rounding import dec
 from bot.core.types import Credentials
-from bot.venues.clients import VenueMode
+from bot.venues.base import VenueMode
 
 
 def _to_decimal(value: Any) -> Any:

@@ -6,9 +6,11 @@ Everything past the exchange adapter works with these frozen objects: money and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+
+from bot.core.errors import ErrorKind
 
 ZERO = Decimal(0)
 
@@ -49,6 +51,34 @@ class TradingState(StrEnum):
     HALTED = "HALTED"
 
 
+class OrderStatus(StrEnum):
+    """What became of one follower order; the journal stores the value."""
+
+    NEW = "new"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    EXPIRED = "expired"  # IOC / market remainder expired, filled_qty may be > 0
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+    NOT_PLACED = "not_placed"  # looked up after a restart: the venue never had it
+    UNKNOWN = "unknown"  # ambiguous and not settled yet
+
+    @property
+    def final(self) -> bool:
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset(
+    {
+        OrderStatus.FILLED,
+        OrderStatus.EXPIRED,
+        OrderStatus.CANCELED,
+        OrderStatus.REJECTED,
+        OrderStatus.NOT_PLACED,
+    }
+)
+
+
 class Verdict(StrEnum):
     APPROVED = "approved"
     CLIPPED = "clipped"
@@ -70,6 +100,17 @@ class MarketSpec:
     tick: Decimal
     min_notional: Decimal  # in quote currency; Binance exempts reduce-only orders
     contract_size: Decimal = Decimal(1)  # base units per contract
+
+
+@dataclass(frozen=True, slots=True)
+class PositionSnapshot:
+    """One position as the venue reports it, decoded by the venue's adapter."""
+
+    symbol: str
+    qty: Decimal  # signed contracts
+    entry_price: Decimal
+    update_ms: int
+    leverage: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,11 +174,10 @@ class OrderOutcome:
     """What became of one follower order at the venue."""
 
     client_order_id: str
-    status: str  # "filled" | "partially_filled" | "expired" | "canceled" | "rejected" | "unknown" | "new"
+    status: OrderStatus
     filled_qty: Decimal = Decimal(0)
     avg_price: Decimal | None = None
     order_id: str | None = None
-    error: str | None = None  # error kind from the adapter taxonomy, when rejected or unknown
+    error: ErrorKind | None = None  # from the adapter taxonomy, when rejected or unknown
     reason: str | None = None
     exchange_ts_ms: int | None = None
-    extra: dict[str, str] = field(default_factory=dict)

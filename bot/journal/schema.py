@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from bot.core.types import Intent, LeadFill, OrderOutcome, Side, TradingState
+from bot.core.errors import ErrorKind
+from bot.core.types import Intent, LeadFill, OrderOutcome, OrderStatus, Side, TradingState
 
 _V1 = """
 CREATE TABLE lead_fills(lead TEXT NOT NULL, trade_id TEXT NOT NULL, order_id TEXT, symbol TEXT NOT NULL,
@@ -111,9 +112,20 @@ def lead_fill_from_row(r: Sequence[Any]) -> LeadFill:
 
 def outcome_from_row(r: Sequence[Any]) -> OrderOutcome:
     """(client_order_id, status, filled_qty, avg_price, order_id, error, reason, exchange_ts_ms)"""
-    return OrderOutcome(client_order_id=r[0], status=r[1], filled_qty=Decimal(r[2]),
-                        avg_price=None if r[3] is None else Decimal(r[3]), order_id=r[4], error=r[5],
+    return OrderOutcome(client_order_id=r[0], status=OrderStatus(r[1]), filled_qty=Decimal(r[2]),
+                        avg_price=None if r[3] is None else Decimal(r[3]), order_id=r[4],
+                        error=_error_kind(r[5]),
                         reason=r[6], exchange_ts_ms=r[7])  # fmt: skip
+
+
+def _error_kind(value: str | None) -> ErrorKind | None:
+    """Journals written before error kinds were an enum may hold other text: kept as unknown kind."""
+    if value is None:
+        return None
+    try:
+        return ErrorKind(value)
+    except ValueError:
+        return ErrorKind.FATAL
 
 
 def intent_from_row(r: Sequence[Any]) -> Intent:

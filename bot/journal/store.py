@@ -27,7 +27,7 @@ from typing import Any
 import structlog
 
 from bot.core.redaction import redact_text
-from bot.core.types import Decision, Intent, LeadFill, OrderOutcome, TradingState
+from bot.core.types import FINAL_STATUSES, Decision, Intent, LeadFill, OrderOutcome, TradingState
 from bot.journal.schema import (
     AumPoint,
     FollowerStateRow,
@@ -42,7 +42,8 @@ from bot.journal.schema import (
 )
 
 BATCH_ROWS = 500
-FINAL_STATUSES = ("filled", "canceled", "expired", "rejected")  # spelled out in the SQL below
+# The order statuses a later answer may not undo, as an SQL list (values of an enum: no injection).
+_FINAL_SQL = "(" + ", ".join(f"'{s.value}'" for s in sorted(FINAL_STATUSES)) + ")"
 
 log = structlog.get_logger("copybot.journal")
 
@@ -57,6 +58,29 @@ class _Barrier:
 
 
 _STOP = object()
+# Both statements are built from constants only (the final statuses are enum values).
+_UPSERT_ORDER = (
+    "INSERT INTO orders(client_order_id, follower, order_id, status, filled_qty, avg_price, error,"  # noqa: S608
+    " reason, sent_ns, acked_ns, exchange_ts_ms, updated_ts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+    " ON CONFLICT(client_order_id) DO UPDATE SET order_id = COALESCE(excluded.order_id, order_id),"
+    " status = excluded.status, filled_qty = excluded.filled_qty,"
+    " avg_price = COALESCE(excluded.avg_price, avg_price), error = excluded.error,"
+    " reason = excluded.reason, sent_ns = COALESCE(excluded.sent_ns, sent_ns),"
+    " acked_ns = COALESCE(excluded.acked_ns, acked_ns),"
+    " exchange_ts_ms = COALESCE(excluded.exchange_ts_ms, exchange_ts_ms),"
+    " updated_ts = excluded.updated_ts"
+    f" WHERE status NOT IN {_FINAL_SQL} OR excluded.status IN {_FINAL_SQL}"
+)
+_UNSETTLED = (
+    "SELECT i.lead, i.follower, i.symbol, i.trigger, i.leg, i.side, i.qty, i.reduce_only,"  # noqa: S608
+    " i.ref_price, i.target, i.current, i.client_order_id FROM intents i"
+    " WHERE (? IS NULL OR i.follower = ?)"
+    " AND (SELECT d.verdict FROM decisions d WHERE d.client_order_id = i.client_order_id"
+    "      ORDER BY d.id DESC LIMIT 1) IN ('approved', 'clipped')"
+    " AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.client_order_id = i.client_order_id"
+    f"      AND o.status IN {_FINAL_SQL})"
+    " ORDER BY i.created_ts, i.client_order_id"
+)
 _DECISION_COLUMNS = "client_order_id, lead, follower, trigger, symbol, verdict, qty, reason, ts"
 _INSERT_DECISION = f"INSERT INTO decisions({_DECISION_COLUMNS}) VALUES "  # noqa: S608 - constant
 
@@ -292,20 +316,10 @@ class Journal:
         'unknown' or 'new' cannot undo a fill."""
         o = outcome
         self._put(
-            "INSERT INTO orders(client_order_id, follower, order_id, status, filled_qty, avg_price, error,"
-            " reason, sent_ns, acked_ns, exchange_ts_ms, updated_ts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
-            " ON CONFLICT(client_order_id) DO UPDATE SET order_id = COALESCE(excluded.order_id, order_id),"
-            " status = excluded.status, filled_qty = excluded.filled_qty,"
-            " avg_price = COALESCE(excluded.avg_price, avg_price), error = excluded.error,"
-            " reason = excluded.reason, sent_ns = COALESCE(excluded.sent_ns, sent_ns),"
-            " acked_ns = COALESCE(excluded.acked_ns, acked_ns),"
-            " exchange_ts_ms = COALESCE(excluded.exchange_ts_ms, exchange_ts_ms),"
-            " updated_ts = excluded.updated_ts"
-            " WHERE status NOT IN ('filled', 'canceled', 'expired', 'rejected')"
-            "    OR excluded.status IN ('filled', 'canceled', 'expired', 'rejected')",
-            (o.client_order_id, follower, o.order_id, o.status, str(o.filled_qty),
-             None if o.avg_price is None else str(o.avg_price), _text(o.error), _text(o.reason), sent_ns,
-             acked_ns, o.exchange_ts_ms, _now_ms()),
+            _UPSERT_ORDER,
+            (o.client_order_id, follower, o.order_id, o.status.value, str(o.filled_qty),
+             None if o.avg_price is None else str(o.avg_price), o.error.value if o.error else None,
+             _text(o.reason), sent_ns, acked_ns, o.exchange_ts_ms, _now_ms()),
         )  # fmt: skip
 
     def outcome(self, client_order_id: str) -> OrderOutcome | None:
@@ -322,14 +336,7 @@ class Journal:
         """Intents whose latest decision let them through but whose order has no final outcome:
         on restart, each must be looked up by client id before anything is placed again."""
         rows = self._read(
-            "SELECT i.lead, i.follower, i.symbol, i.trigger, i.leg, i.side, i.qty, i.reduce_only,"
-            " i.ref_price, i.target, i.current, i.client_order_id FROM intents i"
-            " WHERE (? IS NULL OR i.follower = ?)"
-            " AND (SELECT d.verdict FROM decisions d WHERE d.client_order_id = i.client_order_id"
-            "      ORDER BY d.id DESC LIMIT 1) IN ('approved', 'clipped')"
-            " AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.client_order_id = i.client_order_id"
-            "      AND o.status IN ('filled', 'canceled', 'expired', 'rejected'))"
-            " ORDER BY i.created_ts, i.client_order_id",
+            _UNSETTLED,
             (follower, follower),
         )
         return [intent_from_row(r) for r in rows]

@@ -27,7 +27,6 @@ from bot.live.lead_state import LeadRuntime
 from bot.live.startup import limits_from, prepare_follower, sizings_from, snapshot_lead
 from bot.live.venue_runtime import Venue
 from bot.service.metrics import Metrics
-from bot.venues.binance.decode import equity_from_balance, positions_from_ccxt
 
 log = structlog.get_logger("copybot.engine")
 
@@ -118,6 +117,7 @@ class Engine:
             runtime = LeadRuntime(
                 id=lead_cfg.id,
                 rest=self._client(venue, lead_cfg.id),
+                adapter=venue.adapter,
                 markets=venue.markets,
                 symbols_configured=lead_cfg.symbols,
             )
@@ -151,11 +151,16 @@ class Engine:
         follower = FollowerRuntime(
             settings=settings,
             client=client,
+            adapter=venue.adapter,
             markets=venue.markets,
             engine=self,
             journal=self.journal,
             placer=OrderPlacer(
-                client, cfg.id, ExecSettings(lookup_attempts=ex.lookup_attempts), slots=venue.send_slots
+                client,
+                cfg.id,
+                venue.adapter,
+                ExecSettings(lookup_attempts=ex.lookup_attempts),
+                slots=venue.send_slots,
             ),
             on_outcome=self._on_outcome,
             on_disabled=self._on_disabled,
@@ -171,7 +176,7 @@ class Engine:
 
     async def resync_follower(self, follower: FollowerRuntime) -> None:
         """Adopt the venue's positions and balance as the truth."""
-        positions = positions_from_ccxt(await follower.client.fetch_positions())
+        positions = follower.adapter.positions(await follower.client.fetch_positions())
         follower.confirmed = {s: p.qty for s, p in positions.items() if p.qty != 0}
         for symbol, p in positions.items():
             if p.entry_price > 0:
@@ -180,7 +185,7 @@ class Engine:
         follower.needs_resync = False
 
     async def refresh_balance(self, follower: FollowerRuntime) -> None:
-        equity = equity_from_balance(await follower.client.fetch_balance())
+        equity = follower.adapter.equity(await follower.client.fetch_balance())
         b = follower.balance
         day = time.strftime("%Y-%m-%d", time.gmtime())
         if b.day != day:
@@ -204,6 +209,7 @@ class Engine:
         fc = self.cfg.feed
         feed = LeadFeed(
             lead.id,
+            adapter=venue.adapter,
             make_stream_client=lambda: self._client(venue, lead.id, pro=True),
             rest=lead.rest,
             symbols=lambda: lead.symbols(set(self.journal.cursors(lead.id))),

@@ -19,27 +19,12 @@ from typing import Any
 import structlog
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from bot.core.rounding import dec
-from bot.core.types import Intent, OrderOutcome
-from bot.venues.errors import ErrorKind, classify, retry_after_s, short
+from bot.core.errors import ErrorKind, short
+from bot.core.types import Intent, OrderOutcome, OrderStatus
+from bot.venues import VenueAdapter
+from bot.venues.errors import retry_after_s
 
 log = structlog.get_logger("copybot.executor")
-
-_STATUS = {
-    "FILLED": "filled",
-    "PARTIALLY_FILLED": "partially_filled",
-    "NEW": "new",
-    "EXPIRED": "expired",
-    "EXPIRED_IN_MATCH": "expired",
-    "CANCELED": "canceled",
-    "REJECTED": "rejected",
-    # ccxt unified statuses, for venues without Binance's raw fields
-    "closed": "filled",
-    "open": "new",
-    "canceled": "canceled",
-    "expired": "expired",
-    "rejected": "rejected",
-}
 
 
 class LookupFailed(Exception):
@@ -54,23 +39,6 @@ class ExecSettings:
     retry_max_s: float = 2.0
 
 
-def outcome_from_order(order: dict[str, Any], client_order_id: str) -> OrderOutcome:
-    """Decode a ccxt order, from the venue's raw strings where it has them."""
-    info = order.get("info") or {}
-    raw_status = info.get("status") or order.get("status") or ""
-    filled = info.get("executedQty") if info.get("executedQty") is not None else order.get("filled")
-    avg = info.get("avgPrice") if info.get("avgPrice") not in (None, "", "0", "0.0") else order.get("average")
-    filled_qty = dec(filled) if filled is not None else Decimal(0)
-    return OrderOutcome(
-        client_order_id=client_order_id,
-        status=_STATUS.get(str(raw_status), str(raw_status).lower() or "unknown"),
-        filled_qty=filled_qty,
-        avg_price=dec(avg) if avg not in (None, "") and filled_qty > 0 else None,
-        order_id=str(order.get("id") or info.get("orderId") or "") or None,
-        exchange_ts_ms=int(info.get("updateTime") or order.get("timestamp") or 0) or None,
-    )
-
-
 class OrderPlacer:
     """`slots`, shared by the followers of one venue, bounds the order requests in flight so that
     orders leave in fan-out order instead of a thousand interleaving on the wire. A slot is held
@@ -81,12 +49,14 @@ class OrderPlacer:
         self,
         client: Any,
         follower: str,
+        adapter: VenueAdapter,
         settings: ExecSettings | None = None,
         *,
         slots: asyncio.Semaphore | None = None,
     ) -> None:
         self.client = client
         self.follower = follower
+        self.adapter = adapter
         self.settings = settings or ExecSettings()
         self._slots = slots or contextlib.nullcontext()
 
@@ -96,7 +66,10 @@ class OrderPlacer:
             stop=stop_after_attempt(s.lookup_attempts),
             wait=wait_exponential(multiplier=s.retry_initial_s, max=s.retry_max_s),
             retry=retry_if_exception(
-                lambda e: classify(e) in (ErrorKind.TEMPORARY, ErrorKind.RATE_LIMITED, ErrorKind.AMBIGUOUS)
+                lambda e: (
+                    self.adapter.classify(e)
+                    in (ErrorKind.TEMPORARY, ErrorKind.RATE_LIMITED, ErrorKind.AMBIGUOUS)
+                )
             ),
             reraise=True,
         )
@@ -108,14 +81,14 @@ class OrderPlacer:
                 with attempt:
                     try:
                         async with self._slots:
-                            order = await self.client.fetch_order(
-                                None, symbol, {"origClientOrderId": client_order_id}
+                            order = await self.adapter.fetch_by_client_id(
+                                self.client, symbol, client_order_id
                             )
                     except Exception as exc:
-                        if classify(exc) is ErrorKind.NOT_FOUND:
+                        if self.adapter.classify(exc) is ErrorKind.NOT_FOUND:
                             return None
                         raise
-                    return outcome_from_order(order, client_order_id)
+                    return self.adapter.order_outcome(order, client_order_id)
         except Exception as exc:
             raise LookupFailed(f"lookup of {client_order_id} failed: {short(exc)}") from exc
         raise LookupFailed(f"lookup of {client_order_id} gave no answer")  # pragma: no cover
@@ -124,11 +97,7 @@ class OrderPlacer:
         self, intent: Intent, qty: Decimal, *, order_type: str, price: Decimal | None
     ) -> OrderOutcome:
         cid = intent.client_order_id
-        params: dict[str, Any] = {"clientOrderId": cid}
-        if intent.reduce_only:
-            params["reduceOnly"] = True
-        if order_type == "limit":
-            params["timeInForce"] = "IOC"
+        params = self.adapter.order_params(cid, reduce_only=intent.reduce_only, ioc=order_type == "limit")
         s = self.settings
         delay = s.retry_initial_s
         last_error = "no attempt made"
@@ -143,9 +112,9 @@ class OrderPlacer:
                         str(price) if price is not None else None,
                         params,
                     )
-                return outcome_from_order(order, cid)
+                return self.adapter.order_outcome(order, cid)
             except Exception as exc:
-                kind = classify(exc, placing=True)
+                kind = self.adapter.classify(exc, placing=True)
                 last_error = short(exc)
                 log.warning(
                     "order_error",
@@ -159,17 +128,18 @@ class OrderPlacer:
                     try:
                         found = await self.lookup(intent.symbol, cid)
                     except LookupFailed as lookup_exc:
-                        return OrderOutcome(cid, "unknown", error=kind.value, reason=str(lookup_exc))
+                        return OrderOutcome(cid, OrderStatus.UNKNOWN, error=ErrorKind.LOOKUP_FAILED,
+                                            reason=f"{kind.value}: {lookup_exc}")  # fmt: skip
                     if found is not None:
                         log.info("order_settled_by_lookup", follower=self.follower, client_order_id=cid)
                         return found
                     if kind is ErrorKind.DUPLICATE:
-                        return OrderOutcome(cid, "unknown", error=kind.value, reason=last_error)
+                        return OrderOutcome(cid, OrderStatus.UNKNOWN, error=kind, reason=last_error)
                     continue  # not placed: safe to send the same client id again
                 if kind in (ErrorKind.RATE_LIMITED, ErrorKind.TEMPORARY):
                     wait = retry_after_s(exc, delay) if kind is ErrorKind.RATE_LIMITED else delay
                     await asyncio.sleep(wait)
                     delay = min(delay * 2, s.retry_max_s)
                     continue
-                return OrderOutcome(cid, "rejected", error=kind.value, reason=last_error)
-        return OrderOutcome(cid, "unknown", error="retries_exhausted", reason=last_error)
+                return OrderOutcome(cid, OrderStatus.REJECTED, error=kind, reason=last_error)
+        return OrderOutcome(cid, OrderStatus.UNKNOWN, error=ErrorKind.RETRIES_EXHAUSTED, reason=last_error)

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import structlog
 
 from bot.core import clientid, planner, risk
+from bot.core.errors import ErrorKind
 from bot.core.risk import FollowerRiskState, RiskLimits
 from bot.core.sizing import Sizing, base_ratio, next_ratio, target_position
 from bot.core.types import (
@@ -28,11 +29,13 @@ from bot.core.types import (
     LeadFill,
     MarketSpec,
     OrderOutcome,
+    OrderStatus,
     Side,
     TradingState,
     Verdict,
 )
 from bot.live.executor import OrderPlacer
+from bot.venues import VenueAdapter
 
 log = structlog.get_logger("copybot.follower")
 
@@ -94,6 +97,7 @@ class Balance:
 class FollowerRuntime:
     settings: FollowerSettings
     client: Any
+    adapter: VenueAdapter
     markets: Mapping[str, MarketSpec]
     engine: EngineView
     journal: Any
@@ -274,7 +278,7 @@ class FollowerRuntime:
             return
         cids = []
         for leg_no, leg in enumerate(plan.legs):
-            cid = clientid.client_order_id(lead, trigger, self.id, symbol, leg_no)
+            cid = clientid.client_order_id(lead, trigger, self.id, symbol, leg_no, self.adapter.client_ids)
             cids.append(cid)
             intent = Intent(
                 lead=lead,
@@ -337,9 +341,9 @@ class FollowerRuntime:
             error=outcome.error,
         )
         self.on_outcome(self, intent, outcome, sent_ns, acked_ns)
-        if outcome.status == "unknown":
+        if outcome.status is OrderStatus.UNKNOWN:
             self.needs_resync = True
-        if outcome.error == "auth":
+        if outcome.error is ErrorKind.AUTH:
             self.disable(f"authentication failed: {outcome.reason}")
 
     def disable(self, reason: str) -> None:

@@ -18,15 +18,12 @@ from typing import Any
 
 import structlog
 
+from bot.core.errors import short
 from bot.core.types import LeadFill
-from bot.venues.binance.stream import (
-    fill_from_binance_update,
-    fill_from_ccxt_trade,
-    install_hook,
-    is_connected,
-    last_pong_ms,
-)
-from bot.venues.errors import short
+from bot.venues import VenueAdapter
+from bot.venues.base import StreamDecoder, StreamExpired
+from bot.venues.ccxt_common import fill_from_trade
+from bot.venues.ccxt_stream import install_hook, is_connected, last_pong_ms
 
 log = structlog.get_logger("copybot.feed")
 
@@ -45,7 +42,7 @@ class FeedSettings:
     stale_after_s: float = 60.0
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
-    backfill_limit: int = 1000
+    backfill_limit: int = 1000  # capped by the venue's page size (adapter.backfill_page_limit)
     connect_timeout_s: float = 15.0
 
 
@@ -54,6 +51,7 @@ class LeadFeed:
         self,
         lead: str,
         *,
+        adapter: VenueAdapter,
         make_stream_client: Callable[[], Any],
         rest: Any,
         symbols: Callable[[], Iterable[str]],
@@ -63,6 +61,7 @@ class LeadFeed:
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> None:
         self.lead = lead
+        self._adapter = adapter
         self._make_client = make_stream_client
         self._rest = rest
         self._symbols = symbols
@@ -71,7 +70,7 @@ class LeadFeed:
         self._settings = settings
         self._on_event = on_event or (lambda kind, detail: None)
         self._client: Any = None
-        self._raw = False
+        self._decode: StreamDecoder | None = None
         self._expired = asyncio.Event()
         self._last_message = 0.0
         self._connected_at = 0.0
@@ -125,8 +124,8 @@ class LeadFeed:
         self.sessions += 1
         self._expired = asyncio.Event()
         client = self._make_client()
-        self._raw = str(getattr(client, "id", "")).startswith("binance")
-        if self._raw:
+        self._decode = self._adapter.stream_decoder(self.lead, client)
+        if self._decode is not None:
             install_hook(client, self._on_message)
         self._client = client
         watch = asyncio.create_task(self._watch_loop(client), name=f"watch:{self.lead}")
@@ -169,9 +168,9 @@ class LeadFeed:
         while True:
             trades = await client.watch_my_trades()
             self._last_message = time.monotonic()
-            if not self._raw:
+            if self._decode is None:
                 for trade in trades:
-                    self._on_fill(fill_from_ccxt_trade(self.lead, trade, "ws"))
+                    self._on_fill(fill_from_trade(self.lead, trade, "ws"))
 
     async def _wait_connected(self, client: Any, watch: asyncio.Task[None]) -> None:
         deadline = time.monotonic() + self._settings.connect_timeout_s
@@ -197,31 +196,22 @@ class LeadFeed:
 
     def _on_message(self, message: dict[str, Any]) -> None:
         self._last_message = time.monotonic()
-        event = message.get("e")
-        if event == "ORDER_TRADE_UPDATE":
-            fill = fill_from_binance_update(self.lead, self._client, message)
-            if fill is not None:
-                self._on_fill(fill)
-        elif event == "listenKeyExpired":
+        assert self._decode is not None  # installed only with a decoder
+        event = self._decode(message)
+        if isinstance(event, LeadFill):
+            self._on_fill(event)
+        elif isinstance(event, StreamExpired):
             self._expired.set()
 
     async def _backfill(self) -> None:
         """Fetch every lead trade since the durable cursor, per symbol (the venue needs one)."""
         cursors = self._cursors()
         for symbol in sorted(set(self._symbols())):
-            since = cursors[symbol][0] if symbol in cursors else None
-            if since is None:
+            if symbol not in cursors:
                 continue  # never traded since the start snapshot: nothing to backfill
-            while True:
-                trades = await self._rest.fetch_my_trades(
-                    symbol, since=since, limit=self._settings.backfill_limit
-                )
-                for trade in trades:
-                    self._on_fill(fill_from_ccxt_trade(self.lead, trade, "rest"))
-                self.backfilled += len(trades)
-                if len(trades) < self._settings.backfill_limit:
-                    break
-                newest = max(int(t.get("timestamp") or 0) for t in trades)
-                if newest <= since:
-                    break
-                since = newest
+            async for page in self._adapter.backfill(
+                self._rest, self.lead, symbol, cursors[symbol][0], self._settings.backfill_limit
+            ):
+                for fill in page:
+                    self._on_fill(fill)
+                self.backfilled += len(page)

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from bot.core.types import ZERO, LeadFill, MarketSpec
-from bot.venues.binance.decode import PositionSnapshot
+from bot.core.types import ZERO, LeadFill, MarketSpec, PositionSnapshot
+from bot.venues import VenueAdapter
 
 _SEEN_MAX = 200_000
 
@@ -27,6 +27,7 @@ class Applied:
 class LeadRuntime:
     id: str
     rest: Any
+    adapter: VenueAdapter
     markets: dict[str, MarketSpec]
     symbols_configured: tuple[str, ...] | None = None
     positions: dict[str, Decimal] = field(default_factory=dict)

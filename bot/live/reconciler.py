@@ -12,11 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from bot.core.errors import short
 from bot.core.types import ZERO
 from bot.live.follower import FollowerRuntime, SyncWork
 from bot.live.venue_runtime import BACKGROUND_READS
-from bot.venues.binance.decode import positions_from_ccxt
-from bot.venues.errors import short
 
 if TYPE_CHECKING:
     from bot.live.engine import Engine
@@ -62,7 +61,7 @@ class Reconciler:
         lead = self.engine.leads[lead_id]
         fills_before = lead.fills
         server_ms = int(await lead.rest.fetch_time())
-        snapshot = positions_from_ccxt(await lead.rest.fetch_positions())
+        snapshot = lead.adapter.positions(await lead.rest.fetch_positions())
         if lead.fills != fills_before or not self.engine.idle():
             return  # fills arrived meanwhile: the snapshot cannot be ordered against them
         venue = {s: p.qty for s, p in snapshot.items() if p.qty != 0}

@@ -5,20 +5,18 @@ client id BEFORE anything is placed, its positions and balance from the venue, i
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from bot.config.models import FollowerConfig
+from bot.core.errors import ErrorKind, short
 from bot.core.risk import RiskLimits
 from bot.core.sizing import Sizing, SizingMode
-from bot.core.types import OrderOutcome
+from bot.core.types import OrderOutcome, OrderStatus
 from bot.live.follower import FollowerRuntime
 from bot.live.lead_state import LeadRuntime
-from bot.venues.binance.decode import equity_from_balance, positions_from_ccxt
-from bot.venues.binance.keys import check_key_permissions
-from bot.venues.errors import ErrorKind, classify, short
 
 if TYPE_CHECKING:
     from bot.live.engine import Engine
@@ -63,12 +61,12 @@ def sizings_from(cfg: FollowerConfig) -> dict[str, Sizing]:
 async def snapshot_lead(engine: Engine, lead: LeadRuntime) -> None:
     venue = engine.venues[engine.cfg.lead(lead.id).venue]
     allow = engine.cfg.allow_withdrawal_keys
-    problem = await check_key_permissions(lead.rest, allow_withdrawal=allow, mode=venue.mode)
+    problem = await lead.adapter.key_problem(lead.rest, venue.mode, allow_withdrawal=allow)
     if problem:
         raise KeyRefused(f"leads[{lead.id}]: {problem}")
     server_ms = int(await lead.rest.fetch_time())
-    lead.seed(positions_from_ccxt(await lead.rest.fetch_positions()), server_ms)
-    lead.equity = equity_from_balance(await lead.rest.fetch_balance())
+    lead.seed(lead.adapter.positions(await lead.rest.fetch_positions()), server_ms)
+    lead.equity = lead.adapter.equity(await lead.rest.fetch_balance())
     for symbol, price in lead.entry_prices.items():
         engine.marks.setdefault(symbol, price)
     # A symbol without a durable cursor starts from this snapshot, durably: a later restart then
@@ -85,7 +83,7 @@ async def prepare_follower(engine: Engine, follower: FollowerRuntime, sem: async
         try:
             mode = engine.venues[engine.cfg.follower(follower.id).venue].mode
             allow = engine.cfg.allow_withdrawal_keys
-            problem = await check_key_permissions(follower.client, allow_withdrawal=allow, mode=mode)
+            problem = await follower.adapter.key_problem(follower.client, mode, allow_withdrawal=allow)
             if problem:
                 follower.disable(f"key refused: {problem}")
                 return
@@ -93,7 +91,7 @@ async def prepare_follower(engine: Engine, follower: FollowerRuntime, sem: async
             await engine.resync_follower(follower)
             await set_leverage(engine, follower)
         except Exception as exc:  # one follower's failure must not stop the others starting
-            kind = classify(exc)
+            kind = follower.adapter.classify(exc)
             reason = f"start-up failed ({kind.value}): {short(exc)}"
             if kind is ErrorKind.AUTH:
                 follower.disable(reason)
@@ -106,7 +104,7 @@ async def settle_unsettled(engine: Engine, follower: FollowerRuntime) -> None:
     """Intents approved before a restart but without a known outcome: ask the venue."""
     for intent in engine.journal.unsettled_intents(follower.id):
         found = await follower.placer.lookup(intent.symbol, intent.client_order_id)
-        outcome = found or OrderOutcome(intent.client_order_id, "not_placed", reason="not at venue")
+        outcome = found or OrderOutcome(intent.client_order_id, OrderStatus.NOT_PLACED, reason="not at venue")
         engine.journal.record_outcome(outcome, follower.id)
         log.info("intent_settled_on_start", follower=follower.id,
                  client_order_id=intent.client_order_id, status=outcome.status)  # fmt: skip
@@ -128,7 +126,15 @@ async def set_leverage(engine: Engine, follower: FollowerRuntime) -> None:
     for symbol in sorted(s for s in symbols if s in follower.markets):
         fixed = cfg.leverage != "lead"
         leverage = int(cfg.leverage) if fixed else lead_leverage(engine, follower, symbol)
-        await follower.client.set_leverage(leverage, symbol)
+        await _unless_benign(follower, follower.client.set_leverage(leverage, symbol))
         if cfg.margin_mode != "cross":
-            with contextlib.suppress(Exception):  # Binance answers "no need to change" with an error
-                await follower.client.set_margin_mode(cfg.margin_mode, symbol)
+            await _unless_benign(follower, follower.client.set_margin_mode(cfg.margin_mode, symbol))
+
+
+async def _unless_benign(follower: FollowerRuntime, call: Awaitable[Any]) -> None:
+    """A venue's "already so" answer (leverage not modified, no need to change margin type) is success."""
+    try:
+        await call
+    except Exception as exc:
+        if not follower.adapter.is_benign(exc):
+            raise

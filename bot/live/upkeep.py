@@ -12,11 +12,10 @@ import structlog
 from bot.aum import service as aum_runtime
 from bot.aum.definition import FollowerCapital, lead_aum
 from bot.core import risk
+from bot.core.errors import ErrorKind, short
 from bot.core.types import ZERO, TradingState
 from bot.live.follower import FollowerRuntime, SyncWork
 from bot.live.venue_runtime import BACKGROUND_READS
-from bot.venues.binance.decode import equity_from_balance
-from bot.venues.errors import ErrorKind, classify, short
 
 if TYPE_CHECKING:
     from bot.live.engine import Engine
@@ -34,7 +33,7 @@ async def refresh_and_check_stops(engine: Engine) -> None:
             try:
                 await engine.refresh_balance(follower)
             except Exception as exc:
-                if classify(exc) is ErrorKind.AUTH:
+                if follower.adapter.classify(exc) is ErrorKind.AUTH:
                     follower.disable(f"authentication failed: {short(exc)}")
                 return
         apply_stops(engine, follower)
@@ -42,7 +41,7 @@ async def refresh_and_check_stops(engine: Engine) -> None:
     await asyncio.gather(*(one(f) for f in engine.followers.values()))
     for lead in engine.leads.values():
         try:
-            lead.equity = equity_from_balance(await lead.rest.fetch_balance())
+            lead.equity = lead.adapter.equity(await lead.rest.fetch_balance())
         except Exception as exc:
             log.warning("lead_balance_failed", lead=lead.id, error=short(exc))
 

@@ -11,9 +11,9 @@ import aiohttp
 import structlog
 
 from bot.config.models import VenueConfig
-from bot.core.rounding import market_spec_from_ccxt
 from bot.core.types import Credentials, MarketSpec
-from bot.venues.clients import VenueMode, make_pro, make_rest, share_markets, share_tables
+from bot.venues import VenueAdapter, VenueMode, adapter_for, make_pro, make_rest
+from bot.venues.clients import share_markets, share_tables
 
 log = structlog.get_logger("copybot.venue")
 
@@ -37,6 +37,10 @@ class Venue:
     session: aiohttp.ClientSession | None = None
     send_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(SEND_SLOTS))
 
+    @property
+    def adapter(self) -> VenueAdapter:
+        return adapter_for(self.exchange)
+
     @classmethod
     def from_config(cls, name: str, cfg: VenueConfig, sim_urls: tuple[str, str] | None) -> Venue:
         rest, ws = cfg.rest_url, cfg.ws_url
@@ -58,7 +62,7 @@ class Venue:
         self.loader = make_rest(self.exchange, **self.kwargs(), session=self.session)
         await self.loader.load_markets()
         self.markets = {
-            s: market_spec_from_ccxt(m)
+            s: self.adapter.market_spec(m)
             for s, m in self.loader.markets.items()
             if m.get("swap") or m.get("future") or self.mode is VenueMode.SIM
         }

@@ -1,36 +1,25 @@
 """Exception taxonomy at the adapter: every ccxt error is mapped once, where the call is made, to a
-kind that tells the caller what it may do next."""
+kind (bot.core.errors.ErrorKind) that tells the caller what it may do next. The venue-specific part
+(which answer means "duplicate client id") comes from the venue's adapter."""
 
 from __future__ import annotations
 
 import re
-from enum import StrEnum
 
 import ccxt
 
+from bot.core.errors import ErrorKind
 
-class ErrorKind(StrEnum):
-    TEMPORARY = "temporary"  # safe to retry: the request was not acted on
-    RATE_LIMITED = "rate_limited"  # rejected for request weight: wait, then retry
-    AMBIGUOUS = "ambiguous"  # may or may not have been acted on: look up before any retry
-    INSUFFICIENT_FUNDS = "insufficient_funds"
-    INVALID_ORDER = "invalid_order"
-    DUPLICATE = "duplicate"  # the client order id exists already: look it up
-    NOT_FOUND = "not_found"
-    AUTH = "auth"  # key revoked, wrong or lacking permission: disable the account
-    FATAL = "fatal"
-
-
-# Binance answers a reused client order id with -4116 (futures) or -2010 "Duplicate order sent." (spot).
-_DUPLICATE = re.compile(r'"code"\s*:\s*-4116|Duplicate order|ClientOrderId is duplicated', re.IGNORECASE)
 _RETRY_AFTER = re.compile(r"retry[- ]after\D{0,4}(\d+(?:\.\d+)?)", re.IGNORECASE)
 
 
-def classify(exc: BaseException, *, placing: bool = False) -> ErrorKind:
+def classify(
+    exc: BaseException, *, placing: bool = False, duplicate: re.Pattern[str] | None = None
+) -> ErrorKind:
     """Map an exception to its kind. `placing` marks a create-order call, where a lost response
-    means the order may exist."""
+    means the order may exist; `duplicate` matches the venue's "client id already used" answer."""
     if isinstance(exc, ccxt.DuplicateOrderId) or (
-        isinstance(exc, ccxt.InvalidOrder) and _DUPLICATE.search(str(exc))
+        duplicate is not None and isinstance(exc, ccxt.ExchangeError) and duplicate.search(str(exc))
     ):
         return ErrorKind.DUPLICATE
     if isinstance(exc, ccxt.OrderNotFound):
@@ -43,7 +32,7 @@ def classify(exc: BaseException, *, placing: bool = False) -> ErrorKind:
         return ErrorKind.INVALID_ORDER
     if isinstance(exc, ccxt.DDoSProtection):  # RateLimitExceeded included: 429/418 mean "not executed"
         return ErrorKind.RATE_LIMITED
-    if isinstance(exc, ccxt.InvalidNonce):  # -1021: rejected before execution
+    if isinstance(exc, ccxt.InvalidNonce):  # a stale timestamp: rejected before execution
         return ErrorKind.TEMPORARY
     if isinstance(exc, ccxt.NetworkError | TimeoutError | ConnectionError | OSError):
         return ErrorKind.AMBIGUOUS if placing else ErrorKind.TEMPORARY
@@ -55,9 +44,3 @@ def classify(exc: BaseException, *, placing: bool = False) -> ErrorKind:
 def retry_after_s(exc: BaseException, default: float = 1.0) -> float:
     match = _RETRY_AFTER.search(str(exc))
     return float(match.group(1)) if match else default
-
-
-def short(exc: BaseException, limit: int = 300) -> str:
-    """One-line description for journals and alerts (the log redactor still runs over it)."""
-    text = f"{type(exc).__name__}: {exc}".replace("\n", " ")
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -20,7 +20,7 @@ from bot.live.engine import Engine
 from bot.service.app import Daemon
 from bot.sim.config import SimConfig, load_config
 from bot.sim.server import SimExchange
-from bot.venues.clients import VenueMode, make_rest
+from bot.venues import VenueMode, make_rest
 
 BTC = "BTC/USDT:USDT"
 ETH = "ETH/USDT:USDT"

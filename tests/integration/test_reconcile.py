@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from bot.live.engine import Engine
 from bot.live.reconciler import ReconcileReport
-from bot.venues.clients import VenueMode, make_rest
+from bot.venues import VenueMode, make_rest
 from tests.integration.harness import BTC, Harness, follower
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from bot.sim.config import SimConfig, load_config
 from bot.sim.server import SimExchange
-from bot.venues.clients import VenueMode, make_pro, make_rest
+from bot.venues import VenueMode, make_pro, make_rest
 
 KEY, SECRET = "alice-key", "alice-secret"
 

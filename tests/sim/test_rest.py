@@ -8,8 +8,8 @@ from decimal import Decimal
 import ccxt.async_support as ccxt
 import pytest
 
-from bot.core.rounding import market_spec_from_ccxt
 from bot.sim.server import SimExchange
+from bot.venues.binance.decode import market_spec as market_spec_from_ccxt
 from tests.sim.conftest import ClientFactory
 
 BTC = "BTC/USDT:USDT"

@@ -13,7 +13,7 @@ import websockets
 from websockets.asyncio.client import connect
 
 from bot.sim.server import SimExchange
-from bot.venues.clients import VenueMode, make_pro
+from bot.venues import VenueMode, make_pro
 from tests.sim.conftest import KEY, frozen_config
 from tests.sim.test_faults import inject
 

@@ -13,7 +13,7 @@ import pytest
 from bot.config.models import ConfigError, load_config, parse_config
 from bot.config.secrets import SecretError
 from bot.core.redaction import clear_secrets, known_secrets
-from bot.venues.clients import VenueMode
+from bot.venues.base import VenueMode
 
 ROOT = Path(__file__).resolve().parents[2]
 

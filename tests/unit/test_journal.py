@@ -14,8 +14,18 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.errors import ErrorKind
 from bot.core.redaction import clear_secrets, register_secret
-from bot.core.types import Decision, Intent, LeadFill, OrderOutcome, Side, TradingState, Verdict
+from bot.core.types import (
+    Decision,
+    Intent,
+    LeadFill,
+    OrderOutcome,
+    OrderStatus,
+    Side,
+    TradingState,
+    Verdict,
+)
 from bot.journal.schema import MIGRATIONS
 from bot.journal.store import Journal, JournalClosed, JournalError
 
@@ -98,25 +108,31 @@ def test_unsettled_intents_follow_decisions_and_outcomes(journal: Journal) -> No
     journal.record_decision(Decision(b, Verdict.CLIPPED, Decimal("0.002"), "max_order_notional"))
     journal.record_decision(Decision(c, Verdict.DENIED, Decimal(0), "symbol denied"))
     journal.record_decision(Decision(d, Verdict.APPROVED, d.qty))
-    journal.record_outcome(OrderOutcome("cb-b", "unknown", error="timeout"), "f1", sent_ns=10)
+    journal.record_outcome(
+        OrderOutcome("cb-b", OrderStatus.UNKNOWN, error=ErrorKind.AMBIGUOUS), "f1", sent_ns=10
+    )
     journal.flush()
     assert [i.client_order_id for i in journal.unsettled_intents("f1")] == ["cb-a", "cb-b"]
     assert journal.unsettled_intents("f1")[0] == a  # decoded back to the same Intent
     assert {i.client_order_id for i in journal.unsettled_intents()} == {"cb-a", "cb-b", "cb-d"}
 
-    journal.record_outcome(OrderOutcome("cb-a", "filled", Decimal("0.005"), Decimal("65010"), "99"), "f1")
-    journal.record_outcome(OrderOutcome("cb-b", "rejected", error="insufficient_funds"), "f1", acked_ns=20)
+    journal.record_outcome(
+        OrderOutcome("cb-a", OrderStatus.FILLED, Decimal("0.005"), Decimal("65010"), "99"), "f1"
+    )
+    journal.record_outcome(
+        OrderOutcome("cb-b", OrderStatus.REJECTED, error=ErrorKind.INSUFFICIENT_FUNDS), "f1", acked_ns=20
+    )
     journal.flush()
     assert [i.client_order_id for i in journal.unsettled_intents("f1")] == []
     assert journal.counts()["unsettled"] == 1
 
 
 def test_final_outcome_is_not_undone_and_stamps_are_kept(journal: Journal, tmp_path: Path) -> None:
-    journal.record_outcome(OrderOutcome("cb-x", "new", order_id="77"), "f1", sent_ns=100)
+    journal.record_outcome(OrderOutcome("cb-x", OrderStatus.NEW, order_id="77"), "f1", sent_ns=100)
     journal.record_outcome(
-        OrderOutcome("cb-x", "filled", Decimal("1.5"), Decimal("10.25")), "f1", acked_ns=200
+        OrderOutcome("cb-x", OrderStatus.FILLED, Decimal("1.5"), Decimal("10.25")), "f1", acked_ns=200
     )
-    journal.record_outcome(OrderOutcome("cb-x", "unknown", error="timeout"), "f1")
+    journal.record_outcome(OrderOutcome("cb-x", OrderStatus.UNKNOWN, error=ErrorKind.AMBIGUOUS), "f1")
     journal.flush()
     outcome = journal.outcome("cb-x")
     assert outcome is not None
@@ -171,7 +187,9 @@ def test_secrets_in_free_text_never_reach_the_file(journal: Journal) -> None:
     register_secret(secret)
     try:
         journal.record_event("error", "f1", {"message": f"auth failed for {secret}"})
-        journal.record_outcome(OrderOutcome("cb-s", "rejected", error="auth", reason=f"key {secret}"), "f1")
+        journal.record_outcome(
+            OrderOutcome("cb-s", OrderStatus.REJECTED, error=ErrorKind.AUTH, reason=f"key {secret}"), "f1"
+        )
         journal.flush()
     finally:
         clear_secrets()

@@ -1,24 +1,19 @@
-"""Lead account adapter: decodes the lead's executions into `LeadFill`s at the boundary.
-
-Binance's ORDER_TRADE_UPDATE is decoded from the raw message strings (exact decimals) inside ccxt's
-own message handler, the moment the frame is parsed: a fill never waits in ccxt's cache for a watch
-call to be pending (see shared/notes: a message arriving while no watch call is pending is only
-returned with the next one). Other venues go through ccxt's unified trades.
-"""
+"""The lead's user data stream on Binance USD-M: ORDER_TRADE_UPDATE frames with execution type TRADE
+become `LeadFill`s, decoded from the raw message strings (exact decimals) inside ccxt's own message
+handler; `listenKeyExpired` (which ccxt ignores) ends the session so the feed reconnects with a new
+key."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 from bot.core.rounding import dec
 from bot.core.types import LeadFill, Side
+from bot.venues.base import StreamDecoder, StreamEvent, StreamExpired
 
-StreamEvent = Callable[[dict[str, Any]], None]
 
-
-def fill_from_binance_update(lead: str, exchange: Any, message: dict[str, Any]) -> LeadFill | None:
+def fill_from_update(lead: str, exchange: Any, message: dict[str, Any]) -> LeadFill | None:
     """An ORDER_TRADE_UPDATE with execution type TRADE, else None."""
     order = message.get("o")
     if not isinstance(order, dict) or order.get("x") != "TRADE":
@@ -39,49 +34,13 @@ def fill_from_binance_update(lead: str, exchange: Any, message: dict[str, Any]) 
     )
 
 
-def fill_from_ccxt_trade(lead: str, trade: dict[str, Any], source: str) -> LeadFill:
-    """A ccxt unified trade (REST backfill, or a venue without a raw decoder)."""
-    info = trade.get("info") or {}
-    # Prefer the venue's raw strings; ccxt's unified amount/price are floats.
-    qty = info.get("qty") or info.get("l") or info.get("execQty") or trade["amount"]
-    price = info.get("price") or info.get("L") or info.get("execPrice") or trade["price"]
-    return LeadFill(
-        lead=lead,
-        trade_id=str(trade["id"]),
-        order_id=str(trade.get("order") or ""),
-        symbol=trade["symbol"],
-        side=Side(trade["side"]),
-        qty=dec(qty),
-        price=dec(price),
-        ts_ms=int(trade.get("timestamp") or 0),
-        received_ns=time.perf_counter_ns(),
-        client_order_id=info.get("c") or info.get("clientOrderId"),
-        source=source,
-    )
+def decoder(lead: str, exchange: Any) -> StreamDecoder:
+    def decode(message: dict[str, Any]) -> StreamEvent:
+        event = message.get("e")
+        if event == "ORDER_TRADE_UPDATE":
+            return fill_from_update(lead, exchange, message)
+        if event == "listenKeyExpired":
+            return StreamExpired("listenKeyExpired received: reconnecting with a new key")
+        return None
 
-
-def install_hook(exchange: Any, on_message: StreamEvent) -> None:
-    """Have `on_message` see every decoded websocket message before ccxt processes it.
-
-    Must be called before the first watch call: ccxt binds `handle_message` when it creates the
-    websocket client."""
-    original = exchange.handle_message
-
-    def handle_message(client: Any, message: Any) -> Any:
-        if isinstance(message, dict):
-            on_message(message)
-        return original(client, message)
-
-    exchange.handle_message = handle_message
-
-
-def last_pong_ms(exchange: Any) -> int | None:
-    """The latest pong any of the exchange's websocket clients received (ccxt pings on keepAlive)."""
-    pongs = [c.lastPong for c in getattr(exchange, "clients", {}).values() if getattr(c, "lastPong", None)]
-    return max(pongs) if pongs else None
-
-
-def is_connected(exchange: Any) -> bool:
-    return any(
-        getattr(c, "isConnected", False) and not c.closed() for c in getattr(exchange, "clients", {}).values()
-    )
+    return decode

@@ -1,0 +1,84 @@
+"""The venue seam: what the live pipeline needs from a venue, as one typed interface.
+
+Each venue is a folder under bot/venues (binance/, ...) with an adapter implementing `VenueAdapter`;
+`bot.venues.adapter_for(exchange_id)` picks it. Nothing outside bot/venues names a venue: the live
+pipeline asks its adapter how to build clients, decode what the venue says (markets, positions,
+balances, order replies, stream frames, errors) and look an order up by its client id. See
+docs/architecture.md, "The venue seam".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, Protocol
+
+from bot.core.clientid import ClientIdFormat
+from bot.core.errors import ErrorKind
+from bot.core.types import LeadFill, MarketSpec, OrderOutcome, PositionSnapshot
+
+
+class VenueMode(StrEnum):
+    LIVE = "live"
+    TESTNET = "testnet"
+    DEMO = "demo"
+    SIM = "sim"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamExpired:
+    """The venue says the stream's session (listenKey, token) has expired: reconnect afresh."""
+
+    reason: str
+
+
+StreamEvent = LeadFill | StreamExpired | None
+# Decodes one raw websocket message of a lead's account stream.
+StreamDecoder = Callable[[dict[str, Any]], StreamEvent]
+
+
+class VenueAdapter(Protocol):
+    """One venue's protocol facts, behind ccxt."""
+
+    name: str  # "binance", "bybit", "ccxt"
+    client_ids: ClientIdFormat  # alphabet and length of the venue's client order ids
+    backfill_page_limit: int  # the most trades one history page may return
+    duplicate_id: re.Pattern[str] | None  # the venue's "client id already used" answer
+
+    # -- clients ----------------------------------------------------------------------------------
+    def sim_urls(self, rest_url: str, ws_url: str) -> dict[str, Any]: ...
+    def base_options(self) -> dict[str, Any]: ...
+    def prepare(self, exchange: Any, mode: VenueMode) -> Any: ...
+
+    # -- decoding at the boundary -----------------------------------------------------------------
+    def market_spec(self, market: dict[str, Any]) -> MarketSpec: ...
+    def positions(self, rows: list[dict[str, Any]]) -> dict[str, PositionSnapshot]: ...
+    def equity(self, balance: dict[str, Any], settle: str = "USDT") -> Decimal: ...
+    def order_outcome(self, order: dict[str, Any], client_order_id: str) -> OrderOutcome: ...
+    def stream_decoder(self, lead: str, exchange: Any) -> StreamDecoder | None: ...
+
+    # -- calls ------------------------------------------------------------------------------------
+    async def fetch_by_client_id(self, client: Any, symbol: str, client_order_id: str) -> dict[str, Any]:
+        """The venue's order with this client id; raises ccxt.OrderNotFound when there is none."""
+        ...
+
+    def order_params(self, client_order_id: str, *, reduce_only: bool, ioc: bool) -> dict[str, Any]: ...
+    def backfill(
+        self, rest: Any, lead: str, symbol: str, since_ms: int, limit: int
+    ) -> AsyncIterator[list[LeadFill]]:
+        """The lead's fills on `symbol` from `since_ms` on, page by page (at most `limit` and the
+        venue's page size each), oldest first."""
+        ...
+
+    async def key_problem(self, client: Any, mode: VenueMode, *, allow_withdrawal: bool) -> str | None:
+        """A reason to refuse this account's key (it may withdraw), or None."""
+        ...
+
+    # -- errors -----------------------------------------------------------------------------------
+    def classify(self, exc: BaseException, *, placing: bool = False) -> ErrorKind: ...
+    def is_benign(self, exc: BaseException) -> bool:
+        """An error that means "already so" (leverage or margin mode unchanged): success."""
+        ...

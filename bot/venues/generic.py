@@ -1,0 +1,89 @@
+"""Any other ccxt venue, through ccxt's unified structures only: no raw stream decoding (fills come
+through `watch_my_trades`), lookup by client id through ccxt's `clientOrderId` parameter, a
+conservative history page. A venue copybot is meant to trade on gets an adapter folder of its own."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+from bot.core.clientid import ClientIdFormat
+from bot.core.errors import ErrorKind
+from bot.core.types import LeadFill, MarketSpec, OrderOutcome, PositionSnapshot
+from bot.venues import ccxt_common
+from bot.venues.base import StreamDecoder, VenueMode
+from bot.venues.errors import classify
+
+
+class GenericAdapter:
+    name = "ccxt"
+    client_ids = ClientIdFormat("-")  # letters, digits and "-" pass on every venue seen
+    backfill_page_limit = 100
+    duplicate_id: re.Pattern[str] | None = None
+
+    def sim_urls(self, rest_url: str, ws_url: str) -> dict[str, Any]:
+        raise ValueError("the local exchange speaks only the venues under bot/venues")
+
+    def base_options(self) -> dict[str, Any]:
+        return {"fetchCurrencies": False, "adjustForTimeDifference": False, "defaultType": "swap"}
+
+    def prepare(self, exchange: Any, mode: VenueMode) -> Any:
+        if mode is VenueMode.TESTNET:
+            exchange.set_sandbox_mode(True)
+        elif mode is VenueMode.DEMO:
+            exchange.enable_demo_trading(True)
+        return exchange
+
+    def market_spec(self, market: dict[str, Any]) -> MarketSpec:
+        return ccxt_common.market_spec(market)
+
+    def positions(self, rows: list[dict[str, Any]]) -> dict[str, PositionSnapshot]:
+        return {row["symbol"]: ccxt_common.position(row) for row in rows}
+
+    def equity(self, balance: dict[str, Any], settle: str = "USDT") -> Decimal:
+        return ccxt_common.unified_equity(balance, settle)
+
+    def order_outcome(self, order: dict[str, Any], client_order_id: str) -> OrderOutcome:
+        return ccxt_common.order_outcome(order, client_order_id)
+
+    def stream_decoder(self, lead: str, exchange: Any) -> StreamDecoder | None:
+        return None
+
+    async def fetch_by_client_id(self, client: Any, symbol: str, client_order_id: str) -> dict[str, Any]:
+        order: dict[str, Any] = await client.fetch_order(None, symbol, {"clientOrderId": client_order_id})
+        return order
+
+    def order_params(self, client_order_id: str, *, reduce_only: bool, ioc: bool) -> dict[str, Any]:
+        params: dict[str, Any] = {"clientOrderId": client_order_id}
+        if reduce_only:
+            params["reduceOnly"] = True
+        if ioc:
+            params["timeInForce"] = "IOC"
+        return params
+
+    async def backfill(
+        self, rest: Any, lead: str, symbol: str, since_ms: int, limit: int
+    ) -> AsyncIterator[list[LeadFill]]:
+        since = since_ms
+        limit = min(limit, self.backfill_page_limit)
+        while True:
+            trades = await rest.fetch_my_trades(symbol, since=since, limit=limit)
+            yield [ccxt_common.fill_from_trade(lead, t, "rest") for t in trades]
+            newest = max((int(t.get("timestamp") or 0) for t in trades), default=since)
+            if len(trades) < limit or newest <= since:
+                return
+            since = newest
+
+    async def key_problem(self, client: Any, mode: VenueMode, *, allow_withdrawal: bool) -> str | None:
+        return None  # ccxt has no unified permission query
+
+    def classify(self, exc: BaseException, *, placing: bool = False) -> ErrorKind:
+        return classify(exc, placing=placing)
+
+    def is_benign(self, exc: BaseException) -> bool:
+        return False
+
+
+GENERIC = GenericAdapter()
