@@ -25,7 +25,7 @@ from tests.sim.test_faults import inject
 
 BTC = "BTC/USDT:USDT"
 OTHER_ADDRESS = "127.0.0.2"
-HOUR = 3600  # a long weight window keeps a test from straddling a window's end
+DAY = 86_400  # a day-long weight window keeps a test from straddling a window's end
 
 
 @contextlib.asynccontextmanager
@@ -138,7 +138,12 @@ async def test_late_order_lands_after_the_client_gave_up() -> None:
         assert sim.engine.accounts[KEY].orders == {}  # not yet at the engine
         with pytest.raises(ccxt.OrderNotFound):
             await rest.fetch_order(None, BTC, params={"clientOrderId": "late-1"})
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(0.4)
+        assert sim.engine.accounts[KEY].orders == {}  # 0.7 s after it was sent: still on its way
+        for _ in range(100):
+            if sim.engine.accounts[KEY].orders:
+                break
+            await asyncio.sleep(0.02)
         order = await rest.fetch_order(None, BTC, params={"clientOrderId": "late-1"})
         assert order["status"] == "closed"
         (row,) = (await admin(sim, "GET", f"/_sim/accounts/{KEY}"))["orders"]
@@ -180,7 +185,7 @@ async def test_without_the_engine_check_a_late_order_past_its_recv_window_lands(
 
 
 async def test_every_response_carries_the_used_weight_of_its_address() -> None:
-    async with venue(weight_window_s=HOUR) as (sim, client):
+    async with venue(weight_window_s=DAY) as (sim, client):
         rest = client()
         used = 0
 
@@ -220,7 +225,7 @@ async def test_every_response_carries_the_used_weight_of_its_address() -> None:
         charged(1)
         order = await rest.create_order(BTC, "limit", "buy", 0.01, 50000, params={"clientOrderId": "w-1"})
         charged(0)  # new orders count against the account's order limits instead
-        assert header(rest, "X-MBX-ORDER-COUNT-10S") in ("1",)
+        assert header(rest, "X-MBX-ORDER-COUNT-10S") == "1"
         assert header(rest, "X-MBX-ORDER-COUNT-1M") == "1"
         await rest.fetch_order(order["id"], BTC)
         charged(1)
@@ -230,13 +235,13 @@ async def test_every_response_carries_the_used_weight_of_its_address() -> None:
         with pytest.raises(ccxt.InvalidOrder):  # errors carry the weight too
             await rest.create_order(BTC, "market", "buy", 0.001)
         charged(0)
-        assert header(rest, "X-MBX-ORDER-COUNT-1M") == "2"
+        assert header(rest, "X-MBX-ORDER-COUNT-1M") in ("2", "1")  # ("1": a new minute began)
         limits = await admin(sim, "GET", "/_sim/limits")
         assert limits["addresses"]["127.0.0.1"]["usedWeight"] == used  # admin calls weigh nothing
 
 
 async def test_past_the_weight_limit_an_address_gets_429_and_another_address_does_not() -> None:
-    async with venue(weight_limit_1m=20, weight_window_s=HOUR) as (sim, client):
+    async with venue(weight_limit_1m=20, weight_window_s=DAY) as (sim, client):
         first = client()
         await first.load_markets()  # 1
         for _ in range(3):
@@ -245,7 +250,7 @@ async def test_past_the_weight_limit_an_address_gets_429_and_another_address_doe
             await first.fetch_balance()  # 21 > 20
         retry = header(first, "Retry-After")
         assert retry is not None
-        assert 1 <= int(retry) <= HOUR
+        assert 1 <= int(retry) <= DAY
         assert header(first, "X-MBX-USED-WEIGHT-1M") == "21"
         # the same account from another source address has its own budget
         connector = aiohttp.TCPConnector(local_addr=(OTHER_ADDRESS, 0))
@@ -266,7 +271,7 @@ async def test_past_the_weight_limit_an_address_gets_429_and_another_address_doe
 async def test_ignoring_429s_gets_the_address_banned_for_longer_each_time() -> None:
     rules = {
         "weight_limit_1m": 3,
-        "weight_window_s": HOUR,
+        "weight_window_s": DAY,
         "ban_after_429s": 2,
         "ban_base_s": 1,
         "ban_growth": 3,
@@ -364,7 +369,7 @@ async def test_binance_connector_sees_the_weight_header_and_its_errors() -> None
     from binance.error import ClientError
     from binance.um_futures import UMFutures
 
-    async with venue(weight_limit_1m=12, weight_window_s=HOUR, ban_after_429s=1, ban_base_s=1) as (sim, _):
+    async with venue(weight_limit_1m=12, weight_window_s=DAY, ban_after_429s=1, ban_base_s=1) as (sim, _):
         um = UMFutures(KEY, SECRET, base_url=sim.rest_url, show_limit_usage=True)
         answer = await asyncio.to_thread(um.time)
         assert answer["limit_usage"] == {"x-mbx-used-weight-1m": "1"}
