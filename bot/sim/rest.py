@@ -57,8 +57,9 @@ class RestApi:
         recv_ns = time.time_ns()
         method, path = request.method, request.path
         weight = WEIGHTS.get((method, path))
-        if weight is None:
-            return web.Response(status=404, text="Not Found")  # as Binance: no JSON body
+        if weight is None:  # as Binance: no JSON body; weighs nothing
+            used_now = str(self.limits.used(request.remote or ""))
+            return web.Response(status=404, text="Not Found", headers={WEIGHT_HEADER: used_now})
         if not isinstance(weight, int):
             weight = weight(request.query)
         try:

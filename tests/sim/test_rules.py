@@ -236,6 +236,8 @@ async def test_every_response_carries_the_used_weight_of_its_address() -> None:
             await rest.create_order(BTC, "market", "buy", 0.001)
         charged(0)
         assert header(rest, "X-MBX-ORDER-COUNT-1M") in ("2", "1")  # ("1": a new minute began)
+        async with aiohttp.ClientSession() as http, http.get(sim.rest_url + "/fapi/v1/nothing") as r:
+            assert (r.status, r.headers["X-MBX-USED-WEIGHT-1M"]) == (404, str(used))  # weighs nothing
         limits = await admin(sim, "GET", "/_sim/limits")
         assert limits["addresses"]["127.0.0.1"]["usedWeight"] == used  # admin calls weigh nothing
 
