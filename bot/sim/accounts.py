@@ -48,6 +48,7 @@ class Order:
     cum_quote: Decimal = ZERO
     update_time_ms: int = 0
     ack_time_ns: int = 0
+    engine_time_ns: int = 0  # when the order reached the matching engine
 
     @property
     def is_buy(self) -> bool:
@@ -125,7 +126,7 @@ class Account:
     positions: dict[str, Position] = field(default_factory=dict)
     leverage: dict[str, int] = field(default_factory=dict)
     orders: dict[int, Order] = field(default_factory=dict)  # every order ever placed, by id
-    by_client_id: dict[str, Order] = field(default_factory=dict)
+    by_client_id: dict[str, Order] = field(default_factory=dict)  # the newest order per client id
     open_orders: dict[int, Order] = field(default_factory=dict)
     trades: list[Trade] = field(default_factory=list)
 

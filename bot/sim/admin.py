@@ -1,5 +1,6 @@
-"""Admin API of the local exchange (JSON on the REST host, under /_sim): accounts, prices, the book
-and fault injection. Not part of Binance's protocol; tests, the demo and the benchmark use it."""
+"""Admin API of the local exchange (JSON on the REST host, under /_sim): accounts, prices, the book,
+fault injection and rate-limit state. Not part of Binance's protocol; tests, the demo and the
+benchmark use it. Its routes are not charged any request weight."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from aiohttp import web
 from bot.sim.accounts import Account
 from bot.sim.faults import Faults
 from bot.sim.jsonfast import dumps
+from bot.sim.limits import Limits
 from bot.sim.matching import Engine
 from bot.sim.userstream import UserStream
 from bot.sim.wire import admin_order_json, admin_trade_json, s
@@ -63,7 +65,7 @@ def account_summary(engine: Engine, account: Account, since_ns: int = 0) -> dict
     }
 
 
-def admin_routes(engine: Engine, stream: UserStream, faults: Faults) -> list[web.RouteDef]:
+def admin_routes(engine: Engine, stream: UserStream, faults: Faults, limits: Limits) -> list[web.RouteDef]:
     routes = web.RouteTableDef()
 
     @routes.post("/_sim/accounts")
@@ -162,5 +164,15 @@ def admin_routes(engine: Engine, stream: UserStream, faults: Faults) -> list[web
     async def clear_faults(request: web.Request) -> web.Response:
         faults.clear()
         return _json({"cleared": True})
+
+    @routes.get("/_sim/limits")
+    async def get_limits(request: web.Request) -> web.Response:
+        return _json(limits.snapshot())
+
+    @routes.delete("/_sim/limits")
+    async def reset_limits(request: web.Request) -> web.Response:
+        address = request.query.get("address")
+        limits.reset(address)
+        return _json({"reset": address or "all"})
 
     return list(routes)  # type: ignore[arg-type]

@@ -34,6 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--listen-key-ttl", type=float, help="listenKey lifetime in seconds")
     parser.add_argument("--seed", type=int, help="offset added to every market's random-walk seed")
     parser.add_argument("--tick-interval", type=float, help="seconds between price steps; 0 freezes prices")
+    parser.add_argument(
+        "--no-rate-limits",
+        action="store_true",
+        help="lift the request-weight, order-count and connection-attempt limits (for benchmarks)",
+    )
 
 
 def _load_accounts(path: Path) -> list[dict[str, Any]]:
@@ -51,6 +56,10 @@ async def _serve(args: argparse.Namespace) -> int:
         "listen_key_ttl_s": args.listen_key_ttl,
         "tick_interval_s": args.tick_interval,
     }
+    if args.no_rate_limits:
+        unlimited = 10**12
+        for key in ("weight_limit_1m", "order_limit_10s", "order_limit_1m", "ws_connect_limit"):
+            overrides[key] = unlimited
     config = load_config(args.config, **overrides)
     if args.seed is not None:
         markets = tuple(m.model_copy(update={"seed": m.seed + args.seed}) for m in config.markets)

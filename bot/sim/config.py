@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -55,15 +55,50 @@ class SimConfig(BaseModel):
     markets: tuple[MarketConfig, ...]
     listen_key_ttl_s: float = Field(default=3600.0, gt=0)
     ping_interval_s: float = Field(default=20.0, gt=0)
-    # Per account: requests answered per window before -1003 / HTTP 429.
-    request_budget: int = Field(default=120_000, gt=0)
-    request_window_s: float = Field(default=60.0, gt=0)
+    # newClientOrderId uniqueness: "open" = unique among the account's open orders (Binance: "A
+    # unique id among open orders"), "ever" = never reusable (-4116 on any reuse).
+    client_id_rule: Literal["open", "ever"] = "open"
+    # Whether the matching engine re-checks `timestamp` + `recvWindow` when an order reaches it
+    # (-5028 ME_RECVWINDOW_REJECT), besides the check on arrival (-1021).
+    recv_window_at_engine: bool = True
+    # Request weight per source address per window (Binance: 2,400 per minute per IP).
+    weight_limit_1m: int = Field(default=2400, gt=0)
+    weight_window_s: float = Field(default=60.0, gt=0)
+    # Orders per account (Binance: 300 per 10 s and 1,200 per minute).
+    order_limit_10s: int = Field(default=300, gt=0)
+    order_limit_1m: int = Field(default=1200, gt=0)
+    # Ignoring 429s: after this many 429 answers in one window, the next over-limit request bans the
+    # address (HTTP 418). Ban lengths: base * growth**(offence - 1), capped (Binance: 2 min to 3 days).
+    ban_after_429s: int = Field(default=10, ge=0)
+    ban_base_s: float = Field(default=120.0, gt=0)
+    ban_growth: float = Field(default=2.0, ge=1)
+    ban_max_s: float = Field(default=259_200.0, gt=0)
+    # WebSocket connection attempts per source address on the user-stream host per window.
+    ws_connect_limit: int = Field(default=300, gt=0)
+    ws_connect_window_s: float = Field(default=300.0, gt=0)
     recv_window_max_ms: int = Field(default=60_000, gt=0)
     # How often the fair prices random-walk and resting orders are re-checked; 0 freezes prices
     # (they then move only through POST /_sim/price), which makes tests deterministic.
     tick_interval_s: float = Field(default=0.5, ge=0)
     # How long an `accept_then_timeout` response is held when the client does not hang up first.
     hold_timeout_s: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_budget(cls, data: Any) -> Any:
+        """Before request weights, one per-account `request_budget` per `request_window_s` covered
+        every request. A file that still sets it gets that figure as the weight limit and both order
+        limits, over any new keys (so a benchmark's "unlimited" budget stays unlimited)."""
+        if isinstance(data, dict) and ("request_budget" in data or "request_window_s" in data):
+            data = dict(data)
+            budget = data.pop("request_budget", None)
+            window = data.pop("request_window_s", None)
+            if budget is not None:
+                for key in ("weight_limit_1m", "order_limit_10s", "order_limit_1m"):
+                    data[key] = budget
+            if window is not None:
+                data["weight_window_s"] = window
+        return data
 
     @model_validator(mode="after")
     def _unique_symbols(self) -> SimConfig:

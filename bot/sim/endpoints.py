@@ -6,7 +6,7 @@ X-MBX-APIKEY header (listenKey), "signed" a valid HMAC signature.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -292,4 +292,49 @@ ROUTES: dict[tuple[str, str], tuple[str, Handler]] = {
     # `sapi` family to /_unused/sapi, so both that and the real path are served.
     ("GET", "/sapi/v1/account/apiRestrictions"): ("signed", _api_restrictions),
     ("GET", "/_unused/sapi/account/apiRestrictions"): ("signed", _api_restrictions),
+}
+
+
+# -- request weight -------------------------------------------------------------------------------
+
+Weight = int | Callable[[Mapping[str, str]], int]
+
+_DEPTH_WEIGHTS = {"5": 2, "10": 2, "20": 2, "50": 2, "100": 5, "500": 10, "1000": 20}
+
+
+def _symbol_or_all(one: int, every: int) -> Callable[[Mapping[str, str]], int]:
+    return lambda query: one if query.get("symbol") else every
+
+
+# IP weight of each route, from each endpoint's page in Binance's USD-M futures docs (docs/sim.md
+# lists them). A callable weighs the query string. New orders weigh 0 here: they count against the
+# account's order limits instead.
+WEIGHTS: dict[tuple[str, str], Weight] = {
+    ("GET", "/fapi/v1/exchangeInfo"): 1,
+    ("GET", "/fapi/v1/time"): 1,
+    ("GET", "/fapi/v1/ping"): 1,
+    ("GET", "/fapi/v1/depth"): lambda query: _DEPTH_WEIGHTS.get(query.get("limit", "500"), 10),
+    ("GET", "/fapi/v1/ticker/24hr"): _symbol_or_all(1, 40),
+    ("GET", "/fapi/v1/premiumIndex"): _symbol_or_all(1, 10),
+    ("POST", "/fapi/v1/listenKey"): 1,
+    ("PUT", "/fapi/v1/listenKey"): 1,
+    ("DELETE", "/fapi/v1/listenKey"): 1,
+    ("GET", "/fapi/v3/account"): 5,
+    ("GET", "/fapi/v2/account"): 5,
+    ("GET", "/fapi/v3/positionRisk"): 5,
+    ("GET", "/fapi/v2/positionRisk"): 5,
+    ("GET", "/fapi/v1/leverageBracket"): 1,
+    ("POST", "/fapi/v1/leverage"): 1,
+    ("POST", "/fapi/v1/marginType"): 1,
+    ("GET", "/fapi/v1/positionSide/dual"): 30,
+    ("POST", "/fapi/v1/positionSide/dual"): 1,
+    ("POST", "/fapi/v1/order"): 0,
+    ("GET", "/fapi/v1/order"): 1,
+    ("DELETE", "/fapi/v1/order"): 1,
+    ("GET", "/fapi/v1/openOrders"): _symbol_or_all(1, 40),
+    ("DELETE", "/fapi/v1/allOpenOrders"): 1,
+    ("GET", "/fapi/v1/allOrders"): 5,
+    ("GET", "/fapi/v1/userTrades"): 5,
+    ("GET", "/sapi/v1/account/apiRestrictions"): 1,
+    ("GET", "/_unused/sapi/account/apiRestrictions"): 1,
 }

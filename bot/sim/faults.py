@@ -1,4 +1,5 @@
-"""Injected REST faults: canned error answers, delays and accepted-but-never-answered orders.
+"""Injected REST faults: canned error answers, delays, accepted-but-never-answered orders, and
+orders that reach the matching engine late.
 
 Each rule applies to one API key or to all (None), optionally only to paths starting with a prefix
 and to one HTTP method, for the next `count` matching requests.
@@ -40,6 +41,13 @@ class HoldFault:
     api_key: str | None = None
 
 
+@dataclass(slots=True)
+class LateFault:
+    delay_s: float
+    count: int
+    api_key: str | None = None
+
+
 def _matches(rule: HttpFault | DelayFault, api_key: str | None, path: str, method: str) -> bool:
     return (
         rule.count > 0
@@ -54,15 +62,17 @@ class Faults:
         self.http: list[HttpFault] = []
         self.delays: list[DelayFault] = []
         self.holds: list[HoldFault] = []
+        self.lates: list[LateFault] = []
 
     @property
     def active(self) -> bool:
-        return bool(self.http or self.delays or self.holds)
+        return bool(self.http or self.delays or self.holds or self.lates)
 
     def clear(self) -> None:
         self.http.clear()
         self.delays.clear()
         self.holds.clear()
+        self.lates.clear()
 
     def take_http(self, api_key: str | None, path: str, method: str) -> HttpFault | None:
         for rule in self.http:
@@ -90,6 +100,16 @@ class Faults:
                     self.holds.remove(rule)
                 return True
         return False
+
+    def take_late(self, api_key: str | None) -> float:
+        """Seconds the next order POST of `api_key` is held before the matching engine (0: none)."""
+        for rule in self.lates:
+            if rule.count > 0 and (rule.api_key is None or rule.api_key == api_key):
+                rule.count -= 1
+                if rule.count <= 0:
+                    self.lates.remove(rule)
+                return rule.delay_s
+        return 0.0
 
     def add(self, spec: dict[str, Any]) -> list[str]:
         """Register the REST faults of an admin request; returns what was added."""
@@ -124,6 +144,9 @@ class Faults:
         if "accept_then_timeout" in spec:
             self.holds.append(HoldFault(int(spec["accept_then_timeout"]), api_key))
             added.append("accept_then_timeout")
+        if "late_landing_ms" in spec:
+            self.lates.append(LateFault(float(spec["late_landing_ms"]) / 1000, count, api_key))
+            added.append("late_landing")
         return added
 
 

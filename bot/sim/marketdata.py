@@ -85,13 +85,25 @@ def exchange_info(engine: Engine) -> dict[str, Any]:
             "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
         }
 
+    cfg = engine.config
     return {
         "timezone": "UTC",
         "serverTime": now_ms(),
         "futuresType": "U_MARGINED",
         "rateLimits": [
-            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400},
-            {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
+            {
+                "rateLimitType": "REQUEST_WEIGHT",
+                "interval": "MINUTE",
+                "intervalNum": 1,
+                "limit": cfg.weight_limit_1m,
+            },
+            {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": cfg.order_limit_1m},
+            {
+                "rateLimitType": "ORDERS",
+                "interval": "SECOND",
+                "intervalNum": 10,
+                "limit": cfg.order_limit_10s,
+            },
         ],
         "exchangeFilters": [],
         "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"}],

@@ -41,6 +41,18 @@ def _decimal(params: dict[str, str], name: str) -> Decimal:
     return value
 
 
+def _check_engine_recv_window(params: dict[str, str], now_ms: int) -> None:
+    """Binance's matching engine rejects an order whose recvWindow has run out by the time it gets
+    there (-5028), even though the gateway accepted it on arrival."""
+    try:
+        timestamp = int(params["timestamp"])
+        recv_window = int(params.get("recvWindow") or "5000")
+    except ValueError:
+        return  # the gateway already rejected malformed values
+    if now_ms - timestamp > recv_window:
+        raise SimError(-5028, "Timestamp for this request is outside of the ME recvWindow.")
+
+
 def _multiple(value: Decimal, step: Decimal) -> bool:
     return (value % step) == 0
 
@@ -97,6 +109,9 @@ class Engine:
     # -- orders ---------------------------------------------------------------------------------
 
     def place_order(self, account: Account, params: dict[str, str], recv_ns: int) -> Order:
+        engine_ns = time.time_ns()
+        if self.config.recv_window_at_engine and params.get("timestamp"):
+            _check_engine_recv_window(params, engine_ns // 1_000_000)
         cfg = self.market(params.get("symbol"))
         book = self.books[cfg.symbol]
         side = params.get("side", "")
@@ -130,7 +145,8 @@ class Engine:
         client_id = params.get("newClientOrderId") or f"sim_{self._next_order_id}"
         if not _CLIENT_ID.match(client_id):
             raise SimError(-1100, "Illegal characters found in parameter 'newClientOrderId'.")
-        if client_id in account.by_client_id:
+        earlier = account.by_client_id.get(client_id)
+        if earlier is not None and (earlier.is_open or self.config.client_id_rule == "ever"):
             raise SimError(-4116, "ClientOrderId is duplicated.")
         reduce_only = params.get("reduceOnly", "false").lower() == "true"
         buy = side == "BUY"
@@ -160,10 +176,11 @@ class Engine:
             time_ms=now,
             recv_time_ns=recv_ns,
             update_time_ms=now,
+            engine_time_ns=engine_ns,
         )
         self._next_order_id += 1
         account.orders[order.order_id] = order
-        account.by_client_id[client_id] = order
+        account.by_client_id[client_id] = order  # the newest order with this id answers lookups
         self._emit_order(account, order, "NEW")
         self._execute(account, order, book)
         return order

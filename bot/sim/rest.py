@@ -1,5 +1,6 @@
-"""The REST host: one catch-all aiohttp handler that applies injected faults, authenticates,
-meters the per-account request budget, and dispatches to `endpoints.ROUTES`.
+"""The REST host: one catch-all aiohttp handler that charges the request weight of the source
+address, applies injected faults, authenticates, counts new orders per account, and dispatches to
+`endpoints.ROUTES`.
 
 The request path stays lean (no per-request logging, precomputed exchangeInfo, orjson) because the
 benchmark measures it; `recvTimeNs` is taken on entry and `ackTimeNs` just before the answer is
@@ -16,15 +17,17 @@ from aiohttp import web
 
 from bot.sim.accounts import SimError
 from bot.sim.auth import key_account, parse_params, verify_signed
-from bot.sim.endpoints import ROUTES, Call
+from bot.sim.endpoints import ROUTES, WEIGHTS, Call, Handler
 from bot.sim.faults import Faults
 from bot.sim.jsonfast import dumps
+from bot.sim.limits import ORDERS_1M_HEADER, ORDERS_10S_HEADER, WEIGHT_HEADER, Limits
 from bot.sim.marketdata import exchange_info
 from bot.sim.matching import Engine
 from bot.sim.userstream import UserStream
 
 _JSON = "application/json"
 _ORDER_PATH = "/fapi/v1/order"
+_EXCHANGE_INFO = "/fapi/v1/exchangeInfo"
 
 
 def _error(exc: SimError, headers: dict[str, str] | None = None) -> web.Response:
@@ -36,45 +39,47 @@ def _error(exc: SimError, headers: dict[str, str] | None = None) -> web.Response
     )
 
 
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # an order that landed after its client hung up: nobody awaits the result
+
+
 class RestApi:
-    def __init__(self, engine: Engine, stream: UserStream, faults: Faults) -> None:
+    def __init__(self, engine: Engine, stream: UserStream, faults: Faults, limits: Limits) -> None:
         self.engine = engine
         self.stream = stream
         self.faults = faults
+        self.limits = limits
         self._exchange_info = dumps(exchange_info(engine))
-        self._budget: dict[str, tuple[int, int]] = {}  # api_key -> (window index, requests)
-
-    def _meter(self, api_key: str) -> None:
-        cfg = self.engine.config
-        window = int(time.monotonic() / cfg.request_window_s)
-        seen_window, used = self._budget.get(api_key, (window, 0))
-        used = used + 1 if seen_window == window else 1
-        self._budget[api_key] = (window, used)
-        if used > cfg.request_budget:
-            retry = max(1, int((window + 1) * cfg.request_window_s - time.monotonic()) + 1)
-            raise SimError(
-                -1003,
-                f"Too many requests; current limit of account is {cfg.request_budget} requests per "
-                f"{cfg.request_window_s:g} s. Please use WebSocket Streams for live updates.",
-                429,
-                headers={"Retry-After": str(retry)},
-            )
+        self._landing: set[asyncio.Task[Any]] = set()  # late-landing orders still on their way
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         recv_ns = time.time_ns()
         method, path = request.method, request.path
-        if path == "/fapi/v1/exchangeInfo" and method == "GET":
-            return web.Response(body=self._exchange_info, content_type=_JSON)
-        route = ROUTES.get((method, path))
-        if route is None:
-            return web.Response(status=404, text="Not Found")  # as Binance: no JSON body
+        weight = WEIGHTS.get((method, path))
+        if weight is None:  # as Binance: no JSON body; weighs nothing
+            used_now = str(self.limits.used(request.remote or ""))
+            return web.Response(status=404, text="Not Found", headers={WEIGHT_HEADER: used_now})
+        if not isinstance(weight, int):
+            weight = weight(request.query)
+        try:
+            used = self.limits.charge(request.remote or "", weight)
+        except SimError as exc:
+            return _error(exc, exc.headers)
+        headers = {WEIGHT_HEADER: str(used)}
+        if path == _EXCHANGE_INFO:
+            return web.Response(body=self._exchange_info, content_type=_JSON, headers=headers)
+        security, handler = ROUTES[(method, path)]
         api_key = request.headers.get("X-MBX-APIKEY")
         hold = False
+        late = 0.0
+        is_order = method == "POST" and path == _ORDER_PATH
         if self.faults.active:
             fault = self.faults.take_http(api_key, path, method)
             if fault is not None:
+                if fault.retry_after is not None:
+                    headers["Retry-After"] = str(fault.retry_after)
                 canned = fault.body()
-                headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
                 if canned is None:
                     return web.Response(status=fault.http_status, text="Service Unavailable", headers=headers)
                 return web.Response(
@@ -83,8 +88,9 @@ class RestApi:
             delay = self.faults.take_delay(api_key, path, method)
             if delay:
                 await asyncio.sleep(delay)
-            hold = method == "POST" and path == _ORDER_PATH and self.faults.take_hold(api_key)
-        security, handler = route
+            if is_order:
+                hold = self.faults.take_hold(api_key)
+                late = self.faults.take_late(api_key)
         try:
             query = request.query_string
             body = await request.text() if request.can_read_body else ""
@@ -103,18 +109,39 @@ class RestApi:
                 )
             elif security == "key":
                 account = key_account(self.engine.accounts, api_key)
-            if account is not None:
-                self._meter(account.api_key)
+            if is_order and account is not None:
+                count_10s, count_1m = self.limits.count_order(account.api_key)
+                headers[ORDERS_10S_HEADER] = str(count_10s)
+                headers[ORDERS_1M_HEADER] = str(count_1m)
             call = Call(self.engine, self.stream, account, params, recv_ns)
-            result: Any = handler(call)
+            result: Any = await self._land_late(call, handler, late) if late else handler(call)
         except SimError as exc:
-            return _error(exc, exc.headers)
+            return _error(exc, headers | exc.headers if exc.headers else headers)
         if hold:
             await self._hold(request)
         payload = dumps(result)
         if call.order is not None:
             call.order.ack_time_ns = time.time_ns()
-        return web.Response(body=payload, content_type=_JSON)
+        return web.Response(body=payload, content_type=_JSON, headers=headers)
+
+    async def _land_late(self, call: Call, handler: Handler, delay_s: float) -> Any:
+        """The order reaches the matching engine `delay_s` after the gateway accepted it. It lands
+        even if the client hangs up meanwhile: aiohttp cancels this handler, not the landing task."""
+
+        async def land() -> Any:
+            await asyncio.sleep(delay_s)
+            return handler(call)
+
+        task = asyncio.ensure_future(land())
+        self._landing.add(task)
+        task.add_done_callback(self._landing.discard)
+        task.add_done_callback(_retrieve)
+        return await asyncio.shield(task)
+
+    async def close(self) -> None:
+        for task in list(self._landing):
+            task.cancel()
+        self._landing.clear()
 
     async def _hold(self, request: web.Request) -> None:
         """The order is executed but its answer never comes: wait until the client gives up

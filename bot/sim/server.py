@@ -19,6 +19,7 @@ from bot.sim.accounts import Account
 from bot.sim.admin import admin_routes
 from bot.sim.config import SimConfig, load_config
 from bot.sim.faults import Faults
+from bot.sim.limits import Limits
 from bot.sim.matching import Engine
 from bot.sim.rest import RestApi, build_app
 from bot.sim.userstream import UserStream
@@ -28,8 +29,10 @@ class SimExchange:
     def __init__(self, config: SimConfig | None = None) -> None:
         self.config = config or load_config()
         self.engine = Engine(self.config)
-        self.stream = UserStream(self.engine)
+        self.limits = Limits(self.config)
+        self.stream = UserStream(self.engine, self.limits)
         self.faults = Faults()
+        self._api: RestApi | None = None
         self._runner: web.AppRunner | None = None
         self._ticker: asyncio.Task[None] | None = None
         self.rest_url = ""
@@ -43,10 +46,8 @@ class SimExchange:
     async def start(self, host: str = "127.0.0.1", rest_port: int = 0, ws_port: int = 0) -> None:
         if self._runner is not None:
             raise RuntimeError("SimExchange already started")
-        app = build_app(
-            RestApi(self.engine, self.stream, self.faults),
-            admin_routes(self.engine, self.stream, self.faults),
-        )
+        self._api = RestApi(self.engine, self.stream, self.faults, self.limits)
+        app = build_app(self._api, admin_routes(self.engine, self.stream, self.faults, self.limits))
         # handler_cancellation: a client that hangs up cancels its handler (accept_then_timeout).
         self._runner = web.AppRunner(
             app, handle_signals=False, access_log=None, handler_cancellation=True, shutdown_timeout=0.5
@@ -73,6 +74,8 @@ class SimExchange:
             self._ticker.cancel()
             self._ticker = None
         await self.stream.stop()
+        if self._api is not None:
+            await self._api.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

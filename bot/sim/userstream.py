@@ -23,6 +23,7 @@ from websockets.http11 import Request, Response
 
 from bot.sim.accounts import SimError
 from bot.sim.jsonfast import dumps
+from bot.sim.limits import Limits
 from bot.sim.matching import Engine
 
 _CLOSE = object()  # queue marker: close the socket normally after what is queued
@@ -55,8 +56,9 @@ def listen_key_of(path: str) -> str | None:
 
 
 class UserStream:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, limits: Limits | None = None) -> None:
         self.engine = engine
+        self.limits = limits  # connection attempts per source address
         self.ttl_s = engine.config.listen_key_ttl_s
         self.keys: dict[str, _Key] = {}
         self._key_of_account: dict[str, str] = {}
@@ -146,6 +148,20 @@ class UserStream:
     # -- the websocket host -----------------------------------------------------------------------
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        if self.limits is not None:
+            address = str(connection.remote_address[0]) if connection.remote_address else ""
+            if not self.limits.ws_attempt(address):
+                cfg = self.engine.config
+                msg = (
+                    f"Too many connection attempts; current limit of IP({address}) is "
+                    f"{cfg.ws_connect_limit} per {cfg.ws_connect_window_s:g} s."
+                )
+                return Response(
+                    HTTPStatus.TOO_MANY_REQUESTS.value,
+                    "Too Many Requests",
+                    Headers([("Content-Type", "application/json")]),
+                    dumps({"code": -1003, "msg": msg}),
+                )
         key = listen_key_of(request.path)
         state = self.keys.get(key or "")
         if state is None or state.expires_at <= time.monotonic():

@@ -58,6 +58,7 @@ def admin_order_json(order: Order) -> dict[str, Any]:
     out = order_json(order)
     out["recvTimeNs"] = order.recv_time_ns
     out["ackTimeNs"] = order.ack_time_ns
+    out["engineTimeNs"] = order.engine_time_ns
     return out
 
 

@@ -62,15 +62,22 @@ async def test_price_book_and_revoke(sim: SimExchange, rest: ccxt.Exchange) -> N
 
 async def test_cli_prints_its_urls_and_stops_on_sigterm() -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.sim.cli", "--tick-interval", "0", stdout=asyncio.subprocess.PIPE
-    )
+        sys.executable, "-m", "bot.sim.cli", "--tick-interval", "0", "--no-rate-limits",
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
     try:
         assert proc.stdout is not None
         urls = json.loads(await asyncio.wait_for(proc.stdout.readline(), 20))
         assert urls["rest"].startswith("http://127.0.0.1:")
         assert urls["ws"].startswith("ws://127.0.0.1:")
-        async with aiohttp.ClientSession() as http, http.get(urls["rest"] + "/fapi/v1/ping") as r:
-            assert r.status == 200
+        async with aiohttp.ClientSession() as http:
+            async with http.get(urls["rest"] + "/fapi/v1/ping") as r:
+                assert r.status == 200
+            async with http.get(urls["rest"] + "/fapi/v1/exchangeInfo") as r:
+                limits = {
+                    (x["rateLimitType"], x["intervalNum"]): x["limit"] for x in (await r.json())["rateLimits"]
+                }
+            assert min(limits.values()) == 10**12  # --no-rate-limits
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 10) == 0
     finally:

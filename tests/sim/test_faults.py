@@ -11,7 +11,7 @@ import ccxt.async_support as ccxt
 import pytest
 
 from bot.sim.server import SimExchange
-from tests.sim.conftest import SECRET, ClientFactory, frozen_config
+from tests.sim.conftest import KEY, SECRET, ClientFactory, frozen_config
 
 BTC = "BTC/USDT:USDT"
 
@@ -55,7 +55,8 @@ async def test_fault_filters_by_path_method_and_key(rest: ccxt.Exchange, sim: Si
     assert sim.faults.http == []
 
 
-async def test_request_budget_answers_429_with_retry_after(clients: ClientFactory) -> None:
+async def test_legacy_request_budget_still_loads_as_the_weight_limit(clients: ClientFactory) -> None:
+    # a config file from before request weights (the benchmark writes one) keeps working
     async with SimExchange(frozen_config(request_budget=3)) as sim:
         sim.create_account("k", "s", Decimal(1000))
         async with aiohttp.ClientSession() as http:
@@ -90,9 +91,11 @@ async def test_accept_then_timeout_executes_the_order(sim: SimExchange, clients:
     order = await client.fetch_order(None, BTC, params={"clientOrderId": "lost-ack"})
     assert order["status"] == "closed"
     assert order["filled"] == 0.01
-    # a retry with the same id is refused, which is what makes the lookup safe
-    with pytest.raises(ccxt.InvalidOrder):
-        await client.create_order(BTC, "market", "buy", 0.01, params={"clientOrderId": "lost-ack"})
+    # The order is closed, so its id is free again (Binance: unique among open orders): a blind
+    # retry with the same id is a second order. Only the lookup before any retry guards against it.
+    retry = await client.create_order(BTC, "market", "buy", 0.01, params={"clientOrderId": "lost-ack"})
+    assert retry["id"] != order["id"]
+    assert sim.engine.accounts[KEY].position("BTCUSDT").amt == Decimal("0.02")
 
 
 async def test_timestamp_outside_recv_window_is_invalid_nonce(clients: ClientFactory) -> None:

@@ -138,11 +138,15 @@ async def test_insufficient_margin(clients: ClientFactory, sim: SimExchange) -> 
         await client.create_order(BTC, "market", "buy", 0.1)  # 6000 notional at 20x needs 300
 
 
-async def test_reused_client_id_is_rejected(rest: ccxt.Exchange) -> None:
-    await rest.create_order(BTC, "limit", "buy", 0.01, 50000, params={"clientOrderId": "dup"})
-    await rest.cancel_order(None, BTC, params={"clientOrderId": "dup"})
-    with pytest.raises(ccxt.InvalidOrder, match="-4116"):
+async def test_client_id_of_a_cancelled_order_can_be_reused(rest: ccxt.Exchange) -> None:
+    # Binance: newClientOrderId is "a unique id among open orders" (client_id_rule: open, the default)
+    first = await rest.create_order(BTC, "limit", "buy", 0.01, 50000, params={"clientOrderId": "dup"})
+    with pytest.raises(ccxt.InvalidOrder, match="-4116"):  # still open: refused
         await rest.create_order(BTC, "market", "buy", 0.01, params={"clientOrderId": "dup"})
+    await rest.cancel_order(None, BTC, params={"clientOrderId": "dup"})
+    second = await rest.create_order(BTC, "market", "buy", 0.01, params={"clientOrderId": "dup"})
+    assert second["id"] != first["id"]
+    assert (await rest.fetch_order(None, BTC, params={"clientOrderId": "dup"}))["id"] == second["id"]
 
 
 async def test_reduce_only_rules(rest: ccxt.Exchange, sim: SimExchange) -> None:
