@@ -16,8 +16,8 @@ import ccxt.async_support as ccxt_async
 import ccxt.pro as ccxt_pro
 import pytest
 
+from bot.sim.config import load_config
 from bot.sim.server import SimExchange
-from tests.sim.conftest import frozen_config
 
 BYBIT_KEY, BYBIT_SECRET = "bob-key", "bob-secret"
 BTC = "BTC/USDT:USDT"
@@ -85,7 +85,7 @@ def make_bybit(
 @pytest.fixture
 async def bsim() -> AsyncIterator[SimExchange]:
     """Both personalities over one engine, prices frozen; bob trades on Bybit."""
-    exchange = SimExchange(frozen_config(), venues=("binance", "bybit"))
+    exchange = SimExchange(load_config(tick_interval_s=0), venues=("binance", "bybit"))
     await exchange.start()
     exchange.create_account(BYBIT_KEY, BYBIT_SECRET, Decimal(100_000), name="bob", venue="bybit")
     try:
@@ -126,3 +126,24 @@ async def bybit_pro(bybit_clients: BybitFactory) -> Any:
     client = bybit_clients(pro=True)
     await client.load_markets()
     return client
+
+
+@pytest.fixture
+async def binance_client(bsim: SimExchange) -> AsyncIterator[Any]:
+    """A Binance account and its ccxt client on the same exchange as the Bybit fixtures."""
+    from bot.venue import VenueMode, make_rest
+
+    bsim.create_account("carol-key", "carol-secret", Decimal(10_000), name="carol")
+    client = make_rest(
+        "binanceusdm",
+        VenueMode.SIM,
+        api_key="carol-key",
+        secret="carol-secret",
+        rest_url=bsim.rest_url,
+        ws_url=bsim.ws_url,
+    )
+    await client.load_markets()
+    try:
+        yield client
+    finally:
+        await client.close()

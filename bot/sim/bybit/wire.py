@@ -12,7 +12,7 @@ from bot.sim.matching import Engine
 from bot.sim.wire import s
 
 ZERO = Decimal(0)
-_AVG = Decimal("1e-10")
+_AVG = Decimal("1e-8")  # engine-side precision of an average, before the venue scaling
 _STATUS = {
     "NEW": "New",
     "PARTIALLY_FILLED": "PartiallyFilled",
@@ -54,7 +54,7 @@ def order_json(
         "createType": "CreateByUser",
         "cancelType": cancel_type,
         "rejectReason": reject,
-        "avgPrice": s(m.price_out(order.avg_price).quantize(_AVG)) if order.executed_qty else "",
+        "avgPrice": s(m.price_out(order.avg_price.quantize(_AVG))) if order.executed_qty else "",
         "leavesQty": s(leaves),
         "leavesValue": s(leaves * price),
         "cumExecQty": s(m.qty_out(order.executed_qty)),
