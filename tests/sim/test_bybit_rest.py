@@ -292,3 +292,19 @@ async def test_public_time_and_unknown_path(bsim: SimExchange) -> None:
         assert set(body) == {"retCode", "retMsg", "result", "retExtInfo", "time"}
         async with http.get(bsim.urls["bybit"]["rest"] + "/v5/nope") as resp:
             assert resp.status == 404
+
+
+async def test_flat_position_by_symbol_and_cumulative_realised_pnl(bybit: Any, bsim: SimExchange) -> None:
+    await bybit.create_order(BTC, "market", "buy", 0.01)
+    bsim.engine.set_price("BTCUSDT", Decimal(61_000))
+    await bybit.create_order(BTC, "market", "sell", 0.01)
+    raw = await bybit.privateGetV5PositionList({"category": "linear", "symbol": "BTCUSDT"})
+    (row,) = raw["result"]["list"]
+    assert (row["size"], row["side"]) == ("0", "")  # by symbol a flat position is still listed
+    trades = bsim.engine.accounts[BYBIT_KEY].trades
+    net = sum((t.realized_pnl - t.commission for t in trades), Decimal(0))
+    assert Decimal(row["cumRealisedPnl"]) == net
+    assert await bybit.fetch_positions() == []  # by settleCoin only open ones
+    wallet = await bybit.privateGetV5AccountWalletBalance({"accountType": "UNIFIED"})
+    assert Decimal(wallet["result"]["list"][0]["coin"][0]["cumRealisedPnl"]) == net
+    assert Decimal(wallet["result"]["list"][0]["totalWalletBalance"]) == 100_000 + net

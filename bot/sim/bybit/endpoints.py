@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from itertools import islice
 from typing import Any
 
 from bot.sim.accounts import Account, Order, SimError
@@ -264,7 +265,8 @@ def wallet_balance(c: Call) -> Any:
     account_type = c.params.get("accountType", "")
     if account_type != "UNIFIED":
         raise BybitError(10001, "accountType only support UNIFIED.")
-    return {"list": [wallet_json(c.engine, c.acct)]}
+    total = sum(c.venue.realised(c.acct).values(), ZERO)
+    return {"list": [wallet_json(c.engine, c.acct, total)]}
 
 
 def account_info(c: Call) -> Any:
@@ -329,12 +331,14 @@ def position_list(c: Call) -> Any:
     _category(c)
     wanted = _symbol_filter(c)
     marks = c.engine.marks()
+    realised = c.venue.realised(c.acct)
     rows = []
     for m in [wanted] if wanted is not None else list(c.venue.markets.values()):
         pos = c.acct.position(m.engine_symbol)
         # By symbol the position comes back even when flat; by settleCoin only open ones.
         if wanted is not None or pos.amt:
-            rows.append(position_json(m, c.acct, pos, marks[m.engine_symbol]))
+            cum = realised.get(m.engine_symbol, ZERO)
+            rows.append(position_json(m, c.acct, pos, marks[m.engine_symbol], cum))
     return {"category": "linear", "list": rows, "nextPageCursor": ""}
 
 
@@ -420,7 +424,7 @@ def order_cancel(c: Call) -> Any:
 
 def _orders_reply(c: Call, rows: list[Order], default: int) -> Any:
     page, cursor = _cursor_page(rows, c, lambda o: o.order_id, default, 50)
-    fees = fees_by_order(c.acct, {o.order_id for o in page if o.executed_qty})
+    fees = fees_by_order(c.acct, page)
     return {
         "category": "linear",
         "list": [order_json(c.venue, o, fees.get(o.order_id, ZERO)) for o in page],
@@ -429,6 +433,10 @@ def _orders_reply(c: Call, rows: list[Order], default: int) -> Any:
 
 
 _RECENT = 500  # realtime also serves the account's most recent 500 orders of any status
+
+
+def _recent(account: Account) -> list[Order]:
+    return list(islice(reversed(account.orders.values()), _RECENT))
 
 
 def _by_id(c: Call) -> list[Order] | None:
@@ -451,11 +459,11 @@ def order_realtime(c: Call) -> Any:
     _category(c)
     found = _by_id(c)
     if found is not None:
-        recent = found and found[0].order_id in {o.order_id for o in list(c.acct.orders.values())[-_RECENT:]}
+        recent = found and found[0].order_id in {o.order_id for o in _recent(c.acct)}
         return _orders_reply(c, found if recent else [], 20)
     m = _symbol_filter(c)
     open_only = c.params.get("openOnly", "0") in ("0", "")
-    pool = list(c.acct.open_orders.values()) if open_only else list(c.acct.orders.values())[-_RECENT:]
+    pool = list(c.acct.open_orders.values()) if open_only else _recent(c.acct)
     rows = [o for o in pool if m is None or o.symbol == m.engine_symbol]
     rows.sort(key=lambda o: o.order_id, reverse=True)
     return _orders_reply(c, rows, 20)

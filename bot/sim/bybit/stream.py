@@ -26,7 +26,7 @@ from websockets.http11 import Request, Response
 from bot.sim.accounts import Account, Trade
 from bot.sim.bybit.auth import ws_auth_error
 from bot.sim.bybit.venue import BybitVenue
-from bot.sim.bybit.wire import execution_json, order_json, position_json, wallet_json
+from bot.sim.bybit.wire import execution_json, fees_by_order, order_json, position_json, wallet_json
 from bot.sim.jsonfast import dumps
 from bot.sim.matching import Engine
 
@@ -79,7 +79,7 @@ class BybitStream:
             order = account.orders.get(o["i"])
             if order is None:
                 return
-            fee = sum((t.commission for t in account.trades if t.order_id == order.order_id), ZERO)
+            fee = fees_by_order(account, [order]).get(order.order_id, ZERO)
             if o["x"] == "TRADE":
                 trade = self._trade(account, int(o["t"]))
                 if trade is not None:
@@ -89,12 +89,13 @@ class BybitStream:
                     )
             frames.append(("order", [order_json(self.venue, order, fee, stream=True)]))
         elif kind == "ACCOUNT_UPDATE":
+            realised = self.venue.realised(account)
             for p in event["a"]["P"]:
                 m = self.venue.by_engine[p["s"]]
                 mark = self.engine.books[p["s"]].fair
-                pos = account.position(p["s"])
-                frames.append(("position", [position_json(m, account, pos, mark, stream=True)]))
-            frames.append(("wallet", [wallet_json(self.engine, account)]))
+                pos, cum = account.position(p["s"]), realised.get(p["s"], ZERO)
+                frames.append(("position", [position_json(m, account, pos, mark, cum, stream=True)]))
+            frames.append(("wallet", [wallet_json(self.engine, account, sum(realised.values(), ZERO))]))
         now = time.monotonic()
         created = _now_ms()
         for conn in conns:

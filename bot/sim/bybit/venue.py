@@ -124,6 +124,8 @@ class BybitVenue:
             self.markets[market.symbol] = market
             self.by_engine[cfg.symbol] = market
         self._next_anonymous = 1
+        # api_key -> (fills counted, realized PnL net of fees per engine symbol), kept incrementally
+        self._realised: dict[str, tuple[int, dict[str, Decimal]]] = {}
         self._by_link: dict[str, dict[str, Order]] = {}  # api_key -> orderLinkId -> order
 
     def market(self, symbol: str | None) -> BybitMarket:
@@ -165,3 +167,14 @@ class BybitVenue:
         if link:
             return self.by_link(account, link)
         return None
+
+    def realised(self, account: Account) -> dict[str, Decimal]:
+        """Cumulative realized PnL net of fees per engine symbol (Bybit's cumRealisedPnl); only
+        the fills since the last call are added up."""
+        seen, per_symbol = self._realised.get(account.api_key, (0, {}))
+        trades = account.trades
+        for i in range(seen, len(trades)):
+            t = trades[i]
+            per_symbol[t.symbol] = per_symbol.get(t.symbol, ZERO) + t.realized_pnl - t.commission
+        self._realised[account.api_key] = (len(trades), per_symbol)
+        return per_symbol

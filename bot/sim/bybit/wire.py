@@ -13,6 +13,7 @@ from bot.sim.wire import s
 
 ZERO = Decimal(0)
 _AVG = Decimal("1e-8")  # engine-side precision of an average, before the venue scaling
+_RATE = Decimal("0.0001")
 _STATUS = {
     "NEW": "New",
     "PARTIALLY_FILLED": "PartiallyFilled",
@@ -92,11 +93,17 @@ def order_json(
     return out
 
 
-def fees_by_order(account: Account, order_ids: set[int]) -> dict[int, Decimal]:
+def fees_by_order(account: Account, orders: list[Order]) -> dict[int, Decimal]:
+    """Cumulative fee per order, from the account's fills newest first back to the oldest order's
+    creation (fills are appended in time order), so a page costs the fills since then, not all."""
+    wanted = {o.order_id: o.time_ms for o in orders if o.executed_qty}
     fees: dict[int, Decimal] = {}
-    if order_ids:
-        for t in account.trades:
-            if t.order_id in order_ids:
+    if wanted:
+        since = min(wanted.values())
+        for t in reversed(account.trades):
+            if t.time_ms < since:
+                break
+            if t.order_id in wanted:
                 fees[t.order_id] = fees.get(t.order_id, ZERO) + t.commission
     return fees
 
@@ -141,12 +148,14 @@ def execution_json(
     return out
 
 
-def cum_realised(account: Account, symbol: str) -> Decimal:
-    return sum((t.realized_pnl - t.commission for t in account.trades if t.symbol == symbol), ZERO)
-
-
 def position_json(
-    m: BybitMarket, account: Account, pos: Position, mark: Decimal, *, stream: bool = False
+    m: BybitMarket,
+    account: Account,
+    pos: Position,
+    mark: Decimal,
+    cum_realised: Decimal,
+    *,
+    stream: bool = False,
 ) -> dict[str, Any]:
     lev = account.leverage_of(m.engine_symbol)
     value = abs(pos.amt) * mark
@@ -179,7 +188,7 @@ def position_json(
         "trailingStop": "0",
         "unrealisedPnl": s(pos.unrealized(mark)),
         "curRealisedPnl": "0",
-        "cumRealisedPnl": s(cum_realised(account, m.engine_symbol)),
+        "cumRealisedPnl": s(cum_realised),
         "sessionAvgPrice": "",
         "isReduceOnly": False,
         "mmrSysUpdatedTime": "",
@@ -194,7 +203,7 @@ def position_json(
     return out
 
 
-def wallet_json(engine: Engine, account: Account) -> dict[str, Any]:
+def wallet_json(engine: Engine, account: Account, cum_realised: Decimal) -> dict[str, Any]:
     marks = engine.marks()
     upnl = account.unrealized(marks)
     pos_im = ZERO
@@ -207,7 +216,6 @@ def wallet_json(engine: Engine, account: Account) -> dict[str, Any]:
     order_im = account.initial_margin(marks) - pos_im
     equity = account.wallet + upnl
     available = equity - pos_im - order_im
-    cum = sum((t.realized_pnl - t.commission for t in account.trades), ZERO)
     coin = {
         "coin": account.asset,
         "equity": s(equity),
@@ -221,7 +229,7 @@ def wallet_json(engine: Engine, account: Account) -> dict[str, Any]:
         "totalPositionIM": s(pos_im),
         "totalPositionMM": s(pos_mm),
         "unrealisedPnl": s(upnl),
-        "cumRealisedPnl": s(cum),
+        "cumRealisedPnl": s(cum_realised),
         "bonus": "0",
         "collateralSwitch": True,
         "marginCollateral": True,
@@ -230,8 +238,8 @@ def wallet_json(engine: Engine, account: Account) -> dict[str, Any]:
     }
     return {
         "accountType": "UNIFIED",
-        "accountIMRate": s((pos_im + order_im) / equity) if equity > 0 else "0",
-        "accountMMRate": s(pos_mm / equity) if equity > 0 else "0",
+        "accountIMRate": s(((pos_im + order_im) / equity).quantize(_RATE)) if equity > 0 else "0",
+        "accountMMRate": s((pos_mm / equity).quantize(_RATE)) if equity > 0 else "0",
         "accountLTV": "0",
         "totalEquity": s(equity),
         "totalWalletBalance": s(account.wallet),
