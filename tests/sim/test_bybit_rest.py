@@ -308,3 +308,16 @@ async def test_flat_position_by_symbol_and_cumulative_realised_pnl(bybit: Any, b
     wallet = await bybit.privateGetV5AccountWalletBalance({"accountType": "UNIFIED"})
     assert Decimal(wallet["result"]["list"][0]["coin"][0]["cumRealisedPnl"]) == net
     assert Decimal(wallet["result"]["list"][0]["totalWalletBalance"]) == 100_000 + net
+
+
+async def test_post_only_and_ioc_limits(bybit: Any) -> None:
+    crossing = await bybit.create_order(THIN, "limit", "buy", 10, 1.01, params={"postOnly": True})
+    (po,) = await bybit.fetch_canceled_and_closed_orders(THIN)
+    assert (po["id"], po["status"], po["filled"]) == (crossing["id"], "canceled", 0)
+    assert po["info"]["rejectReason"] == "EC_PostOnlyWillTakeLiquidity"
+    resting = await bybit.create_order(THIN, "limit", "buy", 10, 0.98, params={"postOnly": True})
+    (open_po,) = await bybit.fetch_open_orders(THIN)
+    assert (open_po["id"], open_po["info"]["timeInForce"]) == (resting["id"], "PostOnly")
+    ioc = await bybit.create_order(THIN, "limit", "buy", 300, 1.002, params={"timeInForce": "IOC"})
+    (done,) = await bybit.fetch_closed_orders(THIN, params={"orderId": ioc["id"]})
+    assert (done["status"], done["filled"], done["remaining"]) == ("canceled", 200, 0)
