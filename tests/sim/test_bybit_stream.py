@@ -168,3 +168,11 @@ async def admin_post(sim: SimExchange, path: str, body: dict[str, Any]) -> dict[
 
 async def inject(sim: SimExchange, spec: dict[str, Any]) -> dict[str, Any]:
     return await admin_post(sim, "/_sim/faults", spec)
+
+
+async def test_watch_positions_snapshot_from_rest(bybit_clients: Any, bsim: SimExchange) -> None:
+    client = bybit_clients(pro=True, watchPositions={"fetchPositionsSnapshot": True})
+    await client.load_markets()
+    await client.create_order(THIN, "market", "buy", 50)
+    snapshot = await asyncio.wait_for(client.watch_positions(), 5)  # linear and inverse via REST
+    assert [(p["symbol"], p["side"], p["contracts"]) for p in snapshot] == [(THIN, "long", 50)]

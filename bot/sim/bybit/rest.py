@@ -2,7 +2,7 @@
 meters the per-UID per-endpoint request limits, and dispatches to `endpoints.ROUTES`. Every answer
 is HTTP 200 with Bybit's envelope `{"retCode","retMsg","result","retExtInfo","time"}`.
 
-Lean like the Binance host: no per-request logging, orjson, precomputed instruments list.
+Lean like the Binance host: no per-request logging, orjson, one dict lookup per route.
 """
 
 from __future__ import annotations
