@@ -24,7 +24,7 @@ class VenueListing(BaseModel):
 
     symbol: str
     base: str
-    multiplier: Decimal = Decimal(1)
+    multiplier: Decimal = Field(default=Decimal(1), gt=0)
 
 
 class BybitSettings(BaseModel):

@@ -144,3 +144,13 @@ async def test_cli_venue_flag(tmp_path: Path) -> None:
     assert set(both["binance"]) == {"rest", "ws"}
     alone = await _cli_urls("--venue", "bybit")
     assert set(alone) == {"bybit"}
+
+
+def test_bybit_listings_must_not_collide() -> None:
+    config = frozen_config()
+    pepe = config.markets[-1]
+    clash = pepe.model_copy(
+        update={"listings": {"bybit": pepe.listings["bybit"].model_copy(update={"symbol": "BTCUSDT"})}}
+    )
+    with pytest.raises(ValueError, match="BTCUSDT"):
+        SimExchange(config.model_copy(update={"markets": (*config.markets[:-1], clash)}), venues=("bybit",))

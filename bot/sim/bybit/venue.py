@@ -121,6 +121,8 @@ class BybitVenue:
                 if listing is not None
                 else BybitMarket(cfg.symbol, cfg.base, Decimal(1), cfg)
             )
+            if market.symbol in self.markets:
+                raise ValueError(f"two markets are listed on Bybit as {market.symbol}")
             self.markets[market.symbol] = market
             self.by_engine[cfg.symbol] = market
         self._next_anonymous = 1
