@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import deque
 from typing import Any
 
 from aiohttp import web
@@ -61,23 +62,33 @@ class BybitRestApi:
         self._limits = {**DEFAULT_LIMITS, **settings.rate_limits}
         self._default_limit = settings.default_rate_limit
         self._recv_window = settings.recv_window_default_ms
-        self._used: dict[tuple[str, str], tuple[int, int]] = {}  # (api_key, path) -> (second, count)
+        self._used: dict[tuple[str, str], deque[int]] = {}  # (api_key, path) -> answered at (ms)
 
     def _meter(self, api_key: str, path: str, now_ms: int) -> dict[str, str]:
-        """Per UID and endpoint, per second; the X-Bapi-Limit* headers go on every private answer."""
+        """Per UID and endpoint over a rolling one-second window, as Bybit counts; the X-Bapi-Limit*
+        headers go on every private answer. A refused request does not count."""
         limit = self._limits.get(path, self._default_limit)
-        second = now_ms // 1000
-        seen, used = self._used.get((api_key, path), (second, 0))
-        used = used + 1 if seen == second else 1
-        self._used[(api_key, path)] = (second, used)
-        headers = {
+        recent = self._used.get((api_key, path))
+        if recent is None:
+            recent = self._used[(api_key, path)] = deque()
+        while recent and recent[0] <= now_ms - 1000:
+            recent.popleft()
+        if len(recent) >= limit:
+            raise BybitError(
+                10006,
+                "Too many visits!",
+                {
+                    "X-Bapi-Limit": str(limit),
+                    "X-Bapi-Limit-Status": "0",
+                    "X-Bapi-Limit-Reset-Timestamp": str(recent[0] + 1000),
+                },
+            )
+        recent.append(now_ms)
+        return {
             "X-Bapi-Limit": str(limit),
-            "X-Bapi-Limit-Status": str(max(0, limit - used)),
-            "X-Bapi-Limit-Reset-Timestamp": str((second + 1) * 1000 if used > limit else now_ms),
+            "X-Bapi-Limit-Status": str(limit - len(recent)),
+            "X-Bapi-Limit-Reset-Timestamp": str(now_ms),
         }
-        if used > limit:
-            raise BybitError(10006, "Too many visits!", headers)
-        return headers
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         recv_ns = time.time_ns()
