@@ -32,7 +32,16 @@ def start_sim() -> tuple[subprocess.Popen[str], dict[str, str]]:
     """`python -m bot.cli sim`; falls back to `python -m bot.sim.cli` if the dispatcher cannot start
     (another command's module failing to import must not stop the benchmark)."""
     for module in (["bot.cli", "sim"], ["bot.sim.cli"]):
-        cmd = [sys.executable, "-m", *module, "--host", "127.0.0.1", "--tick-interval", "0"]
+        cmd = [
+            sys.executable,
+            "-m",
+            *module,
+            "--host",
+            "127.0.0.1",
+            "--tick-interval",
+            "0",
+            "--no-rate-limits",
+        ]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert proc.stdout is not None
         line = proc.stdout.readline()

@@ -122,6 +122,7 @@ class Account:
     asset: str = "USDT"
     withdrawals_enabled: bool = False
     revoked: bool = False
+    venue: str = "binance"  # the protocol personality whose keys these are: "binance" | "bybit"
     update_time_ms: int = 0
     positions: dict[str, Position] = field(default_factory=dict)
     leverage: dict[str, int] = field(default_factory=dict)

@@ -4,8 +4,9 @@ benchmark use it. Its routes are not charged any request weight."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -16,6 +17,21 @@ from bot.sim.limits import Limits
 from bot.sim.matching import Engine
 from bot.sim.userstream import UserStream
 from bot.sim.wire import admin_order_json, admin_trade_json, s
+
+
+class VenueStream(Protocol):
+    def drop(self, api_key: str | None = None) -> int: ...
+    def stall(self, seconds: float, api_key: str | None = None) -> int: ...
+    def close_account(self, api_key: str) -> int: ...
+
+
+class VenueHooks(Protocol):
+    """What the admin API needs of a personality other than Binance (e.g. `BybitHost`)."""
+
+    @property
+    def faults(self) -> Faults: ...
+    @property
+    def stream(self) -> VenueStream: ...
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -45,6 +61,7 @@ def account_summary(engine: Engine, account: Account, since_ns: int = 0) -> dict
     return {
         "api_key": account.api_key,
         "name": account.name,
+        "venue": account.venue,
         "revoked": account.revoked,
         "withdrawals_enabled": account.withdrawals_enabled,
         "balance": s(account.wallet),
@@ -65,8 +82,16 @@ def account_summary(engine: Engine, account: Account, since_ns: int = 0) -> dict
     }
 
 
-def admin_routes(engine: Engine, stream: UserStream, faults: Faults, limits: Limits) -> list[web.RouteDef]:
+def admin_routes(
+    engine: Engine,
+    stream: UserStream,
+    faults: Faults,
+    limits: Limits,
+    venues: Mapping[str, VenueHooks] | None = None,
+) -> list[web.RouteDef]:
+    """`venues`: the other personalities served (e.g. {"bybit": host}); Binance is `stream`/`faults`."""
     routes = web.RouteTableDef()
+    others = dict(venues or {})
 
     @routes.post("/_sim/accounts")
     async def create_account(request: web.Request) -> web.Response:
@@ -79,18 +104,33 @@ def admin_routes(engine: Engine, stream: UserStream, faults: Faults, limits: Lim
                 balance,
                 name=str(data.get("name") or ""),
                 withdrawals_enabled=bool(data.get("withdrawals_enabled", False)),
+                venue=str(data.get("venue") or "binance"),
             )
         except KeyError as exc:
             return _bad(f"missing field {exc.args[0]!r}")
         except (ValueError, InvalidOperation) as exc:
             return _bad(str(exc), 409 if "already exists" in str(exc) else 400)
-        return _json({"api_key": account.api_key, "name": account.name, "balance": s(account.wallet)}, 201)
+        return _json(
+            {
+                "api_key": account.api_key,
+                "name": account.name,
+                "balance": s(account.wallet),
+                "venue": account.venue,
+            },
+            201,
+        )
 
     @routes.get("/_sim/accounts")
     async def list_accounts(request: web.Request) -> web.Response:
         return _json(
             [
-                {"api_key": a.api_key, "name": a.name, "balance": s(a.wallet), "revoked": a.revoked}
+                {
+                    "api_key": a.api_key,
+                    "name": a.name,
+                    "balance": s(a.wallet),
+                    "revoked": a.revoked,
+                    "venue": a.venue,
+                }
                 for a in engine.accounts.values()
             ]
         )
@@ -112,7 +152,10 @@ def admin_routes(engine: Engine, stream: UserStream, faults: Faults, limits: Lim
         if account is None:
             return _bad("no such account", 404)
         account.revoked = True
-        stream.close_key(account.api_key)
+        if account.venue in others:
+            others[account.venue].stream.close_account(account.api_key)
+        else:
+            stream.close_key(account.api_key)
         return _json({"revoked": True})
 
     @routes.post("/_sim/price")
@@ -148,10 +191,21 @@ def admin_routes(engine: Engine, stream: UserStream, faults: Faults, limits: Lim
         api_key = data.get("api_key")
         if api_key is not None and api_key not in engine.accounts:
             return _bad("no such account", 404)
+        # The venue whose hosts get the faults: the account's, else "venue" (default binance).
+        venue = engine.accounts[api_key].venue if api_key is not None else str(data.get("venue") or "binance")
+        other = others.get(venue)
+        if other is None and venue != "binance":
+            return _bad(f"venue {venue!r} is not served", 404)
         try:
-            done: dict[str, Any] = {"rest": faults.add(data)}
+            done: dict[str, Any] = {"rest": (other.faults if other is not None else faults).add(data)}
         except (TypeError, ValueError) as exc:
             return _bad(f"bad fault spec: {exc}")
+        if other is not None:
+            if data.get("drop_ws"):
+                done["dropped"] = other.stream.drop(api_key)
+            if data.get("stall_ws"):
+                done["stalled"] = other.stream.stall(float(data["stall_ws"]), api_key)
+            return _json(done)
         if data.get("drop_ws"):
             done["dropped"] = stream.drop(api_key)
         if data.get("expire_listen_keys"):
@@ -163,6 +217,8 @@ def admin_routes(engine: Engine, stream: UserStream, faults: Faults, limits: Lim
     @routes.delete("/_sim/faults")
     async def clear_faults(request: web.Request) -> web.Response:
         faults.clear()
+        for other in others.values():
+            other.faults.clear()
         return _json({"cleared": True})
 
     @routes.get("/_sim/limits")

@@ -23,7 +23,7 @@ def parse_params(query: str, body: str) -> dict[str, str]:
 def key_account(accounts: dict[str, Account], api_key: str | None) -> Account:
     """The account behind the X-MBX-APIKEY header (listenKey calls need nothing more)."""
     account = accounts.get(api_key or "")
-    if account is None or account.revoked:
+    if account is None or account.revoked or account.venue != "binance":
         raise SimError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
     return account
 

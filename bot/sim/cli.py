@@ -1,7 +1,8 @@
 """`copybot sim`: run the local exchange until SIGINT/SIGTERM.
 
-Prints one JSON line `{"rest": ..., "ws": ...}` on stdout once both hosts listen, so a parent
-process (the benchmark, the demo) can read the ports it got.
+Prints one JSON line on stdout once every host listens, so a parent process (the benchmark, the
+demo) can read the ports it got: `{"rest": ..., "ws": ...}` for `--venue binance` (the default),
+otherwise `{"binance": {"rest", "ws"}, "bybit": {"rest", "ws"}}` (only the venues served).
 """
 
 from __future__ import annotations
@@ -20,13 +21,19 @@ import yaml
 from bot.sim.config import SimConfigError, load_config
 from bot.sim.server import SimExchange
 
-HELP = "Run the local Binance USD-M exchange (REST + user data stream) on loopback."
+HELP = "Run the local exchange (Binance USD-M and/or Bybit V5 linear: REST + user streams) on loopback."
+VENUES = {"binance": ("binance",), "bybit": ("bybit",), "both": ("binance", "bybit")}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--rest-port", type=int, default=0, help="REST port; 0 picks a free one")
     parser.add_argument("--ws-port", type=int, default=0, help="user-stream port; 0 picks a free one")
+    parser.add_argument(
+        "--venue", choices=sorted(VENUES), default="binance", help="personalities to serve (default binance)"
+    )
+    parser.add_argument("--bybit-rest-port", type=int, default=0, help="Bybit REST port; 0 picks one")
+    parser.add_argument("--bybit-ws-port", type=int, default=0, help="Bybit private ws port; 0 picks one")
     parser.add_argument(
         "--config", type=Path, help="market YAML (default: the packaged bot/sim/default.yaml)"
     )
@@ -64,7 +71,7 @@ async def _serve(args: argparse.Namespace) -> int:
     if args.seed is not None:
         markets = tuple(m.model_copy(update={"seed": m.seed + args.seed}) for m in config.markets)
         config = config.model_copy(update={"markets": markets})
-    sim = SimExchange(config)
+    sim = SimExchange(config, venues=VENUES[args.venue])
     for item in _load_accounts(args.accounts) if args.accounts else []:
         sim.create_account(
             str(item["api_key"]),
@@ -72,14 +79,22 @@ async def _serve(args: argparse.Namespace) -> int:
             Decimal(str(item.get("balance", "10000"))),
             name=str(item.get("name", "")),
             withdrawals_enabled=bool(item.get("withdrawals_enabled", False)),
+            venue=str(item.get("venue", "binance")),
         )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await sim.start(args.host, args.rest_port, args.ws_port)
+    await sim.start(
+        args.host,
+        args.rest_port,
+        args.ws_port,
+        args.bybit_rest_port,
+        args.bybit_ws_port,
+    )
     try:
-        sys.stdout.write(json.dumps({"rest": sim.rest_url, "ws": sim.ws_url}) + "\n")
+        line = {"rest": sim.rest_url, "ws": sim.ws_url} if sim.venues == ("binance",) else sim.urls
+        sys.stdout.write(json.dumps(line) + "\n")
         sys.stdout.flush()
         await stop.wait()
     finally:

@@ -15,6 +15,29 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
+class VenueListing(BaseModel):
+    """How one venue lists an engine market when it differs from the engine's own view: its symbol,
+    base coin, and how many venue units make one engine unit (venue qty = engine qty x multiplier,
+    venue price = engine price / multiplier)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    symbol: str
+    base: str
+    multiplier: Decimal = Field(default=Decimal(1), gt=0)
+
+
+class BybitSettings(BaseModel):
+    """The Bybit V5 personality: per-UID request limits per endpoint and second."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # path -> requests per second per UID; paths not listed get default_rate_limit
+    rate_limits: dict[str, int] = Field(default_factory=dict)
+    default_rate_limit: int = Field(default=50, gt=0)
+    recv_window_default_ms: int = Field(default=5000, gt=0)
+
+
 class MarketConfig(BaseModel):
     """One perpetual market and the synthetic liquidity around its fair price."""
 
@@ -38,6 +61,8 @@ class MarketConfig(BaseModel):
     maker_fee: Decimal = Decimal("0.0002")
     taker_fee: Decimal = Decimal("0.0005")
     max_leverage: int = Field(default=20, gt=0, le=125)
+    # venue -> listing under another name / contract multiplier (absent: same symbol, multiplier 1)
+    listings: dict[str, VenueListing] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check_steps(self) -> MarketConfig:
@@ -82,6 +107,7 @@ class SimConfig(BaseModel):
     tick_interval_s: float = Field(default=0.5, ge=0)
     # How long an `accept_then_timeout` response is held when the client does not hang up first.
     hold_timeout_s: float = Field(default=30.0, gt=0)
+    bybit: BybitSettings = Field(default_factory=BybitSettings)
 
     @model_validator(mode="before")
     @classmethod

@@ -72,14 +72,23 @@ class Engine:
     # -- accounts and markets -------------------------------------------------------------------
 
     def create_account(
-        self, api_key: str, secret: str, balance: Decimal, name: str = "", withdrawals_enabled: bool = False
+        self,
+        api_key: str,
+        secret: str,
+        balance: Decimal,
+        name: str = "",
+        withdrawals_enabled: bool = False,
+        venue: str = "binance",
     ) -> Account:
         if not api_key or not secret:
             raise ValueError("an account needs a non-empty api_key and secret")
+        if venue not in ("binance", "bybit"):
+            raise ValueError(f"unknown venue {venue!r} (binance or bybit)")
         if api_key in self.accounts:
             raise ValueError(f"account with api_key {api_key[:6]}... already exists")
         account = Account(api_key, secret, name or api_key, Decimal(balance), update_time_ms=_now_ms())
         account.withdrawals_enabled = withdrawals_enabled
+        account.venue = venue
         # Binance's default leverage is 20x, lower where the market does not allow it
         account.leverage = {m.symbol: min(20, m.max_leverage) for m in self.config.markets}
         self.accounts[api_key] = account

@@ -74,3 +74,7 @@ async def pro(clients: ClientFactory) -> Any:
     client = clients(pro=True)
     await client.load_markets()
     return client
+
+
+# The Bybit personality's fixtures (bsim, bybit_clients, bybit, bybit_pro, binance_client).
+from tests.sim.bybit_clients import binance_client, bsim, bybit, bybit_clients, bybit_pro  # noqa: E402, F401

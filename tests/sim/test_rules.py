@@ -19,7 +19,7 @@ import websockets
 from websockets.asyncio.client import connect
 
 from bot.sim.server import SimExchange
-from bot.venue import VenueMode, make_rest
+from bot.venues import VenueMode, make_rest
 from tests.sim.conftest import KEY, SECRET, frozen_config
 from tests.sim.test_faults import inject
 

@@ -1,0 +1,557 @@
+"""The Bybit V5 REST endpoints (category linear) ccxt's bybit calls, as plain functions of a parsed
+call. `ROUTES` maps (method, path) to (private, handler)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from itertools import islice
+from typing import Any
+
+from bot.sim.accounts import Account, Order, SimError
+from bot.sim.bybit.venue import BybitError, BybitMarket, BybitVenue, from_engine, order_uuid, uid_of
+from bot.sim.bybit.wire import (
+    execution_json,
+    fees_by_order,
+    order_json,
+    order_status,
+    position_json,
+    wallet_json,
+)
+from bot.sim.matching import Engine
+from bot.sim.wire import s
+
+ZERO = Decimal(0)
+DAY_MS = 86_400_000
+_CATEGORIES = frozenset({"spot", "linear", "inverse", "option"})
+_EXEC_TYPES = frozenset(
+    {"Trade", "AdlTrade", "Funding", "BustTrade", "Delivery", "Settle", "BlockTrade", "MovePosition"}
+)
+
+
+@dataclass(slots=True)
+class Call:
+    venue: BybitVenue
+    engine: Engine
+    account: Account | None
+    params: dict[str, str]
+    recv_ns: int
+    order: Order | None = None  # the order placed by this call, stamped with its ack time
+
+    @property
+    def acct(self) -> Account:
+        assert self.account is not None, "private route without an account"
+        return self.account
+
+
+Handler = Callable[[Call], Any]
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _int(params: dict[str, str], name: str, default: int) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise BybitError(10001, f"params error: {name} invalid") from None
+
+
+def _decimal(params: dict[str, str], name: str) -> Decimal:
+    raw = params.get(name, "")
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise BybitError(10001, f"params error: {name} invalid") from None
+    if not value.is_finite():
+        raise BybitError(10001, f"params error: {name} invalid")
+    return value
+
+
+def _category(c: Call, *, only_linear: bool = True) -> str:
+    category = c.params.get("category", "")
+    if category not in _CATEGORIES:
+        raise BybitError(10001, "params error: category invalid")
+    if only_linear and category != "linear":
+        raise BybitError(10001, f"params error: category {category} is not supported here")
+    return category
+
+
+def _symbol_filter(c: Call) -> BybitMarket | None:
+    """The symbol of a linear list query; Bybit needs symbol, baseCoin or settleCoin."""
+    if c.params.get("symbol"):
+        return c.venue.market(c.params["symbol"])
+    if not (c.params.get("settleCoin") or c.params.get("baseCoin")):
+        raise BybitError(10001, "params error: symbol, baseCoin or settleCoin is required")
+    return None
+
+
+def _cursor_page(
+    rows: list[Any], c: Call, key: Callable[[Any], int], default: int, top: int
+) -> tuple[list[Any], str]:
+    """Newest-first rows after the cursor (the key of the last row of the previous page)."""
+    limit = _int(c.params, "limit", default)
+    if not 1 <= limit <= top:
+        raise BybitError(10001, "params error: limit invalid")
+    cursor = c.params.get("cursor", "")
+    if cursor:
+        try:
+            after = int(cursor)
+        except ValueError:
+            raise BybitError(10001, "params error: cursor invalid") from None
+        rows = [r for r in rows if key(r) < after]
+    page = rows[:limit]
+    more = len(rows) > limit
+    return page, str(key(page[-1])) if more and page else ""
+
+
+def _time_window(c: Call) -> tuple[int, int]:
+    """startTime / endTime: at most 7 days apart; the last 7 days when neither is sent."""
+    start, end = _int(c.params, "startTime", 0), _int(c.params, "endTime", 0)
+    if start and end:
+        if end < start or end - start > 7 * DAY_MS:
+            raise BybitError(10001, "params error: the time range must be within 7 days")
+    elif start:
+        end = start + 7 * DAY_MS
+    elif end:
+        start = end - 7 * DAY_MS
+    else:
+        end = now_ms() + 1000
+        start = end - 7 * DAY_MS
+    return start, end
+
+
+# -- market data ----------------------------------------------------------------------------------
+
+
+def market_time(c: Call) -> Any:
+    ns = time.time_ns()
+    return {"timeSecond": str(ns // 1_000_000_000), "timeNano": str(ns)}
+
+
+def _decimals(value: Decimal) -> int:
+    exponent = value.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def instrument(m: BybitMarket) -> dict[str, Any]:
+    cfg = m.cfg
+    return {
+        "symbol": m.symbol,
+        "contractType": "LinearPerpetual",
+        "status": "Trading",
+        "baseCoin": m.base,
+        "quoteCoin": cfg.quote,
+        "settleCoin": cfg.quote,
+        "launchTime": "1585526400000",
+        "deliveryTime": "0",
+        "deliveryFeeRate": "",
+        "priceScale": str(_decimals(m.tick)),
+        "leverageFilter": {
+            "minLeverage": "1",
+            "maxLeverage": f"{cfg.max_leverage}.00",
+            "leverageStep": "0.01",
+        },
+        "priceFilter": {
+            "minPrice": s(m.tick),
+            "maxPrice": s(m.price_out(Decimal(10_000_000))),
+            "tickSize": s(m.tick),
+        },
+        "lotSizeFilter": {
+            "maxOrderQty": s(m.qty_out(cfg.max_qty)),
+            "minOrderQty": s(m.qty_out(cfg.min_qty)),
+            "qtyStep": s(m.step),
+            "postOnlyMaxOrderQty": s(m.qty_out(cfg.max_qty)),
+            "maxMktOrderQty": s(m.qty_out(cfg.max_qty)),
+            "minNotionalValue": s(cfg.min_notional),
+        },
+        "unifiedMarginTrade": True,
+        "fundingInterval": 480,
+        "copyTrading": "both",
+        "upperFundingRate": "0.00375",
+        "lowerFundingRate": "-0.00375",
+        "isPreListing": False,
+        "preListingInfo": None,
+        "riskParameters": {"priceLimitRatioX": "0.01", "priceLimitRatioY": "0.02"},
+        "displayName": "",
+    }
+
+
+def instruments_info(c: Call) -> Any:
+    category = _category(c, only_linear=False)
+    rows: list[dict[str, Any]] = []
+    # Other categories, and the PreLaunch listing ccxt asks for, are empty here.
+    if category == "linear" and c.params.get("status", "Trading") == "Trading":
+        wanted = c.params.get("symbol")
+        if wanted:
+            rows = [instrument(c.venue.market(wanted))]
+        else:
+            rows = [instrument(m) for m in c.venue.markets.values()]
+    return {"category": category, "list": rows, "nextPageCursor": ""}
+
+
+def _ticker(c: Call, m: BybitMarket) -> dict[str, Any]:
+    book = c.engine.books[m.engine_symbol]
+    bid, ask = book.levels(True, 1), book.levels(False, 1)
+    now = now_ms()
+    out = m.price_out
+    change = (book.last_price - book.open_price) / book.open_price
+    return {
+        "symbol": m.symbol,
+        "lastPrice": s(out(book.last_price)),
+        "indexPrice": s(out(book.fair)),
+        "markPrice": s(out(book.fair)),
+        "prevPrice24h": s(out(book.open_price)),
+        "price24hPcnt": s(change.quantize(Decimal("0.000001"))),
+        "highPrice24h": s(out(book.high)),
+        "lowPrice24h": s(out(book.low)),
+        "prevPrice1h": s(out(book.open_price)),
+        "openInterest": "0",
+        "openInterestValue": "0",
+        "turnover24h": s(book.quote_volume),
+        "volume24h": s(m.qty_out(book.volume)),
+        "fundingRate": "0.0001",
+        "nextFundingTime": str(now - now % 28_800_000 + 28_800_000),
+        "predictedDeliveryPrice": "",
+        "basisRate": "",
+        "deliveryFeeRate": "",
+        "deliveryTime": "0",
+        "ask1Size": s(m.qty_out(ask[0][1])) if ask else "0",
+        "bid1Price": s(out(bid[0][0])) if bid else "0",
+        "ask1Price": s(out(ask[0][0])) if ask else "0",
+        "bid1Size": s(m.qty_out(bid[0][1])) if bid else "0",
+        "basis": "",
+    }
+
+
+def tickers(c: Call) -> Any:
+    _category(c)
+    if c.params.get("symbol"):
+        rows = [_ticker(c, c.venue.market(c.params["symbol"]))]
+    else:
+        rows = [_ticker(c, m) for m in c.venue.markets.values()]
+    return {"category": "linear", "list": rows}
+
+
+def orderbook(c: Call) -> Any:
+    _category(c)
+    m = c.venue.market(c.params.get("symbol"))
+    limit = _int(c.params, "limit", 25)
+    if not 1 <= limit <= 500:
+        raise BybitError(10001, "params error: limit invalid")
+    book = c.engine.books[m.engine_symbol]
+    now = now_ms()
+    return {
+        "s": m.symbol,
+        "b": [[s(m.price_out(p)), s(m.qty_out(q))] for p, q in book.levels(True, limit)],
+        "a": [[s(m.price_out(p)), s(m.qty_out(q))] for p, q in book.levels(False, limit)],
+        "ts": now,
+        "u": book.update_id,
+        "seq": book.update_id,
+        "cts": now,
+    }
+
+
+# -- account --------------------------------------------------------------------------------------
+
+
+def wallet_balance(c: Call) -> Any:
+    account_type = c.params.get("accountType", "")
+    if account_type != "UNIFIED":
+        raise BybitError(10001, "accountType only support UNIFIED.")
+    total = sum(c.venue.realised(c.acct).values(), ZERO)
+    return {"list": [wallet_json(c.engine, c.acct, total)]}
+
+
+def account_info(c: Call) -> Any:
+    return {
+        "unifiedMarginStatus": 6,  # UTA 2.0 Pro
+        "marginMode": "REGULAR_MARGIN",
+        "isMasterTrader": False,
+        "spotHedgingStatus": "OFF",
+        "updatedTime": str(c.acct.update_time_ms),
+        "dcpStatus": "OFF",
+        "timeWindow": 10,
+        "smpGroup": 0,
+    }
+
+
+def query_api(c: Call) -> Any:
+    acct = c.acct
+    wallet = ["AccountTransfer", "SubMemberTransfer"] + (["Withdraw"] if acct.withdrawals_enabled else [])
+    return {
+        "id": str(uid_of(acct) % 10_000_000),
+        "note": acct.name,
+        "apiKey": acct.api_key,
+        "readOnly": 0,
+        "secret": "",
+        "permissions": {
+            "ContractTrade": ["Order", "Position"],
+            "Spot": [],
+            "Wallet": wallet,
+            "Options": [],
+            "Derivatives": [],
+            "CopyTrading": [],
+            "BlockTrade": [],
+            "Exchange": [],
+            "NFT": [],
+            "Affiliate": [],
+            "Earn": [],
+        },
+        "ips": ["*"],
+        "type": 1,
+        "deadlineDay": -1,
+        "expiredAt": "",
+        "createdAt": "2024-01-01T00:00:00Z",
+        "unified": 0,
+        "uta": 1,
+        "userID": uid_of(acct),
+        "inviterID": 0,
+        "vipLevel": "No VIP",
+        "mktMakerLevel": "0",
+        "affiliateID": 0,
+        "rsaPublicKey": "",
+        "isMaster": True,
+        "parentUid": "0",
+        "kycLevel": "LEVEL_DEFAULT",
+        "kycRegion": "",
+    }
+
+
+# -- positions ------------------------------------------------------------------------------------
+
+
+def position_list(c: Call) -> Any:
+    if _category(c, only_linear=False) != "linear":  # ccxt's position snapshot also asks inverse
+        return {"category": c.params["category"], "list": [], "nextPageCursor": ""}
+    wanted = _symbol_filter(c)
+    marks = c.engine.marks()
+    realised = c.venue.realised(c.acct)
+    rows = []
+    for m in [wanted] if wanted is not None else list(c.venue.markets.values()):
+        pos = c.acct.position(m.engine_symbol)
+        # By symbol the position comes back even when flat; by settleCoin only open ones.
+        if wanted is not None or pos.amt:
+            cum = realised.get(m.engine_symbol, ZERO)
+            rows.append(position_json(m, c.acct, pos, marks[m.engine_symbol], cum))
+    return {"category": "linear", "list": rows, "nextPageCursor": ""}
+
+
+def set_leverage(c: Call) -> Any:
+    _category(c)
+    m = c.venue.market(c.params.get("symbol"))
+    buy, sell = c.params.get("buyLeverage", ""), c.params.get("sellLeverage", "")
+    if buy != sell:
+        raise BybitError(10001, "buy leverage must be equal to sell leverage in one-way mode")
+    try:
+        value = Decimal(buy)
+    except InvalidOperation:
+        raise BybitError(10001, "params error: buyLeverage invalid") from None
+    if not value.is_finite() or value != value.to_integral_value():
+        raise BybitError(10001, "params error: leverage must be a whole number here")
+    leverage = int(value)
+    if c.acct.leverage_of(m.engine_symbol) == leverage:
+        raise BybitError(110043, "leverage not modified")
+    try:
+        c.engine.set_leverage(c.acct, m.engine_symbol, leverage)
+    except SimError as exc:
+        raise from_engine(exc) from None
+    return {}
+
+
+# -- orders ---------------------------------------------------------------------------------------
+
+_TIF_IN = {"GTC": "GTC", "IOC": "IOC", "FOK": "FOK", "PostOnly": "GTX"}
+
+
+def order_create(c: Call) -> Any:
+    _category(c)
+    p, venue, acct = c.params, c.venue, c.acct
+    m = venue.market(p.get("symbol"))
+    side = {"Buy": "BUY", "Sell": "SELL"}.get(p.get("side", ""))
+    if side is None:
+        raise BybitError(10001, "params error: side invalid")
+    otype = {"Market": "MARKET", "Limit": "LIMIT"}.get(p.get("orderType", ""))
+    if otype is None:
+        raise BybitError(10001, "params error: orderType invalid")
+    if p.get("positionIdx", "0") not in ("0", ""):
+        raise BybitError(10001, "position idx not match position mode")
+    qty = _decimal(p, "qty")
+    engine_params = {
+        "symbol": m.engine_symbol,
+        "side": side,
+        "type": otype,
+        "quantity": format(m.qty_in(qty), "f"),
+        "reduceOnly": "true" if p.get("reduceOnly", "false").lower() == "true" else "false",
+    }
+    if otype == "LIMIT":
+        if not p.get("price"):
+            raise BybitError(10001, "params error: price is required for a limit order")
+        engine_params["price"] = format(m.price_in(_decimal(p, "price")), "f")
+        tif = _TIF_IN.get(p.get("timeInForce") or "GTC")
+        if tif is None:
+            raise BybitError(10001, "params error: timeInForce invalid")
+        engine_params["timeInForce"] = tif
+    link = p.get("orderLinkId", "")
+    if link:
+        venue.check_link_id(acct, link)
+    engine_params["newClientOrderId"] = link or venue.anonymous_client_id()
+    try:
+        order = c.engine.place_order(acct, engine_params, c.recv_ns)
+    except SimError as exc:
+        raise from_engine(exc) from None
+    venue.remember(acct, order, link)
+    c.order = order
+    return {"orderId": order_uuid(order.order_id), "orderLinkId": link}
+
+
+def order_cancel(c: Call) -> Any:
+    _category(c)
+    m = c.venue.market(c.params.get("symbol"))
+    if not (c.params.get("orderId") or c.params.get("orderLinkId")):
+        raise BybitError(10001, "params error: orderId or orderLinkId is required")
+    order = c.venue.find(c.acct, c.params.get("orderId"), c.params.get("orderLinkId"))
+    if order is None or order.symbol != m.engine_symbol or not order.is_open:
+        raise BybitError(110001, "order not exists or too late to cancel")
+    c.engine.cancel_order(c.acct, {"symbol": order.symbol, "orderId": str(order.order_id)})
+    return {"orderId": order_uuid(order.order_id), "orderLinkId": c.venue.link(order)}
+
+
+def _orders_reply(c: Call, rows: list[Order], default: int) -> Any:
+    page, cursor = _cursor_page(rows, c, lambda o: o.order_id, default, 50)
+    fees = fees_by_order(c.acct, page)
+    return {
+        "category": "linear",
+        "list": [order_json(c.venue, o, fees.get(o.order_id, ZERO)) for o in page],
+        "nextPageCursor": cursor,
+    }
+
+
+_RECENT = 500  # realtime also serves the account's most recent 500 orders of any status
+
+
+def _recent(account: Account) -> list[Order]:
+    return list(islice(reversed(account.orders.values()), _RECENT))
+
+
+def _by_id(c: Call) -> list[Order] | None:
+    """The one order named by orderId / orderLinkId (empty if unknown), or None without either."""
+    order_id, link = c.params.get("orderId"), c.params.get("orderLinkId")
+    if not (order_id or link):
+        return None
+    order = c.venue.find(c.acct, order_id, link)
+    m = _symbol_filter_optional(c)
+    if order is None or (m is not None and order.symbol != m.engine_symbol):
+        return []
+    return [order]
+
+
+def _symbol_filter_optional(c: Call) -> BybitMarket | None:
+    return c.venue.market(c.params["symbol"]) if c.params.get("symbol") else None
+
+
+def order_realtime(c: Call) -> Any:
+    _category(c)
+    found = _by_id(c)
+    if found is not None:
+        recent = found and found[0].order_id in {o.order_id for o in _recent(c.acct)}
+        return _orders_reply(c, found if recent else [], 20)
+    m = _symbol_filter(c)
+    open_only = c.params.get("openOnly", "0") in ("0", "")
+    pool = list(c.acct.open_orders.values()) if open_only else _recent(c.acct)
+    rows = [o for o in pool if m is None or o.symbol == m.engine_symbol]
+    rows.sort(key=lambda o: o.order_id, reverse=True)
+    return _orders_reply(c, rows, 20)
+
+
+def order_history(c: Call) -> Any:
+    _category(c)
+    found = _by_id(c)
+    if found is not None:
+        return _orders_reply(c, found, 20)
+    m = _symbol_filter_optional(c)
+    start, end = _time_window(c)
+    status = c.params.get("orderStatus")
+    rows = [
+        o
+        for o in c.acct.orders.values()
+        if (m is None or o.symbol == m.engine_symbol)
+        and start <= o.time_ms <= end
+        and (not o.is_open if not status else _status_matches(o, status))
+    ]
+    rows.sort(key=lambda o: o.order_id, reverse=True)
+    return _orders_reply(c, rows, 20)
+
+
+def _status_matches(order: Order, status: str) -> bool:
+    return order_status(order) == status
+
+
+def execution_list(c: Call) -> Any:
+    _category(c)
+    acct, venue = c.acct, c.venue
+    m = _symbol_filter_optional(c)
+    exec_type = c.params.get("execType", "")
+    if exec_type and exec_type not in _EXEC_TYPES:
+        raise BybitError(10001, "params error: execType invalid")
+    start, end = _time_window(c)
+    order = None
+    if c.params.get("orderId") or c.params.get("orderLinkId"):
+        order = venue.find(acct, c.params.get("orderId"), c.params.get("orderLinkId"))
+        if order is None:
+            return {"category": "linear", "list": [], "nextPageCursor": ""}
+    # Every engine fill is a plain Trade: no liquidation (BustTrade), ADL or funding here.
+    trades = [] if exec_type and exec_type != "Trade" else acct.trades
+    rows = [
+        t
+        for t in reversed(trades)
+        if (m is None or t.symbol == m.engine_symbol)
+        and start <= t.time_ms <= end
+        and (order is None or t.order_id == order.order_id)
+    ]
+    page, cursor = _cursor_page(rows, c, lambda t: t.trade_id, 50, 100)
+    marks = c.engine.marks()
+    return {
+        "category": "linear",
+        "list": [execution_json(venue, t, acct.orders[t.order_id], marks[t.symbol]) for t in page],
+        "nextPageCursor": cursor,
+    }
+
+
+ROUTES: dict[tuple[str, str], tuple[bool, Handler]] = {
+    ("GET", "/v5/market/time"): (False, market_time),
+    ("GET", "/v5/market/instruments-info"): (False, instruments_info),
+    ("GET", "/v5/market/tickers"): (False, tickers),
+    ("GET", "/v5/market/orderbook"): (False, orderbook),
+    ("GET", "/v5/account/wallet-balance"): (True, wallet_balance),
+    ("GET", "/v5/account/info"): (True, account_info),
+    ("GET", "/v5/user/query-api"): (True, query_api),
+    ("GET", "/v5/position/list"): (True, position_list),
+    ("POST", "/v5/position/set-leverage"): (True, set_leverage),
+    ("POST", "/v5/order/create"): (True, order_create),
+    ("POST", "/v5/order/cancel"): (True, order_cancel),
+    ("GET", "/v5/order/realtime"): (True, order_realtime),
+    ("GET", "/v5/order/history"): (True, order_history),
+    ("GET", "/v5/execution/list"): (True, execution_list),
+}
+
+# Per-UID limits per second (Bybit's table for a UTA account: trading 10/s, queries 50/s); the
+# config's bybit.rate_limits overrides them per path.
+DEFAULT_LIMITS: dict[str, int] = {
+    "/v5/order/create": 10,
+    "/v5/order/cancel": 10,
+    "/v5/position/set-leverage": 10,
+    "/v5/order/realtime": 50,
+    "/v5/order/history": 50,
+    "/v5/execution/list": 50,
+    "/v5/position/list": 50,
+    "/v5/account/wallet-balance": 50,
+    "/v5/account/info": 50,
+    "/v5/user/query-api": 10,
+}
