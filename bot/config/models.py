@@ -135,6 +135,10 @@ class FeedConfig(_Model):
 class ExecutorConfig(_Model):
     order_timeout_ms: int = Field(default=5000, gt=0)
     lookup_attempts: int = Field(default=5, ge=1)
+    # Sent with every order: past timestamp + recvWindow (+ margin) on the venue's clock, an order
+    # that was not found never will be (docs/guarantees.md). Binance allows up to 60,000.
+    recv_window_ms: int = Field(default=2000, gt=0, le=60_000)
+    landing_margin_ms: int = Field(default=1000, ge=0)
     drain_timeout_s: Seconds = 10
     balance_refresh_s: Seconds = 30
 

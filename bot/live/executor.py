@@ -1,11 +1,17 @@
-"""Order placement for one follower account: never a blind resend.
+"""Order placement for one follower account: never a blind resend, never a resend that could double.
 
-An order goes out with its deterministic client id. A definite rejection is recorded with its kind.
-A rate limit or a rejected-before-execution error is retried with the SAME client id after a wait.
-An ambiguous outcome (timeout, dropped connection, 5xx) or a duplicate-id answer is settled by
-looking the client id up: found means placed; not found means not placed, and only then is the same
-client id sent again (if the first request lands late after all, the venue refuses the second as a
-duplicate, which is looked up in turn).
+An order goes out with its deterministic client id, a `timestamp` on the venue's clock and an
+explicit, short `recvWindow`. A definite rejection is recorded with its kind. A rate limit or a
+rejected-before-execution error (-1021, -5028) is retried with the SAME client id after a wait.
+
+An ambiguous outcome (timeout, dropped connection, 5xx) is NOT settled by an immediate lookup: the
+request may still be queued inside the venue, where a lookup does not see it, and Binance accepts a
+client id again once its first order is closed, so "not found, send again" would fill twice when
+the first request lands after the lookup. The executor first waits until the order can no longer
+land (the venue's clock past its timestamp + the venue's landing window for that recvWindow, plus a
+margin, confirmed by reading the venue's time), and only then looks it up: found means placed; not
+found means never placed, and only then is the same client id sent again. While it waits, the
+order's quantity stays in flight, so no plan counts it as missing. See docs/guarantees.md.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from bot.core.errors import ErrorKind, short
 from bot.core.types import Intent, OrderOutcome, OrderStatus
+from bot.live.venue_clock import VenueClock
 from bot.venues import VenueAdapter
 from bot.venues.errors import retry_after_s
 
@@ -37,6 +44,11 @@ class ExecSettings:
     lookup_attempts: int = 5
     retry_initial_s: float = 0.05
     retry_max_s: float = 2.0
+    # recvWindow sent with every order, and the margin on top of the venue's landing window that
+    # covers the error of the venue clock estimate (docs/guarantees.md, "Nothing doubled").
+    recv_window_ms: int = 2000
+    landing_margin_ms: int = 1000
+    time_reads: int = 5  # venue-time readings while waiting for an order to be unable to land
 
 
 class OrderPlacer:
@@ -53,12 +65,42 @@ class OrderPlacer:
         settings: ExecSettings | None = None,
         *,
         slots: asyncio.Semaphore | None = None,
+        clock: VenueClock | None = None,
     ) -> None:
         self.client = client
         self.follower = follower
         self.adapter = adapter
         self.settings = settings or ExecSettings()
         self._slots = slots or contextlib.nullcontext()
+        self.clock = clock or VenueClock()
+        self.landing_waits = 0  # ambiguous orders waited out before their lookup
+
+    def landing_deadline_ms(self, timestamp_ms: int) -> int:
+        """On the venue's clock: after this, an order signed at `timestamp_ms` can no longer land."""
+        s = self.settings
+        return timestamp_ms + self.adapter.landing_window_ms(s.recv_window_ms) + s.landing_margin_ms
+
+    async def wait_until_unlandable(self, timestamp_ms: int) -> None:
+        """Return once the venue's clock is past the order's landing deadline: by the local estimate
+        first, then confirmed by reading the venue's time (which also corrects the estimate). If the
+        venue's time cannot be read, the estimate plus the margin stands."""
+        deadline = self.landing_deadline_ms(timestamp_ms)
+        self.landing_waits += 1
+        for _ in range(self.settings.time_reads):
+            ahead_ms = deadline - self.clock.now_ms()
+            if ahead_ms > 0:
+                await asyncio.sleep(ahead_ms / 1000)
+            try:
+                venue_ms = await self.clock.read(lambda: self.adapter.server_time_ms(self.client))
+            except Exception as exc:
+                if self.adapter.classify(exc) is ErrorKind.AUTH:
+                    raise
+                log.warning("venue_time_unread", follower=self.follower, error=short(exc))
+                await asyncio.sleep(self.settings.landing_margin_ms / 1000)
+                continue
+            if venue_ms > deadline:
+                return
+        log.warning("landing_deadline_unconfirmed", follower=self.follower, deadline_ms=deadline)
 
     def _reads(self) -> AsyncRetrying:
         s = self.settings
@@ -97,13 +139,23 @@ class OrderPlacer:
         self, intent: Intent, qty: Decimal, *, order_type: str, price: Decimal | None
     ) -> OrderOutcome:
         cid = intent.client_order_id
-        params = self.adapter.order_params(cid, reduce_only=intent.reduce_only, ioc=order_type == "limit")
         s = self.settings
         delay = s.retry_initial_s
         last_error = "no attempt made"
         for attempt in range(1, s.send_attempts + 1):
+            timestamp_ms = self.clock.now_ms()
             try:
                 async with self._slots:
+                    # Signed when it leaves, not when it queued for a slot: each attempt is a new
+                    # request with its own window, and its arrival stays close to its timestamp.
+                    timestamp_ms = self.clock.now_ms()
+                    params = self.adapter.order_params(
+                        cid,
+                        reduce_only=intent.reduce_only,
+                        ioc=order_type == "limit",
+                        timestamp_ms=timestamp_ms,
+                        recv_window_ms=s.recv_window_ms,
+                    )
                     order = await self.client.create_order(
                         intent.symbol,
                         order_type,
@@ -125,6 +177,10 @@ class OrderPlacer:
                     error=last_error,
                 )
                 if kind in (ErrorKind.AMBIGUOUS, ErrorKind.DUPLICATE):
+                    # A duplicate id is an open order: it is there to be found at once. Anything
+                    # else may still be on its way to the matching engine: wait it out first.
+                    if kind is ErrorKind.AMBIGUOUS:
+                        await self.wait_until_unlandable(timestamp_ms)
                     try:
                         found = await self.lookup(intent.symbol, cid)
                     except LookupFailed as lookup_exc:
@@ -134,8 +190,12 @@ class OrderPlacer:
                         log.info("order_settled_by_lookup", follower=self.follower, client_order_id=cid)
                         return found
                     if kind is ErrorKind.DUPLICATE:
+                        await self.wait_until_unlandable(timestamp_ms)
                         return OrderOutcome(cid, OrderStatus.UNKNOWN, error=kind, reason=last_error)
-                    continue  # not placed: safe to send the same client id again
+                    # Not found after it could no longer land: never placed, so the same client id
+                    # may go again (a new request, a new timestamp).
+                    log.info("order_absent_after_landing_window", follower=self.follower, client_order_id=cid)
+                    continue
                 if kind in (ErrorKind.RATE_LIMITED, ErrorKind.TEMPORARY):
                     wait = retry_after_s(exc, delay) if kind is ErrorKind.RATE_LIMITED else delay
                     await asyncio.sleep(wait)

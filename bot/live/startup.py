@@ -1,6 +1,12 @@
 """Start-up steps of the engine, in the order that keeps "nothing lost, nothing doubled": the lead's
 positions from the venue, then for each follower the intents without a known outcome looked up by
-client id BEFORE anything is placed, its positions and balance from the venue, its leverage."""
+client id BEFORE anything is placed, its positions and balance from the venue, its leverage.
+
+An earlier run killed with orders on the wire (kill -9, a crash) may have orders that are still
+queued inside the venue: a lookup does not see them yet, nor do the positions. So when the journal
+shows an earlier run, the lookups and position reads wait until every order that run could have
+sent can no longer land (its recvWindow passed on the venue's clock): one wait per venue, shared by
+all its followers (docs/guarantees.md, "Restarts")."""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from bot.core.errors import ErrorKind, short
 from bot.core.risk import RiskLimits
 from bot.core.sizing import Sizing, SizingMode
 from bot.core.types import OrderOutcome, OrderStatus
+from bot.live.executor import OrderPlacer
 from bot.live.follower import FollowerRuntime
 from bot.live.lead_state import LeadRuntime
 
@@ -87,6 +94,7 @@ async def prepare_follower(engine: Engine, follower: FollowerRuntime, sem: async
             if problem:
                 follower.disable(f"key refused: {problem}")
                 return
+            await previous_orders_unlandable(engine, follower)
             await settle_unsettled(engine, follower)
             await engine.resync_follower(follower)
             await set_leverage(engine, follower)
@@ -98,6 +106,26 @@ async def prepare_follower(engine: Engine, follower: FollowerRuntime, sem: async
             else:
                 follower.needs_resync = True
                 log.error("follower_start_failed", follower=follower.id, error=reason)
+
+
+async def previous_orders_unlandable(engine: Engine, follower: FollowerRuntime) -> None:
+    """Wait until no order of an earlier run can still land (no wait on a fresh journal)."""
+    venue = engine.venues[engine.cfg.follower(follower.id).venue]
+    if venue.start_gate is None:
+        counts = engine.journal.counts()
+        if counts["intents"] == 0 and counts["lead_fills"] == 0:
+            venue.start_gate = asyncio.get_running_loop().create_future()
+            venue.start_gate.set_result(None)
+        else:  # every order of the earlier run was signed before now
+            signed_before = venue.clock.now_ms()
+            # The venue's time is public: read it with the keyless client, so that one account's
+            # bad key cannot fail every follower's start.
+            settings = follower.placer.settings
+            waiter = OrderPlacer(venue.loader, "*", venue.adapter, settings, clock=venue.clock)
+            venue.start_gate = asyncio.ensure_future(waiter.wait_until_unlandable(signed_before))
+            log.info("waiting_for_earlier_orders", venue=venue.name,
+                     until_ms=waiter.landing_deadline_ms(signed_before))  # fmt: skip
+    await asyncio.shield(venue.start_gate)
 
 
 async def settle_unsettled(engine: Engine, follower: FollowerRuntime) -> None:

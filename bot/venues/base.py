@@ -47,6 +47,10 @@ class VenueAdapter(Protocol):
     client_ids: ClientIdFormat  # alphabet and length of the venue's client order ids
     backfill_page_limit: int  # the most trades one history page may return
     duplicate_id: re.Pattern[str] | None  # the venue's "client id already used" answer
+    # Request budget per source address: the published limit (None: unknown) and the response
+    # header that says how much of it is used.
+    weight_limit_1m: int | None
+    used_weight_header: str | None
 
     # -- clients ----------------------------------------------------------------------------------
     def sim_urls(self, rest_url: str, ws_url: str) -> dict[str, Any]: ...
@@ -65,7 +69,33 @@ class VenueAdapter(Protocol):
         """The venue's order with this client id; raises ccxt.OrderNotFound when there is none."""
         ...
 
-    def order_params(self, client_order_id: str, *, reduce_only: bool, ioc: bool) -> dict[str, Any]: ...
+    def order_params(
+        self,
+        client_order_id: str,
+        *,
+        reduce_only: bool,
+        ioc: bool,
+        timestamp_ms: int | None = None,
+        recv_window_ms: int | None = None,
+    ) -> dict[str, Any]:
+        """ccxt params of a new order; `timestamp_ms` (venue clock) and `recv_window_ms` bound
+        when the venue may still execute it, where the venue takes them."""
+        ...
+
+    def landing_window_ms(self, recv_window_ms: int) -> int:
+        """How long after its timestamp an order the venue accepted may still reach its matching
+        engine: past that (on the venue's clock), an order that is not found never will be."""
+        ...
+
+    async def server_time_ms(self, client: Any) -> int:
+        """The venue's clock (one light request)."""
+        ...
+
+    def weight(self, call: str) -> int:
+        """The published request weight of one call the bot makes: "balance", "positions",
+        "order_lookup", "time", "leverage", "key_check", "trades"."""
+        ...
+
     def backfill(
         self, rest: Any, lead: str, symbol: str, since_ms: int, limit: int
     ) -> AsyncIterator[list[LeadFill]]:

@@ -16,12 +16,19 @@ from bot.venues import ccxt_common
 from bot.venues.base import StreamDecoder, VenueMode
 from bot.venues.errors import classify
 
+# Without a recvWindow the venue honours, how long an accepted order might still execute is not
+# documented: an unknown outcome waits this long (Binance's largest recvWindow) before a lookup may
+# conclude that the order is absent.
+GENERIC_LANDING_MS = 60_000
+
 
 class GenericAdapter:
     name = "ccxt"
     client_ids = ClientIdFormat("-")  # letters, digits and "-" pass on every venue seen
     backfill_page_limit = 100
     duplicate_id: re.Pattern[str] | None = None
+    weight_limit_1m: int | None = None  # unknown: the budget uses the configured limit, if any
+    used_weight_header: str | None = None
 
     def sim_urls(self, rest_url: str, ws_url: str) -> dict[str, Any]:
         raise ValueError("the local exchange speaks only the venues under bot/venues")
@@ -55,13 +62,31 @@ class GenericAdapter:
         order: dict[str, Any] = await client.fetch_order(None, symbol, {"clientOrderId": client_order_id})
         return order
 
-    def order_params(self, client_order_id: str, *, reduce_only: bool, ioc: bool) -> dict[str, Any]:
+    def order_params(
+        self,
+        client_order_id: str,
+        *,
+        reduce_only: bool,
+        ioc: bool,
+        timestamp_ms: int | None = None,
+        recv_window_ms: int | None = None,
+    ) -> dict[str, Any]:
+        # No unified recvWindow in ccxt: the landing window below is a conservative guess instead.
         params: dict[str, Any] = {"clientOrderId": client_order_id}
         if reduce_only:
             params["reduceOnly"] = True
         if ioc:
             params["timeInForce"] = "IOC"
         return params
+
+    def landing_window_ms(self, recv_window_ms: int) -> int:
+        return GENERIC_LANDING_MS
+
+    async def server_time_ms(self, client: Any) -> int:
+        return int(await client.fetch_time())
+
+    def weight(self, call: str) -> int:
+        return 1
 
     async def backfill(
         self, rest: Any, lead: str, symbol: str, since_ms: int, limit: int

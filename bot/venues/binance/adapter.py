@@ -14,11 +14,14 @@ from bot.core.errors import ErrorKind
 from bot.core.types import LeadFill, MarketSpec, OrderOutcome, PositionSnapshot
 from bot.venues import ccxt_common
 from bot.venues.base import StreamDecoder, VenueMode
-from bot.venues.binance import decode, keys, stream, urls
+from bot.venues.binance import decode, keys, limits, stream, urls
 from bot.venues.errors import classify
 
 # -4116 (futures) or -2010 "Duplicate order sent." (spot): the client id is in use.
 _DUPLICATE = re.compile(r'"code"\s*:\s*-4116|Duplicate order|ClientOrderId is duplicated', re.IGNORECASE)
+# Rejected before execution, so a new request is safe: -1021 (timestamp outside recvWindow at the
+# gateway), -5028 (outside recvWindow when it reached the matching engine).
+_NOT_EXECUTED = re.compile(r'"code"\s*:\s*-(?:1021|5028)\b|outside of the (?:ME )?recvWindow', re.IGNORECASE)
 # -4046 "No need to change margin type.", -4028 leverage unchanged is not an error on Binance.
 _BENIGN = re.compile(r'"code"\s*:\s*-4046|No need to change', re.IGNORECASE)
 
@@ -28,6 +31,8 @@ class BinanceAdapter:
     client_ids: ClientIdFormat = DOTTED  # `^[\.A-Z\:/a-z0-9_-]{1,36}$`
     backfill_page_limit = 1000  # GET /fapi/v1/userTrades `limit` maximum
     duplicate_id: re.Pattern[str] | None = _DUPLICATE
+    weight_limit_1m: int | None = limits.WEIGHT_LIMIT_1M
+    used_weight_header: str | None = limits.USED_WEIGHT_HEADER
 
     def sim_urls(self, rest_url: str, ws_url: str) -> dict[str, Any]:
         return urls.sim_urls(rest_url, ws_url)
@@ -68,13 +73,36 @@ class BinanceAdapter:
         order: dict[str, Any] = await client.fetch_order(None, symbol, {"origClientOrderId": client_order_id})
         return order
 
-    def order_params(self, client_order_id: str, *, reduce_only: bool, ioc: bool) -> dict[str, Any]:
+    def order_params(
+        self,
+        client_order_id: str,
+        *,
+        reduce_only: bool,
+        ioc: bool,
+        timestamp_ms: int | None = None,
+        recv_window_ms: int | None = None,
+    ) -> dict[str, Any]:
         params: dict[str, Any] = {"clientOrderId": client_order_id}
         if reduce_only:
             params["reduceOnly"] = True
         if ioc:
             params["timeInForce"] = "IOC"
+        # ccxt signs `timestamp` and `recvWindow` from params when given (else its own clock and
+        # options['recvWindow'], 10 s): the executor must know both exactly.
+        if timestamp_ms is not None:
+            params["timestamp"] = timestamp_ms
+        if recv_window_ms is not None:
+            params[limits.RECV_WINDOW_PARAM] = recv_window_ms
         return params
+
+    def landing_window_ms(self, recv_window_ms: int) -> int:
+        return limits.landing_window_ms(recv_window_ms)
+
+    async def server_time_ms(self, client: Any) -> int:
+        return int(await client.fetch_time())
+
+    def weight(self, call: str) -> int:
+        return limits.WEIGHTS.get(call, limits.DEFAULT_WEIGHT)
 
     async def backfill(
         self, rest: Any, lead: str, symbol: str, since_ms: int, limit: int
@@ -95,6 +123,8 @@ class BinanceAdapter:
         return await keys.key_problem(client, mode, allow_withdrawal=allow_withdrawal)
 
     def classify(self, exc: BaseException, *, placing: bool = False) -> ErrorKind:
+        if isinstance(exc, ccxt.ExchangeError) and _NOT_EXECUTED.search(str(exc)):
+            return ErrorKind.TEMPORARY
         return classify(exc, placing=placing, duplicate=_DUPLICATE)
 
     def is_benign(self, exc: BaseException) -> bool:
