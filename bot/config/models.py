@@ -68,6 +68,13 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class RequestBudgetConfig(_Model):
+    """Request weight per source address (docs/config.md, "venues")."""
+
+    weight_limit_1m: int | None = Field(default=None, gt=0)  # None: the venue's published limit
+    background_share: float = Field(default=0.5, gt=0, le=1)  # of the limit, for background reads
+
+
 class VenueConfig(_Model):
     exchange: str = "binanceusdm"
     mode: VenueMode
@@ -75,6 +82,7 @@ class VenueConfig(_Model):
     ws_url: str | None = None  # sim only
     options: dict[str, Any] = Field(default_factory=dict)  # merged into ccxt's options
     timeout_ms: int = Field(default=10_000, gt=0)
+    request_budget: RequestBudgetConfig = RequestBudgetConfig()
 
 
 class LeadConfig(_Model):

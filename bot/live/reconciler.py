@@ -1,7 +1,8 @@
 """Reconciliation: on start and every `interval_s`, compare positions with targets through the same
 path as live events (a SyncWork into the follower's own queue), and re-check the lead's positions
 against the venue, adopting the venue's when they differ (a fill missed while down, a close done
-by hand)."""
+by hand). Its reads are background reads, paced within the venue address's request budget
+(bot.live.budget): with many followers a pass spreads over the minutes the budget allows."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import structlog
 
 from bot.core.errors import short
 from bot.core.types import ZERO
+from bot.live.budget import note_error, paced, used_weight
 from bot.live.follower import FollowerRuntime, SyncWork
 from bot.live.venue_runtime import BACKGROUND_READS
 
@@ -59,9 +61,12 @@ class Reconciler:
 
     async def _check_lead(self, lead_id: str, report: ReconcileReport) -> None:
         lead = self.engine.leads[lead_id]
+        budget = self.engine.venues[self.engine.cfg.lead(lead_id).venue].budget
         fills_before = lead.fills
-        server_ms = int(await lead.rest.fetch_time())
-        snapshot = lead.adapter.positions(await lead.rest.fetch_positions())
+        adapter, rest = lead.adapter, lead.rest
+        server_ms = int(await paced(budget, adapter, rest, adapter.weight("time"), rest.fetch_time))
+        rows = await paced(budget, adapter, rest, adapter.weight("positions"), rest.fetch_positions)
+        snapshot = adapter.positions(rows)
         if lead.fills != fills_before or not self.engine.idle():
             return  # fills arrived meanwhile: the snapshot cannot be ordered against them
         venue = {s: p.qty for s, p in snapshot.items() if p.qty != 0}
@@ -98,10 +103,19 @@ class Reconciler:
         if follower.busy or not follower.queue.empty():
             report.skipped.append(f"{follower.id}: busy")
             return
+        budget = self.engine.venues[self.engine.cfg.follower(follower.id).venue].budget
+        adapter = follower.adapter
+        weight = adapter.weight("positions") + adapter.weight("balance")
         async with sem:
+            await budget.acquire(weight)
+            if follower.busy or not follower.queue.empty():  # it became busy while paced
+                report.skipped.append(f"{follower.id}: busy")
+                return
             try:
                 await self.engine.resync_follower(follower)
+                budget.observe(used_weight(adapter, follower.client))
             except Exception as exc:
+                note_error(budget, adapter, follower.client, exc)
                 report.skipped.append(f"{follower.id}: {short(exc)}")
                 return
         symbols = set(follower.confirmed)

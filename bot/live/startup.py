@@ -11,7 +11,8 @@ all its followers (docs/guarantees.md, "Restarts")."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -21,6 +22,7 @@ from bot.core.errors import ErrorKind, short
 from bot.core.risk import RiskLimits
 from bot.core.sizing import Sizing, SizingMode
 from bot.core.types import OrderOutcome, OrderStatus
+from bot.live.budget import essential
 from bot.live.executor import OrderPlacer
 from bot.live.follower import FollowerRuntime
 from bot.live.lead_state import LeadRuntime
@@ -68,12 +70,20 @@ def sizings_from(cfg: FollowerConfig) -> dict[str, Sizing]:
 async def snapshot_lead(engine: Engine, lead: LeadRuntime) -> None:
     venue = engine.venues[engine.cfg.lead(lead.id).venue]
     allow = engine.cfg.allow_withdrawal_keys
-    problem = await lead.adapter.key_problem(lead.rest, venue.mode, allow_withdrawal=allow)
+    budget, adapter, rest = venue.budget, lead.adapter, lead.rest
+    problem = await essential(budget, adapter, rest, adapter.weight("key_check"),
+                              lambda: adapter.key_problem(rest, venue.mode, allow_withdrawal=allow),
+                              what="lead key")  # fmt: skip
     if problem:
         raise KeyRefused(f"leads[{lead.id}]: {problem}")
-    server_ms = int(await lead.rest.fetch_time())
-    lead.seed(lead.adapter.positions(await lead.rest.fetch_positions()), server_ms)
-    lead.equity = lead.adapter.equity(await lead.rest.fetch_balance())
+    server_ms = int(await essential(budget, adapter, rest, adapter.weight("time"), rest.fetch_time,
+                                    what="lead time"))  # fmt: skip
+    rows = await essential(budget, adapter, rest, adapter.weight("positions"), rest.fetch_positions,
+                           what="lead positions")  # fmt: skip
+    lead.seed(adapter.positions(rows), server_ms)
+    balance = await essential(budget, adapter, rest, adapter.weight("balance"), rest.fetch_balance,
+                              what="lead balance")  # fmt: skip
+    lead.equity = adapter.equity(balance)
     for symbol, price in lead.entry_prices.items():
         engine.marks.setdefault(symbol, price)
     # A symbol without a durable cursor starts from this snapshot, durably: a later restart then
@@ -88,15 +98,21 @@ async def snapshot_lead(engine: Engine, lead: LeadRuntime) -> None:
 async def prepare_follower(engine: Engine, follower: FollowerRuntime, sem: asyncio.Semaphore) -> None:
     async with sem:
         try:
-            mode = engine.venues[engine.cfg.follower(follower.id).venue].mode
+            venue = engine.venues[engine.cfg.follower(follower.id).venue]
             allow = engine.cfg.allow_withdrawal_keys
-            problem = await follower.adapter.key_problem(follower.client, mode, allow_withdrawal=allow)
+            budget, adapter, client = venue.budget, follower.adapter, follower.client
+            problem = await essential(
+                budget, adapter, client, adapter.weight("key_check"),
+                lambda: adapter.key_problem(client, venue.mode, allow_withdrawal=allow), what="key",
+            )  # fmt: skip
             if problem:
                 follower.disable(f"key refused: {problem}")
                 return
             await previous_orders_unlandable(engine, follower)
             await settle_unsettled(engine, follower)
-            await engine.resync_follower(follower)
+            weight = adapter.weight("positions") + adapter.weight("balance")
+            await essential(budget, adapter, client, weight, lambda: engine.resync_follower(follower),
+                            what="positions and balance")  # fmt: skip
             await set_leverage(engine, follower)
         except Exception as exc:  # one follower's failure must not stop the others starting
             kind = follower.adapter.classify(exc)
@@ -154,15 +170,23 @@ async def set_leverage(engine: Engine, follower: FollowerRuntime) -> None:
     for symbol in sorted(s for s in symbols if s in follower.markets):
         fixed = cfg.leverage != "lead"
         leverage = int(cfg.leverage) if fixed else lead_leverage(engine, follower, symbol)
-        await _unless_benign(follower, follower.client.set_leverage(leverage, symbol))
+        await _unless_benign(engine, follower, partial(follower.client.set_leverage, leverage, symbol))
         if cfg.margin_mode != "cross":
-            await _unless_benign(follower, follower.client.set_margin_mode(cfg.margin_mode, symbol))
+            await _unless_benign(
+                engine, follower, partial(follower.client.set_margin_mode, cfg.margin_mode, symbol)
+            )
 
 
-async def _unless_benign(follower: FollowerRuntime, call: Awaitable[Any]) -> None:
+async def _unless_benign(
+    engine: Engine, follower: FollowerRuntime, call: Callable[[], Awaitable[Any]]
+) -> None:
     """A venue's "already so" answer (leverage not modified, no need to change margin type) is success."""
+    venue = engine.venues[engine.cfg.follower(follower.id).venue]
+    adapter = follower.adapter
     try:
-        await call
+        await essential(
+            venue.budget, adapter, follower.client, adapter.weight("leverage"), call, what="leverage"
+        )
     except Exception as exc:
-        if not follower.adapter.is_benign(exc):
+        if not adapter.is_benign(exc):
             raise

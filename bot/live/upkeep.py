@@ -1,4 +1,9 @@
-"""Periodic upkeep beside the hot path: balances and stops, the kill-switch file, AUM snapshots."""
+"""Periodic upkeep beside the hot path: balances and stops, the kill-switch file, AUM snapshots.
+
+Balance reads are background reads: paced within the venue address's request budget
+(bot.live.budget), so a pass over many followers spreads over as many minutes as the budget needs,
+and a 429/418 pauses it. The pass runs as its own task, so the kill-switch file is still checked
+every second while a long pass waits for room."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from bot.aum.definition import FollowerCapital, lead_aum
 from bot.core import risk
 from bot.core.errors import ErrorKind, short
 from bot.core.types import ZERO, TradingState
+from bot.live.budget import paced
 from bot.live.follower import FollowerRuntime, SyncWork
 from bot.live.venue_runtime import BACKGROUND_READS
 
@@ -29,21 +35,38 @@ async def refresh_and_check_stops(engine: Engine) -> None:
     async def one(follower: FollowerRuntime) -> None:
         if follower.state is TradingState.HALTED:
             return
+        budget = engine.venues[engine.cfg.follower(follower.id).venue].budget
+        adapter = follower.adapter
         async with sem:
             try:
-                await engine.refresh_balance(follower)
+                await paced(budget, adapter, follower.client, adapter.weight("balance"),
+                            lambda: engine.refresh_balance(follower))  # fmt: skip
             except Exception as exc:
-                if follower.adapter.classify(exc) is ErrorKind.AUTH:
+                if adapter.classify(exc) is ErrorKind.AUTH:
                     follower.disable(f"authentication failed: {short(exc)}")
                 return
         apply_stops(engine, follower)
 
     await asyncio.gather(*(one(f) for f in engine.followers.values()))
     for lead in engine.leads.values():
+        budget = engine.venues[engine.cfg.lead(lead.id).venue].budget
         try:
-            lead.equity = lead.adapter.equity(await lead.rest.fetch_balance())
+            balance = await paced(budget, lead.adapter, lead.rest, lead.adapter.weight("balance"),
+                                  lead.rest.fetch_balance)  # fmt: skip
+            lead.equity = lead.adapter.equity(balance)
         except Exception as exc:
             log.warning("lead_balance_failed", lead=lead.id, error=short(exc))
+
+
+async def balance_pass(engine: Engine) -> None:
+    try:
+        await refresh_and_check_stops(engine)
+        await aum_runtime.refresh_capacity(engine)
+        aum_runtime.apply_aum_cap(engine)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # the next pass tries again
+        log.warning("upkeep_failed", error=short(exc))
 
 
 def apply_stops(engine: Engine, follower: FollowerRuntime) -> None:
@@ -93,30 +116,35 @@ def snapshot_aum(engine: Engine) -> dict[str, str]:
 
 
 async def run_upkeep(engine: Engine) -> None:
-    """Balances/stops every balance_refresh_s, the kill-switch file every second, AUM each minute."""
+    """Balances/stops every balance_refresh_s (one pass at a time, in its own task), the kill-switch
+    file every second, AUM each minute."""
     period = engine.cfg.executor.balance_refresh_s
     kill_file = engine.cfg.kill_switch_file
     next_balance = time.monotonic() + period
     next_aum = time.monotonic()
-    while True:
-        if kill_file:
-            present = os.path.exists(kill_file)  # noqa: ASYNC240 - one stat a second
-            if present != engine.kill_file_seen:
-                engine.kill_file_seen = present
-                log.error("kill_switch", file=kill_file, engaged=present)
-                engine.alert("kill_switch", "*", {"file": kill_file, "engaged": present}, severity="critical")
-        now = time.monotonic()
-        try:
-            if now >= next_balance:
+    pass_task: asyncio.Task[None] | None = None
+    try:
+        while True:
+            if kill_file:
+                present = os.path.exists(kill_file)  # noqa: ASYNC240 - one stat a second
+                if present != engine.kill_file_seen:
+                    engine.kill_file_seen = present
+                    log.error("kill_switch", file=kill_file, engaged=present)
+                    engine.alert("kill_switch", "*", {"file": kill_file, "engaged": present},
+                                 severity="critical")  # fmt: skip
+            now = time.monotonic()
+            # A pass still paced by the request budget is not started twice.
+            if now >= next_balance and (pass_task is None or pass_task.done()):
                 next_balance = now + period
-                await refresh_and_check_stops(engine)
-                await aum_runtime.refresh_capacity(engine)
-                aum_runtime.apply_aum_cap(engine)
+                pass_task = asyncio.create_task(balance_pass(engine), name="upkeep:balances")
             if now >= next_aum:
                 next_aum = now + 60
-                snapshot_aum(engine)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # upkeep must outlive a bad pass
-            log.warning("upkeep_failed", error=short(exc))
-        await asyncio.sleep(1.0)
+                try:
+                    snapshot_aum(engine)
+                except Exception as exc:  # upkeep must outlive a bad pass
+                    log.warning("upkeep_failed", error=short(exc))
+            await asyncio.sleep(1.0)
+    finally:
+        if pass_task is not None and not pass_task.done():
+            pass_task.cancel()
+            await asyncio.gather(pass_task, return_exceptions=True)

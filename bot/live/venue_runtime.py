@@ -10,8 +10,9 @@ from typing import Any
 import aiohttp
 import structlog
 
-from bot.config.models import VenueConfig
+from bot.config.models import RequestBudgetConfig, VenueConfig
 from bot.core.types import Credentials, MarketSpec
+from bot.live.budget import RequestBudget, essential
 from bot.live.venue_clock import VenueClock
 from bot.venues import VenueAdapter, VenueMode, adapter_for, make_pro, make_rest
 from bot.venues.clients import share_markets, share_tables
@@ -33,6 +34,7 @@ class Venue:
     ws_url: str | None
     options: dict[str, Any]
     timeout_ms: int
+    budget_cfg: RequestBudgetConfig = field(default_factory=RequestBudgetConfig)
     loader: Any = None  # keyless client that holds the shared markets
     markets: dict[str, MarketSpec] = field(default_factory=dict)
     session: aiohttp.ClientSession | None = None
@@ -40,6 +42,16 @@ class Venue:
     clock: VenueClock = field(default_factory=VenueClock)
     # Settled once orders of an earlier run can no longer land (bot.live.startup).
     start_gate: asyncio.Future[None] | None = None
+    budget: RequestBudget = field(init=False)
+
+    def __post_init__(self) -> None:
+        # One budget per venue: every client of the venue goes out from this host's one address.
+        limit = self.budget_cfg.weight_limit_1m or self.adapter.weight_limit_1m
+        self.budget = RequestBudget(
+            limit,
+            background_share=self.budget_cfg.background_share,
+            clock_s=lambda: self.clock.now_ms() / 1000,
+        )
 
     @property
     def adapter(self) -> VenueAdapter:
@@ -50,7 +62,8 @@ class Venue:
         rest, ws = cfg.rest_url, cfg.ws_url
         if cfg.mode is VenueMode.SIM and sim_urls and not rest:
             rest, ws = sim_urls
-        return cls(name, cfg.exchange, cfg.mode, rest, ws, dict(cfg.options), cfg.timeout_ms)
+        return cls(name, cfg.exchange, cfg.mode, rest, ws, dict(cfg.options), cfg.timeout_ms,
+                   cfg.request_budget)  # fmt: skip
 
     def kwargs(self) -> dict[str, Any]:
         return {
@@ -64,8 +77,11 @@ class Venue:
     async def open(self) -> None:
         self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), trust_env=False)
         self.loader = make_rest(self.exchange, **self.kwargs(), session=self.session)
-        await self.loader.load_markets()
-        await self.clock.read(lambda: self.adapter.server_time_ms(self.loader))
+        # A 429/418 at start (a restart storm, another process on the address) is waited out.
+        await essential(self.budget, self.adapter, self.loader, 1, self.loader.load_markets, what="markets")
+        await essential(self.budget, self.adapter, self.loader, self.adapter.weight("time"),
+                        lambda: self.clock.read(lambda: self.adapter.server_time_ms(self.loader)),
+                        what="time")  # fmt: skip
         self.markets = {
             s: self.adapter.market_spec(m)
             for s, m in self.loader.markets.items()
