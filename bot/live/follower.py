@@ -34,6 +34,7 @@ from bot.core.types import (
     TradingState,
     Verdict,
 )
+from bot.live.entry_retry import EntryRetry
 from bot.live.executor import OrderPlacer
 from bot.venues import VenueAdapter
 
@@ -119,6 +120,7 @@ class FollowerRuntime:
     orders_sent: int = 0
     # lead trade id -> this follower's place in that fill's fan-out order (for fairness reports)
     fanout_rank: dict[str, int] = field(default_factory=dict)
+    entry_retry: EntryRetry = field(default_factory=EntryRetry)  # short IOC entries, tried again soon
 
     @property
     def id(self) -> str:
@@ -341,6 +343,11 @@ class FollowerRuntime:
             error=outcome.error,
         )
         self.on_outcome(self, intent, outcome, sent_ns, acked_ns)
+        retry = self.entry_retry.after(intent, qty, outcome, limit=limit)
+        if retry is not None:  # re-planned against the target, same band (bot.live.entry_retry)
+            delay, trigger = retry
+            work = SyncWork(symbol, intent.lead, trigger, intent.ref_price, "entry_retry")
+            asyncio.get_running_loop().call_later(delay, self.submit, work)
         if outcome.status is OrderStatus.UNKNOWN:
             self.needs_resync = True
         if outcome.error is ErrorKind.AUTH:
