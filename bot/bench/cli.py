@@ -44,10 +44,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"CI: baseline N <= {CI_BASELINE_MAX}, {CI_BASELINE_FILLS} fills")  # fmt: skip
     parser.add_argument("--profile", action="store_true",
                         help="cProfile the largest run's daemon and report its top functions")  # fmt: skip
+    parser.add_argument("--venue-limits", action="store_true",
+                        help="keep Binance's request-weight and order limits in the exchange and the daemon "
+                             "(default: lifted, so copy lags compare with earlier reports)")  # fmt: skip
 
 
 async def run_bench(args: argparse.Namespace, workdir: Path) -> Report:
-    sim, rest_url, ws_url = await start_sim(workdir)
+    lifted = not args.venue_limits
+    sim, rest_url, ws_url = await start_sim(workdir, lifted=lifted)
     results: list[RunResult] = []
     profile: dict[str, list[str]] = {}
     try:
@@ -56,7 +60,8 @@ async def run_bench(args: argparse.Namespace, workdir: Path) -> Report:
             for n in args.followers:
                 print(f"copybot bench: copybot with {n} follower(s) ...", file=sys.stderr, flush=True)
                 results.append(await run_copybot(http=http, admin=admin, rest_url=rest_url, ws_url=ws_url,
-                                                 followers=n, fills=args.fills, workdir=workdir))  # fmt: skip
+                                                 followers=n, fills=args.fills, workdir=workdir,
+                                                 lifted=lifted))  # fmt: skip
             if args.profile:
                 # A separate run, so the profiler's overhead stays out of the measured rows.
                 n, prof = max(args.followers), workdir / "daemon.prof"
@@ -65,7 +70,7 @@ async def run_bench(args: argparse.Namespace, workdir: Path) -> Report:
                 )
                 run = await run_copybot(http=http, admin=admin, rest_url=rest_url, ws_url=ws_url,
                                         followers=n, fills=args.fills, workdir=workdir,
-                                        profile=prof)  # fmt: skip
+                                        profile=prof, lifted=lifted)  # fmt: skip
                 results.append(replace(run, copier="copybot+cProfile"))
                 if prof.exists():
                     profile = {k: top_functions(prof, k) for k in ("tottime", "cumtime")}

@@ -39,6 +39,40 @@ class Stats:
     samples: int
 
 
+@dataclass
+class LimitsTally:
+    """Request weight and rate-limit answers per source address, from successive readings of the
+    exchange's GET /_sim/limits (which reports the current minute only): the peak weight of any
+    minute, the 429s summed over minutes, and the 418 bans since the first reading."""
+
+    peak_weight_1m: dict[str, int] = field(default_factory=dict)
+    rejected_429: dict[str, int] = field(default_factory=dict)
+    bans_418: dict[str, int] = field(default_factory=dict)
+    _last: dict[str, tuple[int, int]] = field(default_factory=dict)  # address -> (window, 429s)
+    _bans_at_start: dict[str, int] = field(default_factory=dict)
+
+    def observe(self, snapshot: dict[str, Any], window: int) -> None:
+        """One reading; `window` is the minute it was taken in (the exchange's clock // 60 s)."""
+        for address, row in (snapshot.get("addresses") or {}).items():
+            used, rejected, bans = int(row["usedWeight"]), int(row["rejected429"]), int(row["bans"])
+            self.peak_weight_1m[address] = max(self.peak_weight_1m.get(address, 0), used)
+            last_window, last_rejected = self._last.get(address, (window, 0))
+            if last_window != window:  # the last minute's count is final: bank it
+                self.rejected_429[address] = self.rejected_429.get(address, 0) + last_rejected
+                last_rejected = 0
+            self._last[address] = (window, max(last_rejected, rejected))
+            self._bans_at_start.setdefault(address, bans)
+            self.bans_418[address] = bans - self._bans_at_start[address]
+
+    def totals(self) -> tuple[int, int, int]:
+        """(peak weight of any minute at any address, 429s, 418s) over all addresses."""
+        pending = {a: r for a, (_, r) in self._last.items()}
+        rejected = sum(
+            self.rejected_429.get(a, 0) + pending.get(a, 0) for a in set(self.rejected_429) | set(pending)
+        )
+        return max(self.peak_weight_1m.values(), default=0), rejected, sum(self.bans_418.values())
+
+
 @dataclass(frozen=True)
 class RunResult:
     """One configuration measured: copybot or the polling baseline with N followers."""
@@ -51,6 +85,10 @@ class RunResult:
     internal_lag_ms: dict[str, Any] | None = None  # the daemon's /status figure
     exit_code: int | None = None
     notes: tuple[str, ...] = ()
+    # per source address, from the exchange (None: not measured, e.g. the baseline)
+    peak_weight_1m: int | None = None
+    rejected_429: int | None = None
+    bans_418: int | None = None
 
     @property
     def missing_orders(self) -> int:
@@ -154,6 +192,10 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
+def _count(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
 def _triple(s: Stats, digits: int = 1) -> str:
     return f"{_fmt(s.p50, digits)} / {_fmt(s.p99, digits)} / {_fmt(s.max, digits)}"
 
@@ -161,8 +203,8 @@ def _triple(s: Stats, digits: int = 1) -> str:
 TABLE_HEAD = (
     "| copier | followers | fills | first-follower lag ms p50/p99/max | last-follower lag ms p50/p99/max "
     "| first ack ms p50 | last ack ms p99 | fan-out orders/s p50 | internal lag ms p50/p99 "
-    "| start-up s | peak RSS MB | missing orders |\n"
-    "|---|---:|---:|---|---|---:|---:|---:|---|---:|---:|---:|"
+    "| start-up s | peak RSS MB | missing orders | peak weight/min per address | 429s | 418s |\n"
+    "|---|---:|---:|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"
 )
 
 
@@ -183,6 +225,9 @@ def table_row(r: RunResult) -> str:
         _fmt(r.startup_s, 2),
         _fmt(r.rss_mb, 0),
         str(r.missing_orders),
+        _count(r.peak_weight_1m),
+        _count(r.rejected_429),
+        _count(r.bans_418),
     ]
     return "| " + " | ".join(cells) + " |"
 
@@ -197,7 +242,10 @@ def render_markdown(report: Report) -> str:
         "",
         f"Machine: {machine_line(report.machine)}. {report.fills_per_run} lead fills per copybot run; "
         "lags on the exchange's clock from the lead's trade to the follower order's arrival (recv) "
-        "or response (ack).",
+        "or response (ack). Request weight: the highest minute of any source address, as the exchange "
+        "counts it (Binance allows 2,400 per minute per IP), and the 429/418 answers; unless run with "
+        "--venue-limits, the exchange's limits are lifted (copy lags compare with earlier reports) and "
+        "a peak above 2,400 is what Binance would have refused.",
         "",
         TABLE_HEAD,
         *(table_row(r) for r in report.results),

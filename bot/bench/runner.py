@@ -8,6 +8,7 @@ config), its own process and event loop, and is stopped with SIGTERM, which must
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
 import pstats
@@ -22,8 +23,8 @@ import aiohttp
 import yaml
 
 from bot.aum.slippage import fanout_order
-from bot.bench.processes import Admin, BenchError, Child, free_port, peak_rss_mb
-from bot.bench.report import RunResult, fill_lags
+from bot.bench.processes import SIM_REQUEST_BUDGET, Admin, BenchError, Child, free_port, peak_rss_mb
+from bot.bench.report import LimitsTally, RunResult, fill_lags
 from bot.core import clientid
 from bot.venues import VenueMode, make_rest
 
@@ -64,7 +65,7 @@ async def create_accounts(admin: Admin, lead: Account, followers: list[Account])
 
 
 def daemon_config(lead: Account, followers: list[Account], rest_url: str, ws_url: str, *, api_port: int,
-                  journal: Path) -> tuple[dict[str, Any], dict[str, str]]:  # fmt: skip
+                  journal: Path, lifted: bool = True) -> tuple[dict[str, Any], dict[str, str]]:  # fmt: skip
     """The daemon's config (multiplier 1, caps far above the orders) and the env holding the keys."""
     env: dict[str, str] = {}
     for a in (lead, *followers):
@@ -76,7 +77,8 @@ def daemon_config(lead: Account, followers: list[Account], rest_url: str, ws_url
     risk = {"max_order_notional": 1_000_000, "max_position_notional": 1_000_000,
             "max_total_exposure": 1_000_000, "max_leverage": 50, "slippage_bps": None}  # fmt: skip
     config = {
-        "venues": {"sim": {"exchange": "binanceusdm", "mode": "sim", "rest_url": rest_url, "ws_url": ws_url}},
+        "venues": {"sim": {"exchange": "binanceusdm", "mode": "sim", "rest_url": rest_url, "ws_url": ws_url,
+                           "request_budget": {"weight_limit_1m": SIM_REQUEST_BUDGET if lifted else None}}},
         "leads": [{"id": lead.id, "venue": "sim", "credentials": creds(lead), "symbols": [SYMBOL]}],
         "followers": [
             {"id": f.id, "venue": "sim", "credentials": creds(f), "leverage": 20, "risk": risk,
@@ -84,6 +86,8 @@ def daemon_config(lead: Account, followers: list[Account], rest_url: str, ws_url
             for f in followers
         ],
         "reconcile": {"mode": "correct", "interval_s": 86_400, "on_start": True},
+        # The exchange's limits are lifted (processes.SIM_REQUEST_BUDGET): so is the daemon's budget,
+        # so start-up and fan-out run as before; the report shows the weight Binance would count.
         "executor": {"balance_refresh_s": 86_400, "drain_timeout_s": 10},
         "journal": {"path": str(journal)},
         "api": {"enabled": True, "host": "127.0.0.1", "port": api_port},
@@ -147,14 +151,29 @@ async def lead_trades(admin: Admin, lead: Account, since_ns: int) -> list[dict[s
     return trades
 
 
+LIMITS_POLL_S = 0.5
+
+
+async def watch_limits(admin: Admin, tally: LimitsTally, stop: asyncio.Event) -> None:
+    """Read the exchange's per-address counts every LIMITS_POLL_S until `stop` (and once after)."""
+    while True:
+        stopping = stop.is_set()
+        with contextlib.suppress(BenchError, aiohttp.ClientError):
+            tally.observe(await admin.limits(), int(time.time() // 60))
+        if stopping:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), LIMITS_POLL_S)
+
+
 async def run_copybot(*, http: aiohttp.ClientSession, admin: Admin, rest_url: str, ws_url: str,
                       followers: int, fills: int, workdir: Path, profile: Path | None = None,
-                      ready_timeout: float = 180.0) -> RunResult:  # fmt: skip
+                      ready_timeout: float = 180.0, lifted: bool = True) -> RunResult:  # fmt: skip
     lead, accounts = new_accounts(followers)
     await create_accounts(admin, lead, accounts)
     port = free_port()
     config, env = daemon_config(lead, accounts, rest_url, ws_url, api_port=port,
-                                journal=workdir / f"journal-{followers}.sqlite")  # fmt: skip
+                                journal=workdir / f"journal-{followers}.sqlite", lifted=lifted)  # fmt: skip
     config_path = workdir / f"copybot-{followers}.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     child_env = {**os.environ, **env}
@@ -165,6 +184,10 @@ async def run_copybot(*, http: aiohttp.ClientSession, admin: Admin, rest_url: st
     client = make_rest("binanceusdm", VenueMode.SIM, api_key=lead.api_key, secret=lead.secret,
                        rest_url=rest_url, ws_url=ws_url)  # fmt: skip
     notes: list[str] = []
+    await admin.reset_limits()  # this run's weight only
+    tally = LimitsTally()
+    stop_watch = asyncio.Event()
+    watcher = asyncio.create_task(watch_limits(admin, tally, stop_watch), name="bench:limits")
     try:
         await daemon.spawn()
         startup = await wait_ready(http, api, daemon, ready_timeout)
@@ -189,10 +212,14 @@ async def run_copybot(*, http: aiohttp.ClientSession, admin: Admin, rest_url: st
     finally:
         daemon.kill()
         await client.close()
+        stop_watch.set()
+        await watcher
     ids = [a.id for a in accounts]
+    peak, rejected, bans = tally.totals()
 
     def cids(trade_id: str) -> list[str]:
         return [clientid.client_order_id(lead.id, trade_id, fid, SYMBOL, 0) for fid in ids]
 
     return RunResult("copybot", followers, fill_lags(trades, orders, followers, cids), startup_s=startup,
-                     rss_mb=rss, internal_lag_ms=internal, exit_code=code, notes=tuple(notes))  # fmt: skip
+                     rss_mb=rss, internal_lag_ms=internal, exit_code=code, notes=tuple(notes),
+                     peak_weight_1m=peak, rejected_429=rejected, bans_418=bans)  # fmt: skip

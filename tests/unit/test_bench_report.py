@@ -133,3 +133,24 @@ def test_json_round_trips_runs_and_summaries() -> None:
     assert theirs["summary"]["last_ms"]["max"] == 600.0
     assert len(ours["fills"]) == 3
     assert ours["missing_orders"] == 0
+
+
+def test_limits_tally_peaks_per_minute_sums_429s_over_minutes_and_counts_new_bans() -> None:
+    from bot.bench.report import LimitsTally
+
+    def snap(used: int, rejected: int, bans: int) -> dict[str, object]:
+        return {"addresses": {"127.0.0.1": {"usedWeight": used, "rejected429": rejected, "bans": bans}}}
+
+    tally = LimitsTally()
+    tally.observe(snap(100, 0, 1), window=10)  # a ban from before the run does not count
+    tally.observe(snap(2500, 3, 1), window=10)
+    tally.observe(snap(40, 0, 2), window=11)  # new minute: 3 429s banked, one new ban
+    tally.observe(snap(900, 2, 2), window=11)
+    assert tally.totals() == (2500, 5, 1)
+
+
+def test_markdown_shows_weight_and_rate_limit_columns() -> None:
+    run = RunResult("copybot", 10, [], peak_weight_1m=1234, rejected_429=0, bans_418=0)
+    text = render_markdown(Report(Machine(2, "cpu", 1.0, "3.11"), [run], 1))
+    assert "peak weight/min per address | 429s | 418s |" in text
+    assert "| 1,234 | 0 | 0 |" in text
