@@ -89,7 +89,9 @@ class Reconciler:
             except Exception as exc:
                 report.skipped.append(f"lead {lead_id}: {short(exc)}")
         sem = asyncio.Semaphore(BACKGROUND_READS)
-        await asyncio.gather(*(self._check_follower(f, report, sem) for f in engine.followers.values()))
+        await asyncio.gather(
+            *(self._check_follower(f, report, sem, reason) for f in engine.followers.values())
+        )
         if report.drifts:
             engine.alert("reconcile_drift", "followers", {"drifts": len(report.drifts), "reason": reason})
         self.last = report
@@ -98,10 +100,15 @@ class Reconciler:
         return report
 
     async def _check_follower(
-        self, follower: FollowerRuntime, report: ReconcileReport, sem: asyncio.Semaphore
+        self, follower: FollowerRuntime, report: ReconcileReport, sem: asyncio.Semaphore, reason: str
     ) -> None:
         if follower.busy or not follower.queue.empty():
             report.skipped.append(f"{follower.id}: busy")
+            return
+        if reason == "start" and not follower.needs_resync:
+            # Start-up has just read its positions and balance: reading them again would double the
+            # start's request weight (with many followers, most of a minute's budget).
+            self._compare(follower, report)
             return
         budget = self.engine.venues[self.engine.cfg.follower(follower.id).venue].budget
         adapter = follower.adapter
@@ -118,6 +125,9 @@ class Reconciler:
                 note_error(budget, adapter, follower.client, exc)
                 report.skipped.append(f"{follower.id}: {short(exc)}")
                 return
+        self._compare(follower, report)
+
+    def _compare(self, follower: FollowerRuntime, report: ReconcileReport) -> None:
         symbols = set(follower.confirmed)
         for lead in follower.settings.sizings:
             symbols |= set(self.engine.leads[lead].positions)
