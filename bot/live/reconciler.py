@@ -15,7 +15,7 @@ import structlog
 
 from bot.core.errors import short
 from bot.core.types import ZERO
-from bot.live.budget import note_error, paced, used_weight
+from bot.live.budget import ESSENTIAL_SHARE, note_error, paced, used_weight
 from bot.live.follower import FollowerRuntime, SyncWork
 from bot.live.venue_runtime import BACKGROUND_READS
 
@@ -60,12 +60,18 @@ class Reconciler:
                 log.warning("reconcile_failed", error=short(exc))
 
     async def _check_lead(self, lead_id: str, report: ReconcileReport) -> None:
+        # The start's pass is part of start-up: it may use start-up's share of the budget.
+        share = ESSENTIAL_SHARE if report.reason == "start" else None
         lead = self.engine.leads[lead_id]
         budget = self.engine.venues[self.engine.cfg.lead(lead_id).venue].budget
         fills_before = lead.fills
         adapter, rest = lead.adapter, lead.rest
-        server_ms = int(await paced(budget, adapter, rest, adapter.weight("time"), rest.fetch_time))
-        rows = await paced(budget, adapter, rest, adapter.weight("positions"), rest.fetch_positions)
+        server_ms = int(
+            await paced(budget, adapter, rest, adapter.weight("time"), rest.fetch_time, share=share)
+        )
+        rows = await paced(
+            budget, adapter, rest, adapter.weight("positions"), rest.fetch_positions, share=share
+        )
         snapshot = adapter.positions(rows)
         if lead.fills != fills_before or not self.engine.idle():
             return  # fills arrived meanwhile: the snapshot cannot be ordered against them
@@ -114,7 +120,7 @@ class Reconciler:
         adapter = follower.adapter
         weight = adapter.weight("positions") + adapter.weight("balance")
         async with sem:
-            await budget.acquire(weight)
+            await budget.acquire(weight, share=ESSENTIAL_SHARE if reason == "start" else None)
             if follower.busy or not follower.queue.empty():  # it became busy while paced
                 report.skipped.append(f"{follower.id}: busy")
                 return
