@@ -5,6 +5,13 @@ loop started first so nothing after the connect is missed, then a REST backfill 
 cursor, then live until the stream closes, expires, or goes silent for longer than `stale_after_s`
 (no message and no pong). Between sessions: exponential backoff with jitter. Fills from the socket
 and the backfill both go to `on_fill`, which deduplicates by trade id.
+
+Fills the socket delivers while the backfill runs are held and handed on after it, so `on_fill` sees
+the backfill's older fills first. The durable cursor is the newest fill handed on per symbol, and
+the journal writes in order: were a newer socket fill handed on first, its cursor could become
+durable before an older backfilled fill is, and a kill -9 in between would lose that fill for good
+(the next backfill starts after it). A session that ends during its backfill drops what it held:
+the next session's backfill fetches it again.
 """
 
 from __future__ import annotations
@@ -75,6 +82,7 @@ class LeadFeed:
         self._last_message = 0.0
         self._connected_at = 0.0
         self.live = False
+        self._held: list[LeadFill] | None = None  # socket fills held while the backfill runs
         self.sessions = 0
         self.reconnects = 0
         self.backfilled = 0
@@ -128,12 +136,16 @@ class LeadFeed:
         if self._decode is not None:
             install_hook(client, self._on_message)
         self._client = client
+        self._held = []  # from the first socket message until the backfill is done
         watch = asyncio.create_task(self._watch_loop(client), name=f"watch:{self.lead}")
         monitor: asyncio.Task[None] | None = None
         try:
             await self._wait_connected(client, watch)
             self._connected_at = time.monotonic()
             await self._backfill()
+            held, self._held = self._held, None
+            for fill in held:
+                self._on_fill(fill)
             self.live = True
             self._last_exc = None
             log.info("stream_live", lead=self.lead, session=self.sessions, backfilled=self.backfilled)
@@ -153,6 +165,7 @@ class LeadFeed:
             raise
         finally:
             self.live = False
+            self._held = None
             tasks = [t for t in (watch, monitor) if t is not None]
             for pending in tasks:
                 pending.cancel()
@@ -170,7 +183,7 @@ class LeadFeed:
             self._last_message = time.monotonic()
             if self._decode is None:
                 for trade in trades:
-                    self._on_fill(fill_from_trade(self.lead, trade, "ws"))
+                    self._socket_fill(fill_from_trade(self.lead, trade, "ws"))
 
     async def _wait_connected(self, client: Any, watch: asyncio.Task[None]) -> None:
         deadline = time.monotonic() + self._settings.connect_timeout_s
@@ -199,9 +212,15 @@ class LeadFeed:
         assert self._decode is not None  # installed only with a decoder
         event = self._decode(message)
         if isinstance(event, LeadFill):
-            self._on_fill(event)
+            self._socket_fill(event)
         elif isinstance(event, StreamExpired):
             self._expired.set()
+
+    def _socket_fill(self, fill: LeadFill) -> None:
+        if self._held is not None:
+            self._held.append(fill)
+        else:
+            self._on_fill(fill)
 
     async def _backfill(self) -> None:
         """Fetch every lead trade since the durable cursor, per symbol (the venue needs one)."""
