@@ -54,7 +54,7 @@ class RequestBudget:
         self.peak_1m = 0  # the highest minute seen
         self.rate_limited = 0  # 429 answers
         self.banned = 0  # 418 answers
-        self.waits = 0  # reads that had to wait for room or the end of a pause
+        self.waits = 0  # reads that waited (or are waiting) for room or the end of a pause
         self.charged = 0  # weight counted here since start
 
     def _window_of(self, now: float) -> int:
@@ -111,10 +111,10 @@ class RequestBudget:
                 break
             else:
                 delay = (self._window + 1) * self.window_s - now + 0.05
-            waited = True
+            if not waited:
+                waited = True
+                self.waits += 1
             await asyncio.sleep(delay)
-        if waited:
-            self.waits += 1
         self.charge(weight)
 
     def snapshot(self) -> dict[str, Any]:

@@ -67,3 +67,30 @@ async def test_429_pauses_background_reads_while_orders_go_on(harness: Harness) 
     resumed = budget.charged
     await asyncio.sleep(1.5)
     assert budget.charged > resumed, "background reads must resume after Retry-After"
+
+
+async def test_background_reads_stay_within_their_share_of_the_minute(harness: Harness) -> None:
+    """A budget of 200 a minute with half for background reads, a balance pass every second: the
+    reads stop at the share and wait for the next minute; the exchange never counts more than the
+    share plus what is not paced (start-up, the lead's backfill, a listenKey)."""
+    h = harness
+    n = 6
+    h.build_config(
+        [follower(f"f{i}", {"mode": "multiplier", "multiplier": "0.1"}) for i in range(n)],
+        executor={"balance_refresh_s": 0.2},
+        venues={"local": {**h.build_config([])["venues"]["local"],
+                          "request_budget": {"weight_limit_1m": 200, "background_share": 0.5}}},
+    )  # fmt: skip
+    engine = await h.start_daemon()
+    budget = next(iter(engine.venues.values())).budget
+    seen = 0
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        seen = max(seen, await used_weight(h))
+        await asyncio.sleep(0.2)
+    assert budget.waits >= 1, "start-up alone spent the share (balances: 30 a second): reads must wait"
+    assert budget.rate_limited == 0
+    assert seen <= 200 * 0.9 + 20, seen  # start-up's share plus the unpaced reads, never the venue's 2,400
+    await h.trade(BTC, "buy", "0.05")  # orders are not held back by the spent share
+    await h.settle(fills=1)
+    assert (await h.positions("f0"))["BTCUSDT"] == Decimal("0.005")
