@@ -200,6 +200,9 @@ class LeadFeed:
         event = self._decode(message)
         if isinstance(event, LeadFill):
             self._on_fill(event)
+        elif isinstance(event, tuple):
+            for fill in event:
+                self._on_fill(fill)
         elif isinstance(event, StreamExpired):
             self._expired.set()
 

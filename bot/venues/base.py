@@ -35,8 +35,8 @@ class StreamExpired:
     reason: str
 
 
-StreamEvent = LeadFill | StreamExpired | None
-# Decodes one raw websocket message of a lead's account stream.
+StreamEvent = LeadFill | tuple[LeadFill, ...] | StreamExpired | None
+# Decodes one raw websocket message of a lead's account stream (a frame may carry several fills).
 StreamDecoder = Callable[[dict[str, Any]], StreamEvent]
 
 
