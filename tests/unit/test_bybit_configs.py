@@ -12,8 +12,8 @@ from bot.config.models import load_config
 from bot.venues import VenueMode, adapter_for
 
 ROOT = Path(__file__).resolve().parents[2]
-ENV = {name: "x" for name in ("BYBIT_LEAD_API_KEY", "BYBIT_LEAD_SECRET", "BYBIT_F1_API_KEY", "BYBIT_F1_SECRET",
-                              "BYBIT_F2_API_KEY", "BYBIT_F2_SECRET", "COPYBOT_API_TOKEN")}  # fmt: skip
+_ACCOUNTS = ("BYBIT_LEAD", "BYBIT_F1", "BYBIT_F2")
+ENV = {f"{a}_{part}": "x" for a in _ACCOUNTS for part in ("API_KEY", "SECRET")} | {"COPYBOT_API_TOKEN": "x"}
 
 
 @pytest.mark.parametrize(
