@@ -24,6 +24,7 @@ from bot.live.executor import ExecSettings, OrderPlacer
 from bot.live.follower import FillWork, FollowerRuntime, FollowerSettings
 from bot.live.lead_feed import FeedSettings, LeadFeed
 from bot.live.lead_state import LeadRuntime
+from bot.live.lead_view import LeadView, seen_by
 from bot.live.startup import limits_from, prepare_follower, sizings_from, snapshot_lead
 from bot.live.venue_runtime import Venue
 from bot.service.metrics import Metrics
@@ -153,7 +154,7 @@ class Engine:
             client=client,
             adapter=venue.adapter,
             markets=venue.markets,
-            engine=self,
+            engine=LeadView.of(self, cfg.venue),  # the leads in this follower's symbols and units
             journal=self.journal,
             placer=OrderPlacer(
                 client,
@@ -250,7 +251,7 @@ class Engine:
         followers = self.followers_of[fill.lead]
         by_id = {f.id: f for f in followers}
         for rank, follower_id in enumerate(fanout_order(list(by_id), fill.trade_id), start=1):
-            by_id[follower_id].submit(work)
+            by_id[follower_id].submit(seen_by(by_id[follower_id], work))
             by_id[follower_id].fanout_rank[fill.trade_id] = rank
         self.journal.record_lead_fill(fill, "accepted")
         self.journal.set_cursor(fill.lead, fill.symbol, fill.ts_ms, fill.trade_id)

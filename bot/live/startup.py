@@ -17,6 +17,7 @@ from bot.core.sizing import Sizing, SizingMode
 from bot.core.types import OrderOutcome, OrderStatus
 from bot.live.follower import FollowerRuntime
 from bot.live.lead_state import LeadRuntime
+from bot.live.lead_view import follower_symbols, lead_symbol
 
 if TYPE_CHECKING:
     from bot.live.engine import Engine
@@ -111,7 +112,10 @@ async def settle_unsettled(engine: Engine, follower: FollowerRuntime) -> None:
 
 
 def lead_leverage(engine: Engine, follower: FollowerRuntime, symbol: str) -> int:
-    known = [engine.leads[lead].leverage.get(symbol) for lead in follower.settings.sizings]
+    known = [
+        engine.leads[lead].leverage.get(lead_symbol(follower, lead, symbol))
+        for lead in follower.settings.sizings
+    ]
     return next((lev for lev in known if lev), DEFAULT_LEVERAGE)
 
 
@@ -122,7 +126,8 @@ async def set_leverage(engine: Engine, follower: FollowerRuntime) -> None:
     symbols: set[str] = set()
     for lead in follower.settings.sizings:
         runtime = engine.leads[lead]
-        symbols |= set(runtime.symbols_configured or ()) | set(runtime.positions)
+        lead_symbols = set(runtime.symbols_configured or ()) | set(runtime.positions)
+        symbols |= follower_symbols(follower, lead, lead_symbols)
     for symbol in sorted(s for s in symbols if s in follower.markets):
         fixed = cfg.leverage != "lead"
         leverage = int(cfg.leverage) if fixed else lead_leverage(engine, follower, symbol)

@@ -56,7 +56,7 @@ def apply_stops(engine: Engine, follower: FollowerRuntime) -> None:
                 lead = next(iter(follower.settings.sizings))
                 trig = f"ps{int(time.time() * 1000)}"
                 follower.submit(
-                    SyncWork(symbol, lead, trig, engine.marks.get(symbol, ZERO), "portfolio_stop")
+                    SyncWork(symbol, lead, trig, follower.engine.mark(symbol) or ZERO, "portfolio_stop")
                 )
         elif new_state is not follower.state:
             follower.state, follower.state_reason = new_state, trigger.reason
