@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.core.planner import plan_legs
 from bot.core.types import ZERO
+from bot.live.lead_view import follower_symbols
 
 if TYPE_CHECKING:
     from bot.live.engine import Engine
@@ -16,7 +17,7 @@ def follower_positions(engine: Engine, follower_id: str) -> dict[str, dict[str, 
     follower = engine.followers[follower_id]
     symbols = set(follower.confirmed)
     for lead in follower.settings.sizings:
-        symbols |= set(engine.leads[lead].positions)
+        symbols |= follower_symbols(follower, lead, engine.leads[lead].positions)
     out: dict[str, dict[str, Any]] = {}
     for symbol in sorted(symbols):
         market = follower.markets.get(symbol)
@@ -28,7 +29,7 @@ def follower_positions(engine: Engine, follower_id: str) -> dict[str, dict[str, 
         residual = None
         if not match:
             # An entry difference below the venue minimum cannot be placed; it waits (planner).
-            plan = plan_legs(target, position, market, engine.marks.get(symbol, ZERO))
+            plan = plan_legs(target, position, market, follower.engine.mark(symbol) or ZERO)
             residual = plan.deferred if not plan.legs else None
         out[symbol] = {
             "position": str(position),

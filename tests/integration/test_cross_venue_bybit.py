@@ -8,10 +8,14 @@ compare directly: 1000PEPEUSDT 2,500 is 2,500,000 PEPE on Bybit."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import random
 import secrets
+import signal
 import sqlite3
 from collections.abc import AsyncIterator
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -189,3 +193,101 @@ async def test_bybit_lead_to_binance_and_bybit_followers(xharness: Harness) -> N
     assert lead_trades >= 4
     assert_every_fill_accounted(h, ["bin", "byb", "bin-fixed"], lead_trades=lead_trades)
     assert_orders_settled(h, {"byb"})
+
+
+# -- kill -9 in the middle of a cross-venue fan-out ---------------------------------------------------
+
+CROSS_FOLLOWERS = {"bin-a": "0.5", "bin-b": "0.25", "byb-a": "0.5", "byb-b": "0.25", "byb-c": "0.1"}
+CROSS_KILLS = 6
+LOT = {"BTCUSDT": Decimal("0.001"), "1000PEPEUSDT": Decimal(1)}  # engine units, both venues
+MIN_NOTIONAL = {"BTCUSDT": Decimal(100), "1000PEPEUSDT": Decimal(5)}
+PRICE_BOUND = {"BTCUSDT": Decimal(61_000), "1000PEPEUSDT": Decimal("0.0125")}
+
+
+async def cross_trader(h: Harness, stop: asyncio.Event, seed: int) -> int:
+    rng = random.Random(seed)
+    orders = 0
+    while not stop.is_set():
+        symbol, qty = rng.choice(
+            [(BTC, rng.choice(["0.05", "0.1"])), (PEPE_BINANCE, rng.choice(["4000", "9000"]))]
+        )
+        with contextlib.suppress(Exception):
+            await h.trade(symbol, rng.choice(["buy", "sell"]), qty)
+            orders += 1
+        await asyncio.sleep(rng.uniform(0.05, 0.3))
+    return orders
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+async def test_kill_minus_nine_during_cross_venue_fan_out_places_nothing_twice(
+    xharness: Harness, tmp_path: Path
+) -> None:
+    from tests.integration.test_restarts import free_port, get_json, spawn, wait_for, write_config
+
+    h = xharness
+    followers = [follower(fid, {"mode": "multiplier", "multiplier": m}) for fid, m in CROSS_FOLLOWERS.items()]
+    cross_config(
+        h, followers, on_bybit={f for f in CROSS_FOLLOWERS if f.startswith("byb")}, lead_on_bybit=False
+    )
+    port = free_port()
+    config = tmp_path / "copybot.yaml"
+    write_config(h, config, port)
+    log = tmp_path / "daemon.log"
+    rng = random.Random(20261128)
+    stop = asyncio.Event()
+    proc = await spawn(config, h.env, log)
+    await wait_for(lambda: get_json(f"http://127.0.0.1:{port}/readyz")[0] == 200, 30, "first start")
+    trader = asyncio.create_task(cross_trader(h, stop, seed=12))
+    try:
+        for kill in range(CROSS_KILLS):
+            if kill:
+                proc = await spawn(config, h.env, log)
+            await asyncio.sleep(rng.uniform(0.5, 3.0))
+            proc.send_signal(signal.SIGKILL)
+            await proc.wait()
+    finally:
+        stop.set()
+        lead_orders = await trader
+    assert lead_orders > 10
+
+    proc = await spawn(config, h.env, log)
+    try:
+
+        def converged() -> Any:
+            code, status = get_json(f"http://127.0.0.1:{port}/status")
+            if code != 200 or not status["ready"]:
+                return None
+            ok = all(p["match"] or p["residual_below_min"] for f in status["followers"].values()
+                     for p in f["positions"].values())  # fmt: skip
+            return ok and all(f["queue"] == 0 and not f["busy"] for f in status["followers"].values())
+
+        await wait_for(converged, 60, "followers on target after the last restart")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), 30)
+    assert code == 0, log.read_text()[-3000:]
+
+    lead_data = await h.admin("lead")
+    lead_pos = {p["symbol"]: Decimal(p["positionAmt"]) for p in lead_data["positions"]}
+    volume = {s: Decimal(0) for s in LOT}
+    for t in lead_data["trades"]:
+        volume[t["symbol"]] += Decimal(t["qty"])
+    fills = len(lead_data["trades"])
+    for fid, m in CROSS_FOLLOWERS.items():
+        data = await h.admin(fid)
+        held = {p["symbol"]: Decimal(p["positionAmt"]) for p in data["positions"]}
+        for symbol, lot in LOT.items():
+            target = (lead_pos.get(symbol, Decimal(0)) * Decimal(m)).quantize(lot, rounding=ROUND_DOWN)
+            position = held.get(symbol, Decimal(0))
+            if position != target:  # only an entry below the venue minimum may wait
+                assert abs(position) < abs(target), (fid, symbol, position, target)
+                assert abs(target - position) * PRICE_BOUND[symbol] < MIN_NOTIONAL[symbol], (fid, symbol)
+            traded = sum(Decimal(o["executedQty"]) for o in data["orders"] if o["symbol"] == symbol)
+            assert traded <= volume[symbol] * Decimal(m) + fills * lot, (fid, symbol, traded)
+        assert {o["symbol"] for o in data["orders"] if Decimal(o["executedQty"])} == set(LOT), fid
+        ids = [o["clientOrderId"] for o in data["orders"] if o["clientOrderId"]]
+        assert len(ids) == len(set(ids)), f"{fid}: a client order id was used twice"
+    journaled = {str(r[0]) for r in journal(h, "select trade_id from lead_fills")}
+    missing = {str(t["id"]) for t in lead_data["trades"]} - journaled
+    assert not missing, f"lead fills missing from the journal: {sorted(missing)[:10]}"
