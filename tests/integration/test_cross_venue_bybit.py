@@ -291,3 +291,48 @@ async def test_kill_minus_nine_during_cross_venue_fan_out_places_nothing_twice(
     journaled = {str(r[0]) for r in journal(h, "select trade_id from lead_fills")}
     missing = {str(t["id"]) for t in lead_data["trades"]} - journaled
     assert not missing, f"lead fills missing from the journal: {sorted(missing)[:10]}"
+
+
+# -- a Bybit follower's order faults, and a Bybit lead's stream drop ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param({"code": 10006, "http_status": 200, "count": 1}, id="10006-rate-limit"),
+        pytest.param({"http_status": 503, "count": 2}, id="http-503"),
+        pytest.param({"delay_ms": 800, "count": 2}, id="slow-responses"),
+        pytest.param({"accept_then_timeout": 1}, id="accept-then-time-out"),
+    ],
+)
+async def test_bybit_follower_order_faults_place_exactly_one_order(
+    xharness: Harness, fault: dict[str, object]
+) -> None:
+    h = xharness
+    followers = [follower("byb", {"mode": "multiplier", "multiplier": "0.1"})]
+    cross_config(h, followers, on_bybit={"byb"}, lead_on_bybit=False)
+    h.config["executor"]["order_timeout_ms"] = 1500
+    await h.start_daemon()
+    await h.fault(api_key=h.keys["byb"][0], method="POST", path="/v5/order/create", **fault)
+    await h.trade(BTC, "buy", "0.05")
+    await h.settle(fills=1, timeout=30)
+    orders = (await h.admin("byb"))["orders"]
+    assert len(orders) == 1, orders
+    assert (await h.positions("byb"))["BTCUSDT"] == Decimal("0.005")
+    assert not h.engine.followers["byb"].needs_resync
+    assert_orders_settled(h, {"byb"})
+
+
+async def test_bybit_lead_fill_while_the_stream_is_down_is_backfilled(xharness: Harness) -> None:
+    h = xharness
+    followers = [follower("bin", {"mode": "multiplier", "multiplier": "0.5"})]
+    cross_config(h, followers, on_bybit=set(), lead_on_bybit=True)
+    await h.start_daemon()
+    lead = await bybit_lead(h)
+    feed = h.engine.feeds["lead"]
+    sessions = feed.sessions
+    await h.fault(api_key=h.keys["lead"][0], drop_ws=True)
+    await lead.create_order(PEPE_BYBIT, "market", "buy", "4000000")  # probably while the stream is down
+    await h.settle(fills=1, timeout=30)
+    assert feed.sessions > sessions
+    assert (await h.positions("bin"))["1000PEPEUSDT"] == Decimal(2000)
