@@ -37,7 +37,7 @@ from bot.core.types import ZERO, Intent, OrderOutcome, Side
 from bot.live.engine import Engine
 from bot.service.app import Daemon
 from bot.service.logs import configure_logging
-from bot.sim.config import load_config
+from bot.sim.config import load_sim_config
 from bot.sim.server import SimExchange
 from bot.venues import VenueMode, make_rest
 
@@ -51,7 +51,7 @@ PAUSE_S = 2.5  # the thin book refills a level in 2 s
 
 
 def sim_config() -> Any:
-    base = load_config(tick_interval_s=0)
+    base = load_sim_config(tick_interval_s=0)
     markets = [
         m.model_copy(update={"volatility": Decimal(0), "refill_per_s": Decimal("0.5")})
         if m.symbol == "THINUSDT"

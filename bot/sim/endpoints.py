@@ -14,7 +14,7 @@ from typing import Any
 from bot.sim.accounts import Account, Order, SimError
 from bot.sim.config import MarketConfig
 from bot.sim.marketdata import depth, int_param, ping, premium, server_time, ticker
-from bot.sim.matching import Engine
+from bot.sim.matching import MatchingEngine
 from bot.sim.userstream import UserStream
 from bot.sim.wire import order_json, position_json, s, trade_json
 
@@ -23,7 +23,7 @@ ZERO = Decimal(0)
 
 @dataclass(slots=True)
 class Call:
-    engine: Engine
+    engine: MatchingEngine
     stream: UserStream
     account: Account | None
     params: dict[str, str]

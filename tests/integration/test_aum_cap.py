@@ -17,7 +17,7 @@ from bot.aum import service as aum_runtime
 from bot.live.engine import Engine
 from bot.live.upkeep import snapshot_aum
 from bot.service import aum_routes as aum_api
-from bot.sim.config import SimConfig, load_config
+from bot.sim.config import SimConfig, load_sim_config
 from bot.sim.server import SimExchange
 from tests.integration.harness import BTC, THIN, Harness, follower
 
@@ -85,7 +85,7 @@ async def test_absolute_cap_refuses_the_excess_and_the_route_answers(harness: Ha
 def refilling_thin_book() -> SimConfig:
     """The default markets with the thin book's price frozen and its levels refilling in a tenth of
     a second, so that the book the cap is derived from is the same before and after the trades."""
-    base = load_config(tick_interval_s=0)
+    base = load_sim_config(tick_interval_s=0)
     markets = tuple(
         m.model_copy(update={"volatility": Decimal(0), "refill_per_s": Decimal(10)})
         if m.symbol == "THINUSDT"

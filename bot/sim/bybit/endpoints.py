@@ -20,7 +20,7 @@ from bot.sim.bybit.wire import (
     position_json,
     wallet_json,
 )
-from bot.sim.matching import Engine
+from bot.sim.matching import MatchingEngine
 from bot.sim.wire import s
 
 ZERO = Decimal(0)
@@ -34,7 +34,7 @@ _EXEC_TYPES = frozenset(
 @dataclass(slots=True)
 class Call:
     venue: BybitVenue
-    engine: Engine
+    engine: MatchingEngine
     account: Account | None
     params: dict[str, str]
     recv_ns: int
