@@ -16,9 +16,10 @@ import random
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
 
 from bot.aum.capacity import slippage_bps
+from bot.core.stats import percentile
 from bot.core.types import ZERO, Side
 
 
@@ -62,12 +63,9 @@ def realized_slippage_bps(side: Side, lead_price: Decimal, follower_avg_price: D
     return slippage_bps(side, lead_price, follower_avg_price)
 
 
-def percentile(sorted_values: Sequence[Decimal], fraction: Decimal) -> Decimal:
-    """Nearest-rank percentile of a non-empty ascending sequence (an observed value, never a blend)."""
-    if not sorted_values:
-        raise ValueError("percentile of an empty sequence")
-    index = int((fraction * len(sorted_values)).to_integral_value(rounding=ROUND_CEILING)) - 1
-    return sorted_values[min(max(index, 0), len(sorted_values) - 1)]
+def _observed(value: Decimal | None) -> Decimal:
+    assert value is not None  # summarize refuses an empty window first
+    return value
 
 
 def summarize(records: Iterable[SlippageRecord]) -> SlippageStats:
@@ -82,8 +80,8 @@ def summarize(records: Iterable[SlippageRecord]) -> SlippageStats:
         count=len(values),
         mean=mean,
         weighted_mean=weighted,
-        p50=percentile(values, Decimal("0.5")),
-        p90=percentile(values, Decimal("0.9")),
+        p50=_observed(percentile(values, Decimal("0.5"))),
+        p90=_observed(percentile(values, Decimal("0.9"))),
         max=values[-1],
     )
 

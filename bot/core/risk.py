@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 
+from bot.core.rounding import plain as _fmt
 from bot.core.rounding import round_price, round_to_step
 from bot.core.types import ZERO, Decision, Intent, MarketSpec, Side, TradingState, Verdict
 
@@ -70,10 +71,6 @@ class StopTrigger:
     stop: str  # "portfolio_stop" | "daily_loss" | "max_drawdown"
     action: TradingState
     reason: str
-
-
-def _fmt(value: Decimal) -> str:
-    return f"{value.normalize():f}"
 
 
 def _contract_size(state: FollowerRiskState, symbol: str) -> Decimal:

@@ -7,15 +7,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.core.stats import percentile
 from bot.core.types import Decision, Intent, OrderOutcome, Verdict
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
 
 
 @dataclass

@@ -6,6 +6,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from bot.core.planner import plan_legs
+from bot.core.stats import percentile
 from bot.core.types import ZERO
 
 if TYPE_CHECKING:
@@ -71,10 +72,11 @@ def snapshot(engine: Engine) -> dict[str, Any]:
             "needs_resync": f.needs_resync,
             "positions": follower_positions(engine, follower_id),
         }
-    lags = sorted(engine.internal_lag_ms)
+    lags = list(engine.internal_lag_ms)
 
     def pct(q: float) -> float | None:
-        return round(lags[min(len(lags) - 1, int(q * len(lags)))], 3) if lags else None
+        value = percentile(lags, q)
+        return None if value is None else round(value, 3)
 
     return {
         "internal_lag_ms": {"p50": pct(0.5), "p99": pct(0.99), "max": pct(1.0), "samples": len(lags)},
