@@ -75,6 +75,20 @@ class AumPoint:
 
 
 @dataclass(frozen=True, slots=True)
+class SettledFill:
+    """A follower order with a fill, beside its intent's reference (lead fill) price."""
+
+    lead: str
+    follower: str
+    symbol: str
+    side: Side
+    ref_price: Decimal
+    avg_price: Decimal
+    filled_qty: Decimal
+    ts: int  # ms: when the order's row last changed
+
+
+@dataclass(frozen=True, slots=True)
 class JournalEvent:
     ts: int
     kind: str
@@ -140,6 +154,14 @@ def aum_point_from_row(r: Sequence[Any]) -> AumPoint:
     """(ts, lead, aum, followers, equity_json)"""
     ts, lead, aum, n, equity = r
     return AumPoint(ts, lead, Decimal(aum), n, {k: Decimal(v) for k, v in json.loads(equity).items()})
+
+
+def settled_fill_from_row(r: Sequence[Any]) -> SettledFill:
+    """(lead, follower, symbol, side, ref_price, avg_price, filled_qty, updated_ts)"""
+    lead, follower, symbol, side, ref, avg, qty, updated = r
+    ts = Decimal(str(updated))
+    ts_ms = int(ts * 1000) if ts < 10**11 else int(ts)  # journals of early versions kept seconds
+    return SettledFill(lead, follower, symbol, Side(side), Decimal(ref), Decimal(avg), Decimal(qty), ts_ms)
 
 
 def event_from_row(r: Sequence[Any]) -> JournalEvent:
