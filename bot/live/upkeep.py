@@ -1,4 +1,5 @@
-"""Periodic upkeep beside the hot path: balances and stops, the kill-switch file, AUM snapshots."""
+"""Periodic upkeep beside the hot path: balances and stops, the kill-switch file. (The AUM passes
+and history are bot.aum.service.AumService's, run by the app.)"""
 
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from bot.aum import service as aum_runtime
-from bot.aum.definition import FollowerCapital, lead_aum
 from bot.core import risk
 from bot.core.errors import ErrorKind, short
 from bot.core.types import ZERO, TradingState
@@ -68,36 +67,11 @@ def apply_stops(engine: Engine, follower: FollowerRuntime) -> None:
                      severity="critical")  # fmt: skip
 
 
-def snapshot_aum(engine: Engine) -> dict[str, str]:
-    include_lead = engine.cfg.aum.include_lead
-    out: dict[str, str] = {}
-    now_ms = int(time.time() * 1000)
-    for lead_id, followers in engine.followers_of.items():
-        rows = [
-            FollowerCapital(
-                follower=f.id,
-                lead=lead_id,
-                allocation=f.settings.sizings[lead_id].allocation,
-                equity=f.balance.equity,
-                state=f.state,
-                leads_followed=len(f.settings.sizings),
-            )
-            for f in followers
-        ]
-        snap = lead_aum(lead_id, rows, lead_equity=engine.leads[lead_id].equity, include_lead=include_lead)
-        engine.metrics.aum.labels(lead_id).set(float(snap.aum))
-        engine.journal.record_aum(now_ms, lead_id, snap.aum, snap.followers,
-                                  {f: str(a) for f, a in snap.contributions})  # fmt: skip
-        out[lead_id] = str(snap.aum)
-    return out
-
-
 async def run_upkeep(engine: Engine) -> None:
-    """Balances/stops every balance_refresh_s, the kill-switch file every second, AUM each minute."""
+    """Balances/stops every balance_refresh_s, the kill-switch file every second."""
     period = engine.cfg.executor.balance_refresh_s
     kill_file = engine.cfg.kill_switch_file
     next_balance = time.monotonic() + period
-    next_aum = time.monotonic()
     while True:
         if kill_file:
             present = os.path.exists(kill_file)  # noqa: ASYNC240 - one stat a second
@@ -110,11 +84,6 @@ async def run_upkeep(engine: Engine) -> None:
             if now >= next_balance:
                 next_balance = now + period
                 await refresh_and_check_stops(engine)
-                await aum_runtime.refresh_capacity(engine)
-                aum_runtime.apply_aum_cap(engine)
-            if now >= next_aum:
-                next_aum = now + 60
-                snapshot_aum(engine)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # upkeep must outlive a bad pass

@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from bot.aum import service as aum_runtime
+from bot.aum.service import AumService, AumSettings
 from bot.config.models import AppConfig
 from bot.journal.store import Journal
 from bot.live.engine import Engine
@@ -36,6 +36,15 @@ def journal_path(cfg: AppConfig) -> Path:
     if not path.is_absolute() and state_dir:
         return Path(state_dir.split(":")[0]) / path.name
     return path
+
+
+def aum_settings(cfg: AppConfig) -> AumSettings:
+    return AumSettings(
+        cap=cfg.aum.cap,
+        max_slippage_bps=cfg.aum.max_slippage_bps,
+        include_lead=cfg.aum.include_lead,
+        follower_order=tuple(f.id for f in cfg.followers),
+    )
 
 
 class LoopMonitor:
@@ -73,6 +82,7 @@ class Daemon:
         self.stop_event = asyncio.Event()
         self.journal: Any = None
         self.engine: Engine | None = None
+        self.aum: AumService | None = None
         self.reconciler: Reconciler | None = None
         self.api_runner: Any = None
         self.bound_api_port: int | None = None
@@ -100,24 +110,33 @@ class Daemon:
         alerts.start()
         engine = Engine(self.cfg, self.journal, sim_urls=self.sim_urls, alerts=alerts)
         self.engine = engine
+        metrics = engine.metrics
+        aum = self.aum = AumService(
+            engine,
+            self.journal,
+            aum_settings(self.cfg),
+            on_aum=lambda lead, value: metrics.aum.labels(lead).set(float(value)),
+        )
         self.notifier.status("starting: loading markets and account state")
         tasks: list[asyncio.Task[Any]] = []
         try:
             await engine.start()
             if self.cfg.api.enabled:
                 port = self.cfg.api.port if self.api_port is None else self.api_port
-                self.api_runner = await start_api(engine, self.cfg.api.host, port, self.cfg.api_token())
+                self.api_runner = await start_api(engine, aum, self.cfg.api.host, port, self.cfg.api_token())
                 self.bound_api_port = bound_port(self.api_runner)
                 log.info("api_listening", host=self.cfg.api.host, port=self.bound_api_port)
             # Admit followers under each lead's AUM cap before anything is copied.
-            await aum_runtime.refresh_capacity(engine)
-            aum_runtime.apply_aum_cap(engine)
+            await aum.refresh_capacity()
+            aum.apply_cap()
             await self._wait_streams_live(timeout=30.0)
             self.reconciler = Reconciler(engine)
             if self.cfg.reconcile.on_start:
                 await self.reconciler.run_once("start")
             tasks.append(asyncio.create_task(self.reconciler.run(), name="reconciler"))
             tasks.append(asyncio.create_task(run_upkeep(engine), name="upkeep"))
+            period = self.cfg.executor.balance_refresh_s
+            tasks.append(asyncio.create_task(aum.run(period), name="aum"))
             tasks.append(asyncio.create_task(self.loop_monitor.run(), name="loop-monitor"))
             pinger = WatchdogPinger(self.notifier)
             tasks.append(asyncio.create_task(pinger.run(self.healthy), name="watchdog"))

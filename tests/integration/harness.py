@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 
+from bot.aum.service import AumService
 from bot.config.models import AppConfig, parse_config
 from bot.live.engine import Engine
 from bot.service.app import Daemon
@@ -58,6 +59,12 @@ class Harness:
         assert self.daemon is not None
         assert self.daemon.engine is not None
         return self.daemon.engine
+
+    @property
+    def aum(self) -> AumService:
+        assert self.daemon is not None
+        assert self.daemon.aum is not None
+        return self.daemon.aum
 
     async def __aenter__(self) -> Harness:
         await self.sim.start()
