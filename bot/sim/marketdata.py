@@ -13,7 +13,7 @@ from bot.sim.matching import MatchingEngine
 from bot.sim.wire import s
 
 if TYPE_CHECKING:
-    from bot.sim.endpoints import Call
+    from bot.sim.call import Call
 
 _DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
 

@@ -17,7 +17,8 @@ from aiohttp import web
 
 from bot.sim.accounts import SimError
 from bot.sim.auth import key_account, parse_params, verify_signed
-from bot.sim.endpoints import ROUTES, WEIGHTS, Call, Handler
+from bot.sim.call import Call, Handler
+from bot.sim.endpoints import ROUTES, WEIGHTS
 from bot.sim.faults import Faults
 from bot.sim.jsonfast import dumps
 from bot.sim.limits import ORDERS_1M_HEADER, ORDERS_10S_HEADER, WEIGHT_HEADER, Limits

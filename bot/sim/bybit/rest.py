@@ -16,7 +16,8 @@ from typing import Any
 from aiohttp import web
 
 from bot.sim.bybit.auth import verify_rest
-from bot.sim.bybit.endpoints import DEFAULT_LIMITS, ROUTES, Call
+from bot.sim.bybit.call import Call
+from bot.sim.bybit.endpoints import DEFAULT_LIMITS, ROUTES
 from bot.sim.bybit.venue import BybitError, BybitVenue
 from bot.sim.faults import Faults
 from bot.sim.jsonfast import dumps
