@@ -4,15 +4,14 @@ of the fan-out.
 Slippage is (follower average price vs lead fill price) in basis points, worse positive, as in
 `bot.aum.capacity.slippage_bps`. Followers of one lead fill are sent one after another, and later ones
 meet a book the earlier ones already took from: a fixed send order would make the same follower pay
-the most every time. `fanout_order` draws a fresh permutation per lead fill, and the fairness report
-shows whether anyone is still systematically last.
+the most every time. `bot.core.fanout.fanout_order` draws a fresh permutation per lead fill, and the
+fairness report shows whether anyone is still systematically last.
 
 Pure accounting in memory, `Decimal` throughout; persistence is the journal's job.
 """
 
 from __future__ import annotations
 
-import random
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -84,16 +83,6 @@ def summarize(records: Iterable[SlippageRecord]) -> SlippageStats:
         p90=_observed(percentile(values, Decimal("0.9"))),
         max=values[-1],
     )
-
-
-def fanout_order(followers: Sequence[str], seed_or_rng: int | str | bytes | random.Random) -> list[str]:
-    """A permutation of `followers` for one lead fill. Seeding with the lead trade id makes a replay
-    of the same fill (after a restart) send in the same order, while different fills get
-    independent orders."""
-    rng = seed_or_rng if isinstance(seed_or_rng, random.Random) else random.Random(seed_or_rng)
-    order = list(followers)
-    rng.shuffle(order)
-    return order
 
 
 def _ranks(values: Sequence[Decimal]) -> list[Decimal]:

@@ -17,14 +17,16 @@ from typing import Any, Protocol
 
 import structlog
 
-from bot.aum.slippage import SlippageBook, fanout_order
+from bot.aum.slippage import SlippageBook
 from bot.config.models import AppConfig, FollowerConfig
+from bot.config.settings import limits_from, sizings_from
+from bot.core.fanout import fanout_order
 from bot.core.types import ZERO, Decision, Intent, LeadFill, OrderOutcome, TradingState
 from bot.live.executor import ExecSettings, OrderPlacer
 from bot.live.follower import FillWork, FollowerRuntime, FollowerSettings
 from bot.live.lead_feed import FeedSettings, LeadFeed
 from bot.live.lead_state import LeadRuntime
-from bot.live.startup import limits_from, prepare_follower, sizings_from, snapshot_lead
+from bot.live.startup import prepare_follower, snapshot_lead
 from bot.live.venue_runtime import Venue
 from bot.service.metrics import Metrics
 

@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from bot.aum.slippage import SlippageBook, SlippageRecord, fanout_order, summarize
+from bot.aum.slippage import SlippageBook, SlippageRecord, summarize
+from bot.core.fanout import fanout_order
 from bot.core.stats import percentile
 from bot.core.types import Side
 
