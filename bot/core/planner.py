@@ -1,6 +1,6 @@
 """Planner: the legs that take a follower from its current position to its target.
 
-Plans are made against TARGETS, not copies of fills (DESIGN.md, "Planner notes"): `current` is the
+Plans are made against TARGETS, not copies of fills (docs/architecture.md, "Planner notes"): `current` is the
 follower's confirmed position plus its signed in-flight quantity, so a missed, duplicated or
 reordered lead fill only moves the target, and the next plan corrects the difference.
 
