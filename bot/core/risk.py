@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields
 from decimal import Decimal
 
 from bot.core.rounding import round_price, round_to_step
+from bot.core.trading_state import StateCode
 from bot.core.types import ZERO, Decision, Intent, MarketSpec, Side, TradingState, Verdict
 
 _BPS = Decimal(10_000)
@@ -67,7 +68,7 @@ class FollowerRiskState:
 
 @dataclass(frozen=True, slots=True)
 class StopTrigger:
-    stop: str  # "portfolio_stop" | "daily_loss" | "max_drawdown"
+    stop: StateCode  # PORTFOLIO_STOP, DAILY_LOSS or MAX_DRAWDOWN
     action: TradingState
     reason: str
 
@@ -260,7 +261,7 @@ def check_stops(state: FollowerRiskState, limits: RiskLimits) -> list[StopTrigge
         if state.equity < floor:
             triggers.append(
                 StopTrigger(
-                    "portfolio_stop",
+                    StateCode.PORTFOLIO_STOP,
                     TradingState.HALTED,
                     f"portfolio_stop: equity {_fmt(state.equity)} < {_fmt(limits.portfolio_stop)}"
                     f" x {_fmt(state.allocation_base)} = {_fmt(floor)}",
@@ -271,7 +272,7 @@ def check_stops(state: FollowerRiskState, limits: RiskLimits) -> list[StopTrigge
         if loss >= limits.daily_loss_limit:
             triggers.append(
                 StopTrigger(
-                    "daily_loss",
+                    StateCode.DAILY_LOSS,
                     TradingState.REDUCE_ONLY,
                     f"daily_loss: lost {_fmt(loss)} >= {_fmt(limits.daily_loss_limit)} since"
                     f" {_fmt(state.day_start_equity)}",
@@ -283,33 +284,10 @@ def check_stops(state: FollowerRiskState, limits: RiskLimits) -> list[StopTrigge
             shown = drawdown.quantize(Decimal("0.0001"))
             triggers.append(
                 StopTrigger(
-                    "max_drawdown",
+                    StateCode.MAX_DRAWDOWN,
                     TradingState.REDUCE_ONLY,
                     f"max_drawdown: {_fmt(shown)} >= {_fmt(limits.max_drawdown)}"
                     f" (equity {_fmt(state.equity)}, peak {_fmt(state.peak_equity)})",
                 )
             )
     return triggers
-
-
-_A, _R, _H = TradingState.ACTIVE, TradingState.REDUCE_ONLY, TradingState.HALTED
-# (current, requested) -> who may make the move. Tightening is open to stops and operators alike;
-# loosening is the operator's call alone, so a stop can never resume trading by itself.
-_TRANSITIONS: dict[tuple[TradingState, TradingState], str] = {
-    (_A, _A): "anyone",
-    (_A, _R): "anyone",
-    (_A, _H): "anyone",
-    (_R, _A): "operator",
-    (_R, _R): "anyone",
-    (_R, _H): "anyone",
-    (_H, _A): "operator",
-    (_H, _R): "operator",
-    (_H, _H): "anyone",
-}
-
-
-def transition(current: TradingState, requested: TradingState, *, by_operator: bool) -> TradingState:
-    """The state after a request: granted if the table allows it for this requester, else unchanged."""
-    if _TRANSITIONS[(current, requested)] == "operator" and not by_operator:
-        return current
-    return requested

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -22,6 +23,7 @@ from bot.core import clientid, planner, risk
 from bot.core.errors import ErrorKind
 from bot.core.risk import FollowerRiskState, RiskLimits
 from bot.core.sizing import Sizing, base_ratio, next_ratio, target_position
+from bot.core.trading_state import StateChange, StateCode
 from bot.core.types import (
     ZERO,
     Decision,
@@ -35,6 +37,8 @@ from bot.core.types import (
     Verdict,
 )
 from bot.live.executor import OrderPlacer
+from bot.live.ports import JournalPort
+from bot.live.trading_states import Standing
 from bot.venues import VenueAdapter
 
 log = structlog.get_logger("copybot.follower")
@@ -58,6 +62,7 @@ class SyncWork:
     trigger: str
     ref_price: Decimal
     reason: str
+    fills: tuple[str, ...] = ()  # lead fills whose batch failed: their disposition is recorded here
 
 
 Work = FillWork | SyncWork
@@ -75,6 +80,17 @@ class EngineView(Protocol):
     async def resync_follower(self, follower: FollowerRuntime) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """A failed batch is retried after `backoff_s`, doubling up to `backoff_max_s`; `max_failures`
+    failures within `window_s` disable the follower (StateCode.WORKER_FAILURES)."""
+
+    max_failures: int = 5
+    window_s: float = 60.0
+    backoff_s: float = 0.2
+    backoff_max_s: float = 5.0
+
+
 @dataclass
 class FollowerSettings:
     id: str
@@ -82,6 +98,11 @@ class FollowerSettings:
     limits: RiskLimits
     round_up_min: bool = False
     market_orders: bool = True  # False: entries as IOC limits inside limits.slippage_bps
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+# Asks the state owner (bot/live/trading_states.py) for a state; the answer says what was granted.
+StateRequest = Callable[["FollowerRuntime", TradingState, StateCode, str], StateChange]
 
 
 @dataclass
@@ -100,18 +121,20 @@ class FollowerRuntime:
     adapter: VenueAdapter
     markets: Mapping[str, MarketSpec]
     engine: EngineView
-    journal: Any
+    journal: JournalPort
     placer: OrderPlacer
+    request_state: StateRequest
     on_outcome: Callable[[FollowerRuntime, Intent, OrderOutcome, int, int], None] = lambda *a: None
-    on_disabled: Callable[[FollowerRuntime, str], None] = lambda *a: None
     on_decision: Callable[[FollowerRuntime, Decision], None] = lambda *a: None
     on_denied: Callable[[FollowerRuntime, str], None] = lambda *a: None  # a fill denied before any intent
+    # A batch raised (logged, counted and alerted by the supervisor) / a batch went through.
+    on_batch_failed: Callable[[FollowerRuntime, BaseException, list[str]], None] = lambda *a: None
+    on_batch_ok: Callable[[FollowerRuntime], None] = lambda *a: None
     confirmed: dict[str, Decimal] = field(default_factory=dict)
     inflight: dict[str, Decimal] = field(default_factory=dict)
     ratios: dict[tuple[str, str], Decimal] = field(default_factory=dict)
     balance: Balance = field(default_factory=Balance)
-    state: TradingState = TradingState.ACTIVE
-    state_reason: str = ""
+    standing: Standing = field(default_factory=Standing)  # written by the state owner alone
     needs_resync: bool = False
     closing_reason: str | None = None  # a portfolio stop: target zero everywhere, then HALTED
     queue: asyncio.Queue[Work] = field(default_factory=asyncio.Queue)
@@ -119,10 +142,20 @@ class FollowerRuntime:
     orders_sent: int = 0
     # lead trade id -> this follower's place in that fill's fan-out order (for fairness reports)
     fanout_rank: dict[str, int] = field(default_factory=dict)
+    failures: deque[float] = field(default_factory=deque)  # monotonic times of failed batches
+    retry_pending: bool = False
 
     @property
     def id(self) -> str:
         return self.settings.id
+
+    @property
+    def state(self) -> TradingState:
+        return self.standing.state
+
+    @property
+    def state_reason(self) -> str:
+        return self.standing.reason
 
     def submit(self, work: Work) -> None:
         self.queue.put_nowait(work)
@@ -169,6 +202,8 @@ class FollowerRuntime:
     # -- the worker ------------------------------------------------------------------------------
 
     async def run(self) -> None:
+        """Take everything queued, process it as one batch, repeat. A batch that raises does not
+        end the worker: see `_batch_failed`."""
         while True:
             batch = [await self.queue.get()]
             while not self.queue.empty():
@@ -176,10 +211,61 @@ class FollowerRuntime:
             self.busy = True
             try:
                 await self._process(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._batch_failed(batch, exc)
+            else:
+                self.on_batch_ok(self)
             finally:
                 self.busy = False
                 for _ in batch:
                     self.queue.task_done()
+
+    def _batch_failed(self, batch: list[Work], exc: BaseException) -> None:
+        """Report, then make the batch's symbols converge again from the venue's truth: positions
+        are re-read (needs_resync) and each symbol is retried after a backoff, carrying the lead
+        fills so their disposition is still recorded (invariant 1). Too many failures within the
+        window disable this follower alone; every other follower's worker is untouched."""
+        symbols: dict[str, tuple[str, Decimal, list[str]]] = {}
+        for work in batch:
+            if isinstance(work, FillWork):
+                lead, symbol, price, fills = (
+                    work.fill.lead,
+                    work.fill.symbol,
+                    work.fill.price,
+                    [work.fill.trade_id],
+                )
+            else:
+                lead, symbol, price, fills = work.lead, work.symbol, work.ref_price, list(work.fills)
+            prior = symbols.get(symbol, ("", ZERO, []))[2]
+            symbols[symbol] = (lead, price, [*prior, *fills])
+        self.needs_resync = True
+        self.on_batch_failed(self, exc, sorted(symbols))
+        policy = self.settings.retry
+        now = time.monotonic()
+        self.failures.append(now)
+        while self.failures and now - self.failures[0] > policy.window_s:
+            self.failures.popleft()
+        if len(self.failures) >= policy.max_failures:
+            self.disable(
+                f"worker failed {len(self.failures)} times within {policy.window_s:g} s; last: {exc!r}"[:300],
+                StateCode.WORKER_FAILURES,
+            )
+        if self.state is TradingState.HALTED:
+            return
+        delay = min(policy.backoff_s * 2 ** (len(self.failures) - 1), policy.backoff_max_s)
+        trigger = f"rt{int(time.time() * 1000)}"
+        retries = [SyncWork(sym, lead, trigger, price, "retry", tuple(fills))
+                   for sym, (lead, price, fills) in symbols.items()]  # fmt: skip
+        self.retry_pending = True
+
+        def resubmit() -> None:
+            self.retry_pending = False
+            for work in retries:
+                self.submit(work)
+
+        asyncio.get_running_loop().call_later(delay, resubmit)
 
     async def _process(self, batch: list[Work]) -> None:
         if self.needs_resync:
@@ -210,15 +296,14 @@ class FollowerRuntime:
             else:
                 self.ensure_ratio(work.lead, work.symbol, work.ref_price)
                 merged = touched.get(work.symbol, ("", "", ZERO, []))[3]
-                touched[work.symbol] = (work.lead, work.trigger, work.ref_price, merged)
+                touched[work.symbol] = (work.lead, work.trigger, work.ref_price, [*merged, *work.fills])
         for symbol, (lead, trigger, ref_price, fills) in touched.items():
             await self._converge(symbol, lead, trigger, ref_price, fills)
         for work in batch:
             if isinstance(work, FillWork):
                 self.fanout_rank.pop(work.fill.trade_id, None)
-        if self.closing_reason and not any(self.confirmed.values()):
-            self.state, self.state_reason = TradingState.HALTED, self.closing_reason
-            self.journal.set_follower_state(self.id, self.state, self.closing_reason)
+        if self.closing_reason and not any(self.confirmed.values()) and self.state is not TradingState.HALTED:
+            self.request_state(self, TradingState.HALTED, StateCode.PORTFOLIO_STOP, self.closing_reason)
             log.warning("follower_halted_after_stop", follower=self.id, reason=self.closing_reason)
 
     def ensure_ratio(self, lead: str, symbol: str, price: Decimal) -> None:
@@ -344,12 +429,10 @@ class FollowerRuntime:
         if outcome.status is OrderStatus.UNKNOWN:
             self.needs_resync = True
         if outcome.error is ErrorKind.AUTH:
-            self.disable(f"authentication failed: {outcome.reason}")
+            self.disable(f"authentication failed: {outcome.reason}", StateCode.AUTH_FAILED)
 
-    def disable(self, reason: str) -> None:
+    def disable(self, reason: str, code: StateCode) -> None:
+        """HALT this follower alone, with the reason (journaled, alerted, on /status)."""
         if self.state is not TradingState.HALTED:
-            self.state = TradingState.HALTED
-            self.state_reason = reason
-            self.journal.set_follower_state(self.id, self.state, reason)
-            log.error("follower_disabled", follower=self.id, reason=reason)
-            self.on_disabled(self, reason)
+            log.error("follower_disabled", follower=self.id, code=code.value, reason=reason)
+            self.request_state(self, TradingState.HALTED, code, reason)

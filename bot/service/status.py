@@ -63,6 +63,7 @@ def snapshot(engine: Engine) -> dict[str, Any]:
     for follower_id, f in engine.followers.items():
         followers[follower_id] = {
             "state": f.state.value,
+            "state_code": f.standing.code.value,
             "reason": f.state_reason or None,
             "equity": str(f.balance.equity),
             "queue": f.queue.qsize(),
@@ -79,7 +80,9 @@ def snapshot(engine: Engine) -> dict[str, Any]:
     return {
         "internal_lag_ms": {"p50": pct(0.5), "p99": pct(0.99), "max": pct(1.0), "samples": len(lags)},
         "state": engine.state.value,
+        "state_code": engine.states.global_standing.code.value,
         "state_reason": engine.state_reason or None,
+        "workers": engine.supervisor.report(),
         "kill_switch": engine.kill_switch(),
         "ready": engine.ready.is_set(),
         "uptime_s": round(time.time() - engine.started_at, 1),

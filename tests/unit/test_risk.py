@@ -13,8 +13,8 @@ from bot.core.risk import (
     clip_target,
     entry_price_limit,
     evaluate,
-    transition,
 )
+from bot.core.trading_state import transition
 from bot.core.types import Intent, Side, TradingState, Verdict
 from tests.unit.markets import BTC
 
