@@ -77,7 +77,8 @@ async def start(h: Harness, hook: Hook, **supervision: object) -> None:
 
 
 async def get(h: Harness, path: str) -> tuple[int, str]:
-    assert h.http is not None and h.daemon is not None
+    assert h.http is not None
+    assert h.daemon is not None
     async with h.http.get(f"http://127.0.0.1:{h.daemon.bound_api_port}{path}") as resp:
         return resp.status, await resp.text()
 
@@ -115,10 +116,13 @@ async def test_failing_follower_recovers_while_others_copy_on_time(harness: Harn
 
     status, body = await get(h, "/status")
     worker = json.loads(body)["workers"]["follower:f1"]
-    assert worker["failing"] and worker["failures"] >= 3 and "disk I/O error" in worker["last_error"]
+    assert worker["failing"]
+    assert worker["failures"] >= 3
+    assert "disk I/O error" in worker["last_error"]
     assert json.loads(body)["followers"]["f1"]["state"] == "ACTIVE"
     status, body = await get(h, "/readyz")
-    assert status == 503 and json.loads(body)["failing_workers"] == ["follower:f1"]
+    assert status == 503
+    assert json.loads(body)["failing_workers"] == ["follower:f1"]
     _, metrics = await get(h, "/metrics")
     line = next(
         x for x in metrics.splitlines() if x.startswith('copybot_worker_failures_total{worker="follower:f1"}')
@@ -150,7 +154,8 @@ async def test_failing_follower_recovers_while_others_copy_on_time(harness: Harn
             (trade_id,),
         ).fetchall()
     # The failed batch's lead fill is disposed of by the retry that converged (invariant 1).
-    assert disposed and disposed[-1][0].startswith("planned: "), disposed
+    assert disposed, "no disposition recorded for f1"
+    assert disposed[-1][0].startswith("planned: "), disposed
 
 
 async def test_repeated_failures_disable_only_that_follower(harness: Harness, hook: Hook) -> None:
@@ -214,7 +219,8 @@ async def test_a_crashed_task_is_restarted_and_reported(harness: Harness, hook: 
 
     await wait_until(restarted, 10, "the feed to be restarted")
     health = h.engine.supervisor.report()["feed:lead"]
-    assert health["restarts"] == 1 and "feed bug" in health["last_error"]
+    assert health["restarts"] == 1
+    assert "feed bug" in health["last_error"]
     await h.trade(BTC, "buy", "0.05")
     await h.settle(fills=1)
     assert (await h.positions("f0"))["BTCUSDT"] == Decimal("0.005")

@@ -53,8 +53,11 @@ async def test_a_raising_task_is_reported_and_restarted() -> None:
     assert metrics.registry.get_sample_value("copybot_worker_restarts_total", {"worker": "upkeep"}) == 2
     assert [(a[0], a[1], a[3]) for a in alerts.sent] == [("worker_failed", "upkeep", "critical")] * 2
     report = sup.report()["upkeep"]
-    assert report["running"] and report["restarts"] == 2 and report["failing"]
-    assert sup.dead() == [] and sup.failing() == ["upkeep"]
+    assert report["running"]
+    assert report["restarts"] == 2
+    assert report["failing"]
+    assert sup.dead() == []
+    assert sup.failing() == ["upkeep"]
     await sup.stop()
     assert sup.dead() == []  # stopped on purpose is not dead
 

@@ -101,7 +101,8 @@ def test_nothing_but_an_operator_loosens(journal: Journal, code: StateCode, curr
     change = states.request("f1", standing, A, code, "a stop asking to resume")
     assert (change.after, standing.state, standing.reason) == (current, current, "held by the operator")
     journal.flush()
-    assert "f1" not in journal.follower_states() and not alerts.sent
+    assert "f1" not in journal.follower_states()
+    assert not alerts.sent
     assert states.request("f1", standing, A, StateCode.OPERATOR, "resume").after is A
 
 
@@ -110,11 +111,13 @@ def test_a_stop_firing_again_records_nothing_new(journal: Journal) -> None:
     standing = Standing()
     states.request("f1", standing, R, StateCode.DAILY_LOSS, "daily_loss: lost 600 >= 500")
     states.request("f1", standing, R, StateCode.DAILY_LOSS, "daily_loss: lost 650 >= 500")
-    assert len(alerts.sent) == 1 and standing.reason == "daily_loss: lost 600 >= 500"
+    assert len(alerts.sent) == 1
+    assert standing.reason == "daily_loss: lost 600 >= 500"
     assert changes(metrics, "f1", R, StateCode.DAILY_LOSS) == 1
     # An operator re-stating the same state with a new reason is recorded.
     states.request("f1", standing, R, StateCode.OPERATOR, "operator: keep it reduce-only")
-    assert len(alerts.sent) == 2 and standing.code is StateCode.OPERATOR
+    assert len(alerts.sent) == 2
+    assert standing.code is StateCode.OPERATOR
 
 
 def test_restore_keeps_decisions_and_rechecks_conditions(journal: Journal) -> None:
