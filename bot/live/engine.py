@@ -21,7 +21,7 @@ import structlog
 from bot.aum.slippage import SlippageBook, fanout_order
 from bot.config.models import AppConfig, FollowerConfig
 from bot.core.trading_state import StateChange, StateCode
-from bot.core.types import ZERO, Decision, Intent, LeadFill, OrderOutcome, TradingState
+from bot.core.types import ZERO, Decision, Intent, LeadFill, OrderOutcome, Reason, TradingState
 from bot.live.executor import ExecSettings, OrderPlacer
 from bot.live.follower import FillWork, FollowerRuntime, FollowerSettings, RetryPolicy
 from bot.live.lead_feed import FeedSettings, LeadFeed
@@ -40,7 +40,7 @@ class Observer(Protocol):
     """Sees every risk decision and order outcome (the demo, the benchmark, tests)."""
 
     def on_decision(self, follower: str, decision: Decision) -> None: ...
-    def on_denied(self, follower: str, reason: str) -> None: ...
+    def on_denied(self, follower: str, reason: Reason) -> None: ...
     def on_outcome(
         self, follower: str, intent: Intent, outcome: OrderOutcome, sent_ns: int, acked_ns: int
     ) -> None: ...
@@ -312,14 +312,13 @@ class Engine:
             observer.on_outcome(follower.id, intent, outcome, sent_ns, acked_ns)
 
     def _on_decision(self, follower: FollowerRuntime, decision: Decision) -> None:
-        if decision.reason:
-            self.metrics.denials.labels(decision.reason.split(":", 1)[0]).inc()
+        if decision.code is not None:
+            self.metrics.denials.labels(decision.code.value).inc()
         for observer in self.observers:
             observer.on_decision(follower.id, decision)
 
-    def _on_denied(self, follower: FollowerRuntime, reason: str) -> None:
-        key = reason.split(":", 1)[0]
-        self.metrics.denials.labels(key).inc()
+    def _on_denied(self, follower: FollowerRuntime, reason: Reason) -> None:
+        self.metrics.denials.labels(reason.code.value).inc()
         for observer in self.observers:
             observer.on_denied(follower.id, reason)
 

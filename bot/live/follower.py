@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, Protocol
 
 import structlog
@@ -32,6 +33,8 @@ from bot.core.types import (
     MarketSpec,
     OrderOutcome,
     OrderStatus,
+    Reason,
+    ReasonCode,
     Side,
     TradingState,
     Verdict,
@@ -66,6 +69,15 @@ class SyncWork:
 
 
 Work = FillWork | SyncWork
+
+
+class Disposition(StrEnum):
+    """What became of a lead fill for one follower (journal: decisions, verdict 'deferred')."""
+
+    PLANNED = "planned"  # orders were planned (their client ids follow)
+    AT_TARGET = "at_target"  # nothing to do: the follower already holds its target
+    DEFERRED = "deferred"  # below the venue minimum or position unknown: a later pass converges
+    DENIED = "denied"  # a cap, a symbol list, a stop or the venue keeps it from being copied
 
 
 class EngineView(Protocol):
@@ -126,7 +138,7 @@ class FollowerRuntime:
     request_state: StateRequest
     on_outcome: Callable[[FollowerRuntime, Intent, OrderOutcome, int, int], None] = lambda *a: None
     on_decision: Callable[[FollowerRuntime, Decision], None] = lambda *a: None
-    on_denied: Callable[[FollowerRuntime, str], None] = lambda *a: None  # a fill denied before any intent
+    on_denied: Callable[[FollowerRuntime, Reason], None] = lambda *a: None  # a fill denied before any intent
     # A batch raised (logged, counted and alerted by the supervisor) / a batch went through.
     on_batch_failed: Callable[[FollowerRuntime, BaseException, list[str]], None] = lambda *a: None
     on_batch_ok: Callable[[FollowerRuntime], None] = lambda *a: None
@@ -180,16 +192,19 @@ class FollowerRuntime:
             contract_sizes={s: m.contract_size for s, m in self.markets.items() if s in symbols},
         )
 
-    def target(self, symbol: str) -> tuple[Decimal, str | None]:
-        """The clipped target position for a symbol, summed over the leads this follower copies."""
+    def target(self, symbol: str) -> tuple[Decimal, Reason | None]:
+        """The clipped target position for a symbol, summed over the leads this follower copies,
+        and why it is below the lead's when it is."""
         market = self.markets[symbol]
         if self.closing_reason:
-            return ZERO, self.closing_reason
+            return ZERO, Reason(ReasonCode.PORTFOLIO_STOP, self.closing_reason)
         limits = self.settings.limits
-        if symbol in limits.symbols_deny or (
-            limits.symbols_allow is not None and symbol not in limits.symbols_allow
-        ):
-            return ZERO, f"symbol_not_allowed: {symbol} (symbols_allow / symbols_deny)"
+        if symbol in limits.symbols_deny:
+            return ZERO, Reason(ReasonCode.SYMBOL_DENIED, f"symbol_denied: {symbol} is in symbols_deny")
+        if limits.symbols_allow is not None and symbol not in limits.symbols_allow:
+            return ZERO, Reason(
+                ReasonCode.SYMBOL_NOT_ALLOWED, f"symbol_not_allowed: {symbol} is not in symbols_allow"
+            )
         parts = []
         lead_cs = Decimal(1)
         for lead in self.settings.sizings:
@@ -197,7 +212,8 @@ class FollowerRuntime:
             parts.append((ratio, self.engine.lead_position(lead, symbol)))
             lead_cs = self.engine.lead_contract_size(lead, symbol)
         raw = target_position(parts, market, lead_contract_size=lead_cs)
-        return risk.clip_target(raw, symbol, self.risk_state(), self.settings.limits, market)
+        clipped, text = risk.clip_target(raw, symbol, self.risk_state(), self.settings.limits, market)
+        return clipped, Reason(ReasonCode.MAX_POSITION_NOTIONAL, text) if text else None
 
     # -- the worker ------------------------------------------------------------------------------
 
@@ -322,12 +338,23 @@ class FollowerRuntime:
         )
         self.journal.save_ratio(lead, self.id, symbol, self.ratios[key])
 
-    def _dispose(self, lead: str, fills: list[str], symbol: str, disposition: str) -> None:
-        """Record what became of each lead fill for this follower (invariant 1: nothing silent)."""
+    def _dispose(
+        self,
+        lead: str,
+        fills: list[str],
+        symbol: str,
+        kind: Disposition,
+        text: str,
+        denied: Reason | None = None,
+    ) -> None:
+        """Record what became of each lead fill for this follower (invariant 1: nothing silent):
+        the journal keeps "<kind>: <text>" for people; a denial's code goes to the metrics."""
         for trade_id in fills:
-            self.journal.record_deferral(lead, self.id, trade_id, symbol, disposition)
-        if fills and disposition.startswith("denied: "):
-            self.on_denied(self, disposition.removeprefix("denied: "))
+            self.journal.record_deferral(
+                lead, self.id, trade_id, symbol, f"{kind.value}: {text}" if text else kind.value
+            )
+        if fills and denied is not None:
+            self.on_denied(self, denied)
 
     async def _converge(
         self, symbol: str, lead: str, trigger: str, ref_price: Decimal, fills: list[str]
@@ -335,10 +362,13 @@ class FollowerRuntime:
         bound = log.bind(follower=self.id, lead=lead, trade_id=trigger, symbol=symbol)
         market = self.markets.get(symbol)
         if market is None:
-            self._dispose(lead, fills, symbol, f"denied: {symbol} is not listed on the follower's venue")
+            denied = Reason(ReasonCode.NOT_LISTED, f"{symbol} is not listed on the follower's venue")
+            self._dispose(lead, fills, symbol, Disposition.DENIED, denied.text, denied)
             return
         if self.needs_resync:
-            self._dispose(lead, fills, symbol, "deferred: position unknown after an unsettled order")
+            self._dispose(
+                lead, fills, symbol, Disposition.DEFERRED, "position unknown after an unsettled order"
+            )
             return
         target, clip_reason = self.target(symbol)
         current = self.position(symbol)
@@ -352,12 +382,11 @@ class FollowerRuntime:
         )
         if not plan.legs:
             if plan.deferred:
-                disposition = f"deferred: {plan.deferred}"
+                self._dispose(lead, fills, symbol, Disposition.DEFERRED, plan.deferred)
             elif clip_reason:  # a cap holds the target where it is: the fill is not copied
-                disposition = f"denied: {clip_reason}"
+                self._dispose(lead, fills, symbol, Disposition.DENIED, clip_reason.text, clip_reason)
             else:
-                disposition = "at_target"
-            self._dispose(lead, fills, symbol, disposition)
+                self._dispose(lead, fills, symbol, Disposition.AT_TARGET, "")
             if plan.deferred:
                 bound.info("copy_deferred", reason=plan.deferred, target=str(target), current=str(current))
             return
@@ -389,8 +418,8 @@ class FollowerRuntime:
             if decision.verdict is Verdict.CLIPPED:
                 bound.info("copy_clipped", client_order_id=cid, reason=decision.reason, qty=str(decision.qty))
             await self._send(intent, decision.qty, market, bound)
-        note = ",".join(cids) + (f" (target clipped: {clip_reason})" if clip_reason else "")
-        self._dispose(lead, fills, symbol, f"planned: {note}")
+        note = ",".join(cids) + (f" (target clipped: {clip_reason.text})" if clip_reason else "")
+        self._dispose(lead, fills, symbol, Disposition.PLANNED, note)
 
     async def _send(self, intent: Intent, qty: Decimal, market: MarketSpec, bound: Any) -> None:
         signed = qty if intent.side is Side.BUY else -qty

@@ -35,7 +35,7 @@ def follower_positions(engine: Engine, follower_id: str) -> dict[str, dict[str, 
             "target": str(target),
             "match": match,
             "residual_below_min": residual,
-            "clipped": clip,
+            "clipped": clip.text if clip else None,
         }
     return out
 
