@@ -232,10 +232,16 @@ class AumService:
             out[lead_id] = str(snap.aum)
         return out
 
-    async def run(self, period_s: float) -> None:
+    async def run(
+        self,
+        period_s: float,
+        *,
+        on_success: Callable[[], None] | None = None,
+        on_failure: Callable[[Exception], None] | None = None,
+    ) -> None:
         """Capacity and the cap every `period_s` (the balance refresh period, so that the cap follows
-        equity), the AUM history at once and then every minute. A failed pass is logged and the next
-        one runs."""
+        equity), the AUM history at once and then every minute. A failed pass is reported to
+        `on_failure` (the app's supervisor) or logged, and the next one runs."""
         next_pass = time.monotonic() + period_s
         next_history = time.monotonic()
         while True:
@@ -248,10 +254,15 @@ class AumService:
                 if now >= next_history:
                     next_history = now + HISTORY_EVERY_S
                     self.snapshot()
+                if on_success is not None:
+                    on_success()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # AUM must outlive a bad pass
-                log.warning("aum_pass_failed", error=f"{type(exc).__name__}: {exc}")
+                if on_failure is not None:
+                    on_failure(exc)
+                else:
+                    log.warning("aum_pass_failed", error=f"{type(exc).__name__}: {exc}")
             await asyncio.sleep(1.0)
 
     # -- the lead table -----------------------------------------------------------------------

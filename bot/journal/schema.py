@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot.core.errors import ErrorKind
+from bot.core.trading_state import StateCode
 from bot.core.types import Intent, LeadFill, OrderOutcome, OrderStatus, Side, TradingState
 
 _V1 = """
@@ -50,8 +51,22 @@ CREATE TABLE events(id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, kind TEXT NOT N
 CREATE INDEX events_by_kind ON events(kind, ts);
 """
 
+# v2: a trading state carries its code (bot.core.trading_state.StateCode). Rows written before it
+# get the code their reason text implies, once, here; nothing reads reason texts afterwards.
+_V2 = """
+ALTER TABLE follower_state ADD COLUMN code TEXT NOT NULL DEFAULT 'operator';
+UPDATE follower_state SET code = CASE
+  WHEN reason LIKE 'authentication failed%' THEN 'auth_failed'
+  WHEN reason LIKE 'start-up failed%' THEN 'startup_failed'
+  WHEN reason LIKE 'key refused%' THEN 'key_refused'
+  WHEN reason LIKE 'portfolio_stop%' THEN 'portfolio_stop'
+  WHEN reason LIKE 'daily_loss%' THEN 'daily_loss'
+  WHEN reason LIKE 'max_drawdown%' THEN 'max_drawdown'
+  ELSE 'operator' END;
+"""
+
 # MIGRATIONS[n] takes the schema from user_version n to n + 1. Append, never edit.
-MIGRATIONS: tuple[str, ...] = (_V1,)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 
 
 class JournalError(Exception):
@@ -63,6 +78,7 @@ class FollowerStateRow:
     state: TradingState
     reason: str | None
     updated_ts: int
+    code: StateCode = StateCode.OPERATOR
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot.core.redaction import redact_text
+from bot.core.trading_state import StateCode
 from bot.core.types import FINAL_STATUSES, Decision, Intent, LeadFill, OrderOutcome, TradingState
 from bot.journal.schema import (
     AumPoint,
@@ -221,17 +222,26 @@ class Journal(JournalBase):
         rows = self._read("SELECT lead, symbol, ratio FROM copy_ratios WHERE follower = ?", (follower,))
         return {(lead, symbol): Decimal(ratio) for lead, symbol, ratio in rows}
 
-    def set_follower_state(self, follower: str, state: TradingState, reason: str | None = None) -> None:
+    def set_follower_state(
+        self,
+        follower: str,
+        state: TradingState,
+        reason: str | None = None,
+        code: StateCode = StateCode.OPERATOR,
+    ) -> None:
         self._put(
-            "INSERT INTO follower_state(follower, state, reason, updated_ts) VALUES (?,?,?,?)"
+            "INSERT INTO follower_state(follower, state, reason, updated_ts, code) VALUES (?,?,?,?,?)"
             " ON CONFLICT(follower) DO UPDATE SET state = excluded.state, reason = excluded.reason,"
-            " updated_ts = excluded.updated_ts",
-            (follower, TradingState(state).value, _text(reason), _now_ms()),
+            " updated_ts = excluded.updated_ts, code = excluded.code",
+            (follower, TradingState(state).value, _text(reason), _now_ms(), StateCode(code).value),
         )
 
     def follower_states(self) -> dict[str, FollowerStateRow]:
-        rows = self._read("SELECT follower, state, reason, updated_ts FROM follower_state")
-        return {f: FollowerStateRow(TradingState(s), reason, ts) for f, s, reason, ts in rows}
+        rows = self._read("SELECT follower, state, reason, updated_ts, code FROM follower_state")
+        return {
+            f: FollowerStateRow(TradingState(s), reason, ts, StateCode(code))
+            for f, s, reason, ts, code in rows
+        }
 
     # ------------------------------------------------------------ AUM and events
 

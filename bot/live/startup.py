@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from bot.core.errors import ErrorKind, short
+from bot.core.trading_state import StateCode
 from bot.core.types import OrderOutcome, OrderStatus
 from bot.live.follower import FollowerRuntime
 from bot.live.lead_state import LeadRuntime
@@ -54,7 +55,7 @@ async def prepare_follower(engine: Engine, follower: FollowerRuntime, sem: async
             allow = engine.cfg.allow_withdrawal_keys
             problem = await follower.adapter.key_problem(follower.client, mode, allow_withdrawal=allow)
             if problem:
-                follower.disable(f"key refused: {problem}")
+                follower.disable(f"key refused: {problem}", StateCode.KEY_REFUSED)
                 return
             await settle_unsettled(engine, follower)
             await engine.resync_follower(follower)
@@ -63,7 +64,7 @@ async def prepare_follower(engine: Engine, follower: FollowerRuntime, sem: async
             kind = follower.adapter.classify(exc)
             reason = f"start-up failed ({kind.value}): {short(exc)}"
             if kind is ErrorKind.AUTH:
-                follower.disable(reason)
+                follower.disable(reason, StateCode.STARTUP_FAILED)
             else:
                 follower.needs_resync = True
                 log.error("follower_start_failed", follower=follower.id, error=reason)

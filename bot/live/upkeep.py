@@ -12,6 +12,7 @@ import structlog
 
 from bot.core import risk
 from bot.core.errors import ErrorKind, short
+from bot.core.trading_state import StateCode
 from bot.core.types import ZERO, TradingState
 from bot.live.follower import FollowerRuntime, SyncWork
 from bot.live.venue_runtime import BACKGROUND_READS
@@ -33,7 +34,7 @@ async def refresh_and_check_stops(engine: Engine) -> None:
                 await engine.refresh_balance(follower)
             except Exception as exc:
                 if follower.adapter.classify(exc) is ErrorKind.AUTH:
-                    follower.disable(f"authentication failed: {short(exc)}")
+                    follower.disable(f"authentication failed: {short(exc)}", StateCode.AUTH_FAILED)
                 return
         apply_stops(engine, follower)
 
@@ -46,25 +47,22 @@ async def refresh_and_check_stops(engine: Engine) -> None:
 
 
 def apply_stops(engine: Engine, follower: FollowerRuntime) -> None:
+    """Each stop that fires asks the state owner for its state. The portfolio stop first closes
+    every position (REDUCE_ONLY, target zero), and the follower asks for HALTED once flat."""
     for trigger in risk.check_stops(follower.risk_state(), follower.settings.limits):
-        new_state = risk.transition(follower.state, trigger.action, by_operator=False)
-        if trigger.stop == "portfolio_stop" and follower.closing_reason is None:
+        if trigger.stop is StateCode.PORTFOLIO_STOP:
+            if follower.closing_reason is not None:
+                continue
+            engine.set_follower_state(follower, TradingState.REDUCE_ONLY, trigger.stop, trigger.reason)
             follower.closing_reason = trigger.reason
-            follower.state = TradingState.REDUCE_ONLY
             for symbol in [s for s, q in follower.confirmed.items() if q]:
                 lead = next(iter(follower.settings.sizings))
                 trig = f"ps{int(time.time() * 1000)}"
                 follower.submit(
                     SyncWork(symbol, lead, trig, engine.marks.get(symbol, ZERO), "portfolio_stop")
                 )
-        elif new_state is not follower.state:
-            follower.state, follower.state_reason = new_state, trigger.reason
-            engine.journal.set_follower_state(follower.id, new_state, trigger.reason)
         else:
-            continue
-        log.error("stop_triggered", follower=follower.id, stop=trigger.stop, reason=trigger.reason)
-        engine.alert("stop_triggered", follower.id, {"stop": trigger.stop, "reason": trigger.reason},
-                     severity="critical")  # fmt: skip
+            engine.set_follower_state(follower, trigger.action, trigger.stop, trigger.reason)
 
 
 async def run_upkeep(engine: Engine) -> None:
@@ -76,16 +74,15 @@ async def run_upkeep(engine: Engine) -> None:
         if kill_file:
             present = os.path.exists(kill_file)  # noqa: ASYNC240 - one stat a second
             if present != engine.kill_file_seen:
-                engine.kill_file_seen = present
-                log.error("kill_switch", file=kill_file, engaged=present)
-                engine.alert("kill_switch", "*", {"file": kill_file, "engaged": present}, severity="critical")
+                engine.set_kill_switch(present, kill_file)
         now = time.monotonic()
         try:
             if now >= next_balance:
                 next_balance = now + period
                 await refresh_and_check_stops(engine)
+            engine.supervisor.succeeded("upkeep")
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # upkeep must outlive a bad pass
-            log.warning("upkeep_failed", error=short(exc))
+        except Exception as exc:  # upkeep must outlive a bad pass; the supervisor hears of it
+            engine.supervisor.failed("upkeep", exc)
         await asyncio.sleep(1.0)

@@ -30,6 +30,18 @@ from tenacity import (
 
 log = structlog.get_logger(__name__)
 
+# Kinds the engine sends; others are accepted too, so a new kind never loses an alert.
+ALERT_KINDS = frozenset(
+    {
+        "stop_triggered",
+        "follower_disabled",
+        "kill_switch",
+        "state_changed",
+        "worker_failed",
+        "stream_stale",
+        "reconcile_drift",
+    }
+)
 SEVERITIES = frozenset({"info", "warning", "critical"})
 
 # 408 and 429 mean "try later"; any other 4xx means the request itself is wrong and a retry

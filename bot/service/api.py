@@ -39,8 +39,15 @@ def build_app(engine: Engine, aum: AumService, token: str | None) -> web.Applica
 
     async def readyz(_: web.Request) -> web.Response:
         stale = [lead for lead, feed in engine.feeds.items() if not feed.is_fresh()]
-        ready = engine.ready.is_set() and not stale and not engine.stopping
-        body = {"ready": ready, "stale_streams": stale, "stopping": engine.stopping}
+        dead, failing = engine.supervisor.dead(), engine.supervisor.failing()
+        ready = engine.ready.is_set() and not stale and not engine.stopping and not dead and not failing
+        body = {
+            "ready": ready,
+            "stale_streams": stale,
+            "dead_workers": dead,
+            "failing_workers": failing,
+            "stopping": engine.stopping,
+        }
         return _json(body, 200 if ready else 503)
 
     async def metrics(_: web.Request) -> web.Response:

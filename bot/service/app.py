@@ -90,7 +90,32 @@ class Daemon:
         self.loop_monitor = LoopMonitor()
 
     def healthy(self) -> bool:
-        return bool(self.engine and self.engine.streams_fresh() and self.loop_monitor.responsive())
+        """What the systemd watchdog vouches for: the loop responsive, every lead stream fresh, and
+        no supervised task dead. A failing follower worker alone does not stop the pings (its
+        supervisor retries it or disables that follower; restarting the process would interrupt
+        every other follower), but it is named in the watchdog's STATUS= line and on /readyz."""
+        engine = self.engine
+        return bool(
+            engine
+            and engine.streams_fresh()
+            and self.loop_monitor.responsive()
+            and not engine.supervisor.dead()
+        )
+
+    def health_status(self) -> str:
+        """What is wrong, for the watchdog's STATUS= line; empty when nothing is."""
+        engine = self.engine
+        if engine is None:
+            return ""
+        dead, failing = engine.supervisor.dead(), engine.supervisor.failing()
+        stale = [lead for lead, feed in engine.feeds.items() if not feed.is_fresh()]
+        problems = [f"dead: {', '.join(dead)}"] if dead else []
+        problems += [f"failing: {', '.join(failing)}"] if failing else []
+        problems += [f"stale streams: {', '.join(stale)}"] if stale else []
+        problems += (
+            [] if self.loop_monitor.responsive() else [f"event loop lag {self.loop_monitor.lag_s:.1f} s"]
+        )
+        return "; ".join(problems)
 
     def request_stop(self, reason: str = "signal") -> None:
         if not self.stop_event.is_set():
@@ -118,7 +143,6 @@ class Daemon:
             on_aum=lambda lead, value: metrics.aum.labels(lead).set(float(value)),
         )
         self.notifier.status("starting: loading markets and account state")
-        tasks: list[asyncio.Task[Any]] = []
         try:
             await engine.start()
             if self.cfg.api.enabled:
@@ -133,15 +157,25 @@ class Daemon:
             self.reconciler = Reconciler(engine)
             if self.cfg.reconcile.on_start:
                 await self.reconciler.run_once("start")
-            tasks.append(asyncio.create_task(self.reconciler.run(), name="reconciler"))
-            tasks.append(asyncio.create_task(run_upkeep(engine), name="upkeep"))
+            reconciler = self.reconciler
+            supervisor = engine.supervisor
+            engine.supervisor.spawn("reconciler", reconciler.run)
+            engine.supervisor.spawn("upkeep", lambda: run_upkeep(engine))
             period = self.cfg.executor.balance_refresh_s
-            tasks.append(asyncio.create_task(aum.run(period), name="aum"))
-            tasks.append(asyncio.create_task(self.loop_monitor.run(), name="loop-monitor"))
+            engine.supervisor.spawn(
+                "aum",
+                lambda: aum.run(
+                    period,
+                    on_success=lambda: supervisor.succeeded("aum"),
+                    on_failure=lambda exc: supervisor.failed("aum", exc),
+                ),
+            )
+            engine.supervisor.spawn("loop-monitor", self.loop_monitor.run)
             pinger = WatchdogPinger(self.notifier)
-            tasks.append(asyncio.create_task(pinger.run(self.healthy), name="watchdog"))
-            for task in tasks:
-                engine.add_task(task)
+            # The pinger returns at once without a notify socket: not a task to supervise then.
+            engine.add_task(
+                asyncio.create_task(pinger.run(self.healthy, self.health_status), name="watchdog")
+            )
             engine.ready.set()
             self.notifier.ready(f"copying: {len(engine.leads)} lead(s), {len(engine.followers)} follower(s)")
             log.info("ready", leads=len(engine.leads), followers=len(engine.followers))

@@ -36,7 +36,7 @@ def follower_positions(engine: Engine, follower_id: str) -> dict[str, dict[str, 
             "target": str(target),
             "match": match,
             "residual_below_min": residual,
-            "clipped": clip,
+            "clipped": clip.text if clip else None,
         }
     return out
 
@@ -64,6 +64,7 @@ def snapshot(engine: Engine) -> dict[str, Any]:
     for follower_id, f in engine.followers.items():
         followers[follower_id] = {
             "state": f.state.value,
+            "state_code": f.standing.code.value,
             "reason": f.state_reason or None,
             "equity": str(f.balance.equity),
             "queue": f.queue.qsize(),
@@ -81,7 +82,9 @@ def snapshot(engine: Engine) -> dict[str, Any]:
     return {
         "internal_lag_ms": {"p50": pct(0.5), "p99": pct(0.99), "max": pct(1.0), "samples": len(lags)},
         "state": engine.state.value,
+        "state_code": engine.states.global_standing.code.value,
         "state_reason": engine.state_reason or None,
+        "workers": engine.supervisor.report(),
         "kill_switch": engine.kill_switch(),
         "ready": engine.ready.is_set(),
         "uptime_s": round(time.time() - engine.started_at, 1),
