@@ -207,12 +207,12 @@ async def run_script(engine: Engine, aum: AumService, client: Any, phase: Phase,
             phase.admitted = sum(1 for f in engine.followers_of["lead"] if f.position(THIN) != 0)
         await asyncio.sleep(PAUSE_S)
     engine.observers.remove(collector)
-    phase.slip = summarize_fills(engine)
-    phase.fairness = engine.slippage.fairness("lead")
+    phase.slip = summarize_fills(aum)
+    phase.fairness = aum.slippage.fairness("lead")
 
 
-def summarize_fills(engine: Engine) -> Any:
-    stats = engine.slippage.by_symbol()
+def summarize_fills(aum: AumService) -> Any:
+    stats = aum.slippage.by_symbol()
     return stats.get(THIN)
 
 

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from bot.core.sizing import Sizing
 from bot.core.types import LeadFill, TradingState
+from bot.journal.schema import AumPoint
 
 
 class HasSizings(Protocol):
@@ -57,6 +58,7 @@ class AumJournal(Protocol):
     """The journal as the AUM service uses it (bot.journal.store.Journal is one)."""
 
     def lead_fills(self, lead: str, since: int | None = None) -> list[LeadFill]: ...
+    def aum_history(self, lead: str | None = None, since: int | None = None) -> list[AumPoint]: ...
     def record_event(
         self, kind: str, subject: str | None, detail: Mapping[str, Any] | str | None = None
     ) -> None: ...

@@ -10,8 +10,9 @@ never an open position, and exits are always copied in full. Growth is clipped t
 pass starts again from the configured sizings and the current equity.
 
 `AumService` is one object, created and owned by the app (bot.service.app), beside the engine: it
-keeps the configured sizings, the cached capacity per lead, start equities for copier PnL and an
-equity series per lead for returns and drawdown. It reads the pipeline through `TradingView`
+keeps the configured sizings, the cached capacity per lead, start equities for copier PnL, an
+equity series per lead for returns and drawdown, and the realized-slippage book the engine records
+into. It reads the pipeline through `TradingView`
 (bot.aum.ports), never bot.live.
 """
 
@@ -38,6 +39,7 @@ from bot.aum.capacity import (
 from bot.aum.definition import COUNTED_STATES, FollowerCapital, LeadRow, follower_contribution, lead_aum
 from bot.aum.ports import AumJournal, TradingView
 from bot.aum.report import jsonable
+from bot.aum.slippage import SlippageBook
 from bot.aum.stats import lead_stats, lead_trades
 from bot.core.rounding import dec
 from bot.core.sizing import Sizing, base_ratio
@@ -90,11 +92,15 @@ class AumService:
         journal: AumJournal,
         settings: AumSettings,
         *,
+        slippage: SlippageBook | None = None,
         on_aum: Callable[[str, Decimal], None] | None = None,
     ) -> None:
         self.view = view
         self.journal = journal
         self.settings = settings
+        # Realized slippage of the follower fills, recorded by the engine (the app hands both the
+        # same book): the report's aggregates and fairness.
+        self.slippage = slippage if slippage is not None else SlippageBook()
         self.on_aum = on_aum
         self._state = _State()
 

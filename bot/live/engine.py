@@ -18,7 +18,6 @@ from typing import Any, Protocol
 
 import structlog
 
-from bot.aum.slippage import SlippageBook
 from bot.config.models import AppConfig, FollowerConfig
 from bot.config.settings import limits_from, sizings_from
 from bot.core.fanout import fanout_order
@@ -29,7 +28,7 @@ from bot.live.follower import FillWork, FollowerRuntime, FollowerSettings, Retry
 from bot.live.lead_feed import FeedSettings, LeadFeed
 from bot.live.lead_state import LeadRuntime
 from bot.live.metrics import Metrics
-from bot.live.ports import AlertPort, JournalPort
+from bot.live.ports import AlertPort, JournalPort, SlippagePort
 from bot.live.startup import prepare_follower, snapshot_lead
 from bot.live.supervisor import Supervisor
 from bot.live.trading_states import Standing, StateOwner
@@ -54,6 +53,7 @@ class Engine:
         cfg: AppConfig,
         journal: JournalPort,
         *,
+        slippage: SlippagePort,
         sim_urls: tuple[str, str] | None = None,
         metrics: Metrics | None = None,
         alerts: AlertPort | None = None,
@@ -62,7 +62,7 @@ class Engine:
         self.journal = journal
         self.metrics = metrics or Metrics()
         self.alerts = alerts
-        self.slippage = SlippageBook()
+        self.slippage = slippage
         self.venues = {name: Venue.from_config(name, v, sim_urls) for name, v in cfg.venues.items()}
         self.leads: dict[str, LeadRuntime] = {}
         self.feeds: dict[str, LeadFeed] = {}

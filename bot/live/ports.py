@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from bot.core.trading_state import StateCode
-from bot.core.types import Decision, Intent, LeadFill, OrderOutcome, TradingState
+from bot.core.types import Decision, Intent, LeadFill, OrderOutcome, Side, TradingState
 from bot.journal.schema import AumPoint
 
 
@@ -62,3 +62,27 @@ class JournalPort(Protocol):
 
 class AlertPort(Protocol):
     def send(self, kind: str, subject: str, detail: dict[str, Any], severity: str = "warning") -> None: ...
+
+
+class SlippageFill(Protocol):
+    @property
+    def bps(self) -> Decimal: ...
+
+
+class SlippagePort(Protocol):
+    """Where the realized slippage of each follower fill goes (bot.aum.slippage.SlippageBook, owned
+    by the app and read by the AUM report)."""
+
+    def record_fill(
+        self,
+        *,
+        lead: str,
+        trigger: str,
+        follower: str,
+        symbol: str,
+        side: Side,
+        lead_price: Decimal,
+        avg_price: Decimal,
+        qty: Decimal,
+        rank: int,
+    ) -> SlippageFill: ...

@@ -88,7 +88,7 @@ def build_app(engine: Engine, aum: AumService, token: str | None) -> web.Applica
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/status", status)
     app.router.add_post("/control/{action}", control)
-    app.router.add_routes(aum_routes(engine, aum))
+    app.router.add_routes(aum_routes(aum))
     return app
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 
 from bot.aum.service import AumService, AumSettings
+from bot.aum.slippage import SlippageBook
 from bot.config.models import AppConfig
 from bot.journal.store import Journal
 from bot.live.engine import Engine
@@ -133,13 +134,15 @@ class Daemon:
         url = self.cfg.webhook_url()
         alerts = AlertSink(url)
         alerts.start()
-        engine = Engine(self.cfg, self.journal, sim_urls=self.sim_urls, alerts=alerts)
+        slippage = SlippageBook()  # the engine records each follower fill; the AUM report reads it
+        engine = Engine(self.cfg, self.journal, slippage=slippage, sim_urls=self.sim_urls, alerts=alerts)
         self.engine = engine
         metrics = engine.metrics
         aum = self.aum = AumService(
             engine,
             self.journal,
             aum_settings(self.cfg),
+            slippage=slippage,
             on_aum=lambda lead, value: metrics.aum.labels(lead).set(float(value)),
         )
         self.notifier.status("starting: loading markets and account state")

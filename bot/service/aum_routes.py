@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
@@ -15,13 +15,8 @@ from bot.aum.definition import RANK_COLUMNS, rank
 from bot.aum.report import history_json, jsonable, row_json
 from bot.aum.service import AumService
 
-if TYPE_CHECKING:
-    from bot.live.engine import Engine
 
-
-def aum_report(
-    engine: Engine, aum: AumService, *, by: str = "aum", now_ms: int | None = None
-) -> dict[str, Any]:
+def aum_report(aum: AumService, *, by: str = "aum", now_ms: int | None = None) -> dict[str, Any]:
     """Everything `copybot aum` shows, JSON-ready (amounts as decimal strings)."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     ranked = rank(aum.lead_rows(now_ms=now_ms), by)
@@ -34,8 +29,9 @@ def aum_report(
         ]
         for lead, caps in aum.capacity.items()
     }  # fmt: skip
-    fairness = engine.slippage.fairness()
-    history = engine.journal.aum_history()
+    book = aum.slippage
+    fairness = book.fairness()
+    history = aum.journal.aum_history()
     return {
         "ts_ms": now_ms,
         "by": by,
@@ -43,9 +39,9 @@ def aum_report(
         "projections": projections,
         "refused": [jsonable(asdict(a)) for a in aum.refused()],
         "slippage": {
-            "by_lead": {k: jsonable(asdict(v)) for k, v in engine.slippage.by_lead().items()},
-            "by_follower": {k: jsonable(asdict(v)) for k, v in engine.slippage.by_follower().items()},
-            "by_symbol": {k: jsonable(asdict(v)) for k, v in engine.slippage.by_symbol().items()},
+            "by_lead": {k: jsonable(asdict(v)) for k, v in book.by_lead().items()},
+            "by_follower": {k: jsonable(asdict(v)) for k, v in book.by_follower().items()},
+            "by_symbol": {k: jsonable(asdict(v)) for k, v in book.by_symbol().items()},
         },
         "fairness": {
             "spread_bps": jsonable(fairness.spread_bps),
@@ -55,12 +51,12 @@ def aum_report(
     }
 
 
-def aum_routes(engine: Engine, aum: AumService) -> list[web.RouteDef]:
+def aum_routes(aum: AumService) -> list[web.RouteDef]:
     async def aum_handler(request: web.Request) -> web.Response:
         by = request.query.get("by", "aum")
         if by not in RANK_COLUMNS:
             return web.json_response({"error": f"unknown column {by!r}; use one of {list(RANK_COLUMNS)}"},
                                      status=400)  # fmt: skip
-        return web.json_response(aum_report(engine, aum, by=by))
+        return web.json_response(aum_report(aum, by=by))
 
     return [web.get("/aum", aum_handler)]

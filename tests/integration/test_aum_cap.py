@@ -14,7 +14,6 @@ import aiohttp
 from aiohttp import web
 
 from bot.aum.service import AumService
-from bot.live.engine import Engine
 from bot.service import aum_routes as aum_api
 from bot.sim.config import SimConfig, load_sim_config
 from bot.sim.server import SimExchange
@@ -24,9 +23,9 @@ ALLOC = {"mode": "allocation", "allocation": 10_000}
 
 
 @asynccontextmanager
-async def serve_aum(engine: Engine, aum: AumService) -> AsyncIterator[str]:
+async def serve_aum(aum: AumService) -> AsyncIterator[str]:
     app = web.Application()
-    app.add_routes(aum_api.aum_routes(engine, aum))
+    app.add_routes(aum_api.aum_routes(aum))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -69,7 +68,7 @@ async def test_absolute_cap_refuses_the_excess_and_the_route_answers(harness: Ha
     assert [(e.subject, e.detail["admitted"]) for e in events] == [("c", "5000.0000")]
     assert "refused 5000.00" in events[0].detail["reason"]
 
-    async with serve_aum(engine, aum) as base:
+    async with serve_aum(aum) as base:
         status, body = await get_json(f"{base}/aum?by=aum")
         assert status == 200
         assert [lead["lead"] for lead in body["leads"]] == ["lead"]
