@@ -2,7 +2,8 @@
 
 Entry guards (symbol lists, caps, the slippage band) apply to entries only: a reduce-only intent is
 approved in full whatever the caps or the REDUCE_ONLY state say, because blocking an exit can only
-increase risk (DESIGN.md invariant 4). Only HALTED (follower, global or the kill switch) stops exits.
+increase risk (invariant 4, docs/architecture.md). Only HALTED (follower, global or the kill
+switch) stops exits.
 
 Exposure is measured on `FollowerRiskState.positions`, which must already include the signed
 quantity of the follower's in-flight orders; an approved entry then never takes the follower over a

@@ -24,7 +24,7 @@ from bot.core.fanout import fanout_order
 from bot.core.trading_state import StateChange, StateCode
 from bot.core.types import ZERO, Decision, Intent, LeadFill, OrderOutcome, Reason, TradingState
 from bot.live.executor import ExecSettings, OrderPlacer
-from bot.live.follower import FillWork, FollowerRuntime, FollowerSettings, RetryPolicy
+from bot.live.follower import FollowerRuntime
 from bot.live.lead_feed import FeedSettings, LeadFeed
 from bot.live.lead_state import LeadRuntime
 from bot.live.metrics import Metrics
@@ -33,6 +33,7 @@ from bot.live.startup import prepare_follower, snapshot_lead
 from bot.live.supervisor import Supervisor
 from bot.live.trading_states import Standing, StateOwner
 from bot.live.venue_runtime import Venue
+from bot.live.work import FillWork, FollowerSettings, RetryPolicy
 
 log = structlog.get_logger("copybot.engine")
 

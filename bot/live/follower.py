@@ -15,21 +15,19 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any, Protocol
 
 import structlog
 
 from bot.core import clientid, planner, risk
 from bot.core.errors import ErrorKind
-from bot.core.risk import FollowerRiskState, RiskLimits
-from bot.core.sizing import Sizing, base_ratio, next_ratio, target_position
+from bot.core.risk import FollowerRiskState
+from bot.core.sizing import base_ratio, next_ratio, target_position
 from bot.core.trading_state import StateChange, StateCode
 from bot.core.types import (
     ZERO,
     Decision,
     Intent,
-    LeadFill,
     MarketSpec,
     OrderOutcome,
     OrderStatus,
@@ -42,42 +40,10 @@ from bot.core.types import (
 from bot.live.executor import OrderPlacer
 from bot.live.ports import JournalPort
 from bot.live.trading_states import Standing
+from bot.live.work import Balance, Disposition, FillWork, FollowerSettings, SyncWork, Work
 from bot.venues import VenueAdapter
 
 log = structlog.get_logger("copybot.follower")
-
-
-@dataclass(frozen=True, slots=True)
-class FillWork:
-    fill: LeadFill
-    lead_before: Decimal
-    lead_after: Decimal
-    new_entry: bool
-    lead_equity: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class SyncWork:
-    """Converge one symbol to its target (reconciliation, start-up, a stop closing positions)."""
-
-    symbol: str
-    lead: str
-    trigger: str
-    ref_price: Decimal
-    reason: str
-    fills: tuple[str, ...] = ()  # lead fills whose batch failed: their disposition is recorded here
-
-
-Work = FillWork | SyncWork
-
-
-class Disposition(StrEnum):
-    """What became of a lead fill for one follower (journal: decisions, verdict 'deferred')."""
-
-    PLANNED = "planned"  # orders were planned (their client ids follow)
-    AT_TARGET = "at_target"  # nothing to do: the follower already holds its target
-    DEFERRED = "deferred"  # below the venue minimum or position unknown: a later pass converges
-    DENIED = "denied"  # a cap, a symbol list, a stop or the venue keeps it from being copied
 
 
 class EngineView(Protocol):
@@ -92,38 +58,8 @@ class EngineView(Protocol):
     async def resync_follower(self, follower: FollowerRuntime) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """A failed batch is retried after `backoff_s`, doubling up to `backoff_max_s`; `max_failures`
-    failures within `window_s` disable the follower (StateCode.WORKER_FAILURES)."""
-
-    max_failures: int = 5
-    window_s: float = 60.0
-    backoff_s: float = 0.2
-    backoff_max_s: float = 5.0
-
-
-@dataclass
-class FollowerSettings:
-    id: str
-    sizings: dict[str, Sizing]  # lead id -> sizing
-    limits: RiskLimits
-    round_up_min: bool = False
-    market_orders: bool = True  # False: entries as IOC limits inside limits.slippage_bps
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-
-
 # Asks the state owner (bot/live/trading_states.py) for a state; the answer says what was granted.
 StateRequest = Callable[["FollowerRuntime", TradingState, StateCode, str], StateChange]
-
-
-@dataclass
-class Balance:
-    equity: Decimal = ZERO
-    peak: Decimal = ZERO
-    day_start: Decimal = ZERO
-    day: str = ""
-    allocation_base: Decimal = ZERO
 
 
 @dataclass

@@ -14,8 +14,9 @@ import structlog
 
 from bot.core.errors import short
 from bot.core.types import ZERO
-from bot.live.follower import FollowerRuntime, SyncWork
+from bot.live.follower import FollowerRuntime
 from bot.live.venue_runtime import BACKGROUND_READS
+from bot.live.work import SyncWork
 
 if TYPE_CHECKING:
     from bot.live.engine import Engine

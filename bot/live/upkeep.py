@@ -14,8 +14,9 @@ from bot.core import risk
 from bot.core.errors import ErrorKind, short
 from bot.core.trading_state import StateCode
 from bot.core.types import ZERO, TradingState
-from bot.live.follower import FollowerRuntime, SyncWork
+from bot.live.follower import FollowerRuntime
 from bot.live.venue_runtime import BACKGROUND_READS
+from bot.live.work import SyncWork
 
 if TYPE_CHECKING:
     from bot.live.engine import Engine
