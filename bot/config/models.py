@@ -140,6 +140,17 @@ class ExecutorConfig(_Model):
     balance_refresh_s: Seconds = 30
 
 
+class SupervisionConfig(_Model):
+    """A follower's worker that fails this many batches within window_s is disabled (HALTED with
+    code worker_failures); before that each failed batch is retried after a backoff that doubles
+    from retry_backoff_s up to retry_backoff_max_s (docs/architecture.md, "Supervision")."""
+
+    max_failures: int = Field(default=5, ge=1)
+    window_s: Seconds = 60
+    retry_backoff_s: Seconds = 0.2
+    retry_backoff_max_s: Seconds = 5
+
+
 class ReconcileConfig(_Model):
     mode: Literal["correct", "report"] = "correct"
     interval_s: Seconds = 30
@@ -194,6 +205,7 @@ class AppConfig(_Model):
     followers: tuple[FollowerConfig, ...] = ()
     feed: FeedConfig = FeedConfig()
     executor: ExecutorConfig = ExecutorConfig()
+    supervision: SupervisionConfig = SupervisionConfig()
     reconcile: ReconcileConfig = ReconcileConfig()
     journal: JournalConfig = JournalConfig()
     api: ApiConfig = ApiConfig()

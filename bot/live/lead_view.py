@@ -18,7 +18,8 @@ from typing import Any
 
 from bot.core.symbols import Conversion, SymbolMap
 from bot.core.types import ZERO, TradingState
-from bot.live.follower import FillWork, FollowerRuntime
+from bot.live.follower import FollowerRuntime
+from bot.live.work import FillWork
 
 
 class LeadView:

@@ -14,9 +14,10 @@ import structlog
 
 from bot.core.errors import short
 from bot.core.types import ZERO
-from bot.live.follower import FollowerRuntime, SyncWork
+from bot.live.follower import FollowerRuntime
 from bot.live.lead_view import follower_symbols
 from bot.live.venue_runtime import BACKGROUND_READS
+from bot.live.work import SyncWork
 
 if TYPE_CHECKING:
     from bot.live.engine import Engine

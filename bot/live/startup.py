@@ -10,10 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from bot.config.models import FollowerConfig
 from bot.core.errors import ErrorKind, short
-from bot.core.risk import RiskLimits
-from bot.core.sizing import Sizing, SizingMode
+from bot.core.trading_state import StateCode
 from bot.core.types import OrderOutcome, OrderStatus
 from bot.live.follower import FollowerRuntime
 from bot.live.lead_state import LeadRuntime
@@ -29,34 +27,6 @@ DEFAULT_LEVERAGE = 5  # when following the lead's leverage and the lead's is not
 
 class KeyRefused(Exception):
     """A lead's key may withdraw funds and the config does not allow that."""
-
-
-def limits_from(cfg: FollowerConfig) -> RiskLimits:
-    r = cfg.risk
-    return RiskLimits(
-        max_order_notional=r.max_order_notional,
-        max_position_notional=r.max_position_notional,
-        max_total_exposure=r.max_total_exposure,
-        max_leverage=r.max_leverage,
-        symbols_allow=frozenset(r.symbols_allow) if r.symbols_allow is not None else None,
-        symbols_deny=frozenset(r.symbols_deny),
-        slippage_bps=r.slippage_bps,
-        portfolio_stop=r.portfolio_stop,
-        daily_loss_limit=r.daily_loss_limit,
-        max_drawdown=r.max_drawdown,
-    )
-
-
-def sizings_from(cfg: FollowerConfig) -> dict[str, Sizing]:
-    return {
-        f.lead: Sizing(
-            mode=SizingMode(f.sizing.mode),
-            multiplier=f.sizing.multiplier,
-            notional=f.sizing.notional,
-            allocation=f.sizing.allocation,
-        )
-        for f in cfg.follows
-    }
 
 
 async def snapshot_lead(engine: Engine, lead: LeadRuntime) -> None:
@@ -86,7 +56,7 @@ async def prepare_follower(engine: Engine, follower: FollowerRuntime, sem: async
             allow = engine.cfg.allow_withdrawal_keys
             problem = await follower.adapter.key_problem(follower.client, mode, allow_withdrawal=allow)
             if problem:
-                follower.disable(f"key refused: {problem}")
+                follower.disable(f"key refused: {problem}", StateCode.KEY_REFUSED)
                 return
             await settle_unsettled(engine, follower)
             await engine.resync_follower(follower)
@@ -95,7 +65,7 @@ async def prepare_follower(engine: Engine, follower: FollowerRuntime, sem: async
             kind = follower.adapter.classify(exc)
             reason = f"start-up failed ({kind.value}): {short(exc)}"
             if kind is ErrorKind.AUTH:
-                follower.disable(reason)
+                follower.disable(reason, StateCode.STARTUP_FAILED)
             else:
                 follower.needs_resync = True
                 log.error("follower_start_failed", follower=follower.id, error=reason)

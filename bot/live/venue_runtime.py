@@ -4,13 +4,13 @@ its accounts built to share both (plus ccxt's description tables and one SSL con
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import structlog
 
-from bot.config.models import VenueConfig
 from bot.core.types import Credentials, MarketSpec
 from bot.venues import VenueAdapter, VenueMode, adapter_for, make_pro, make_rest
 from bot.venues.clients import share_markets, share_tables
@@ -21,6 +21,23 @@ log = structlog.get_logger("copybot.venue")
 # over many followers does not crowd the event loop while a fill fans out.
 BACKGROUND_READS = 4
 SEND_SLOTS = 16  # requests of order placement in flight at once per venue (see OrderPlacer)
+
+
+class VenueSettings(Protocol):
+    """A venue's configuration as read here (bot.config.models.VenueConfig is one)."""
+
+    @property
+    def exchange(self) -> str: ...
+    @property
+    def mode(self) -> VenueMode: ...
+    @property
+    def rest_url(self) -> str | None: ...
+    @property
+    def ws_url(self) -> str | None: ...
+    @property
+    def options(self) -> Mapping[str, Any]: ...
+    @property
+    def timeout_ms(self) -> int: ...
 
 
 @dataclass
@@ -42,7 +59,7 @@ class Venue:
         return adapter_for(self.exchange)
 
     @classmethod
-    def from_config(cls, name: str, cfg: VenueConfig, sim_urls: tuple[str, str] | None) -> Venue:
+    def from_config(cls, name: str, cfg: VenueSettings, sim_urls: tuple[str, str] | None) -> Venue:
         rest, ws = cfg.rest_url, cfg.ws_url
         if cfg.mode is VenueMode.SIM and sim_urls and not rest:
             rest, ws = sim_urls

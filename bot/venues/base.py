@@ -9,7 +9,6 @@ docs/architecture.md, "The venue seam".
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -46,7 +45,6 @@ class VenueAdapter(Protocol):
     name: str  # "binance", "bybit", "ccxt"
     client_ids: ClientIdFormat  # alphabet and length of the venue's client order ids
     backfill_page_limit: int  # the most trades one history page may return
-    duplicate_id: re.Pattern[str] | None  # the venue's "client id already used" answer
 
     # -- clients ----------------------------------------------------------------------------------
     def sim_urls(self, rest_url: str, ws_url: str) -> dict[str, Any]: ...

@@ -4,7 +4,6 @@ conservative history page. A venue copybot is meant to trade on gets an adapter 
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -21,7 +20,6 @@ class GenericAdapter:
     name = "ccxt"
     client_ids = ClientIdFormat("-")  # letters, digits and "-" pass on every venue seen
     backfill_page_limit = 100
-    duplicate_id: re.Pattern[str] | None = None
 
     def sim_urls(self, rest_url: str, ws_url: str) -> dict[str, Any]:
         raise ValueError("the local exchange speaks only the venues under bot/venues")

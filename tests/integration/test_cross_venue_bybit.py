@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from bot.sim.config import load_config
+from bot.sim.config import load_sim_config
 from bot.sim.server import SimExchange
 from bot.venues import VenueMode, make_rest
 from tests.integration.harness import BTC, Harness, follower
@@ -38,7 +38,7 @@ STEPS = {"BTCUSDT": Decimal("0.001"), "1000PEPEUSDT": Decimal(1)}
 @pytest.fixture
 async def xharness(tmp_path: Path) -> AsyncIterator[Harness]:
     h = Harness(tmp_path)
-    h.sim = SimExchange(load_config(tick_interval_s=0), venues=("binance", "bybit"))
+    h.sim = SimExchange(load_sim_config(tick_interval_s=0), venues=("binance", "bybit"))
     async with h:
         yield h
 

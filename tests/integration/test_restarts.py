@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.sim.config import SimConfig, load_config
+from bot.sim.config import SimConfig, load_sim_config
 from tests.integration.harness import BTC, ETH, Harness, follower
 
 FOLLOWERS = 20
@@ -97,7 +97,7 @@ def restart_sim_config() -> SimConfig:
     restarts in under a minute, each reading 21 accounts from one address, spend more than Binance's
     2,400 weight per minute: the daemon is banned (418) and exits. This test is about the journal,
     not rate limits, so both venue rules are relaxed here."""
-    return load_config(tick_interval_s=0, client_id_rule="ever", weight_limit_1m=1_000_000)
+    return load_sim_config(tick_interval_s=0, client_id_rule="ever", weight_limit_1m=1_000_000)
 
 
 @pytest.mark.slow

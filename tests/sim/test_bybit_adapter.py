@@ -14,7 +14,7 @@ import pytest
 from bot.core import clientid
 from bot.core.errors import ErrorKind
 from bot.core.types import LeadFill, OrderStatus, Side
-from bot.sim.config import load_config
+from bot.sim.config import load_sim_config
 from bot.sim.server import SimExchange
 from bot.venues import VenueMode, adapter_for, make_pro, make_rest
 from bot.venues.ccxt_stream import install_hook
@@ -27,7 +27,7 @@ Factory = Callable[..., Any]
 @pytest.fixture
 async def bsim() -> AsyncIterator[SimExchange]:
     """Both personalities, prices frozen, order creation unthrottled (the backfill test places 130)."""
-    config = load_config(tick_interval_s=0, bybit={"rate_limits": {"/v5/order/create": 1000}})
+    config = load_sim_config(tick_interval_s=0, bybit={"rate_limits": {"/v5/order/create": 1000}})
     exchange = SimExchange(config, venues=("binance", "bybit"))
     await exchange.start()
     exchange.create_account(BYBIT_KEY, BYBIT_SECRET, Decimal(100_000), name="bob", venue="bybit")

@@ -27,7 +27,6 @@ class BinanceAdapter:
     name = "binance"
     client_ids: ClientIdFormat = DOTTED  # `^[\.A-Z\:/a-z0-9_-]{1,36}$`
     backfill_page_limit = 1000  # GET /fapi/v1/userTrades `limit` maximum
-    duplicate_id: re.Pattern[str] | None = _DUPLICATE
 
     def sim_urls(self, rest_url: str, ws_url: str) -> dict[str, Any]:
         return urls.sim_urls(rest_url, ws_url)
