@@ -2,15 +2,15 @@
 
 Within one venue, and between venues that list an instrument under the same ccxt unified symbol,
 nothing needs mapping: quantities convert through each market's contract size. Some instruments
-are listed differently: Binance's `1000PEPE/USDT:USDT` (one unit = 1,000 PEPE, priced per 1,000)
-is Bybit's `PEPE/USDT:USDT` (one unit = one PEPE). The config's `symbol_map` names each such
+are listed differently: one venue's `1000PEPE/USDT:USDT` (one unit = 1,000 PEPE, priced per 1,000)
+is another's `PEPE/USDT:USDT` (one unit = one PEPE). The config's `symbol_map` names each such
 instrument once, with its listing per venue and how many instrument units one base unit of that
 listing holds (`multiplier`):
 
     symbol_map:
       PEPE:
-        binance: {symbol: "1000PEPE/USDT:USDT", multiplier: 1000}
-        bybit: {symbol: "PEPE/USDT:USDT"}            # multiplier 1
+        venue-a: {symbol: "1000PEPE/USDT:USDT", multiplier: 1000}
+        venue-b: {symbol: "PEPE/USDT:USDT"}            # multiplier 1
 
 A `Conversion` takes a lead's symbol, base quantity and price on its venue to a follower's venue:
 quantity x factor, price / factor, factor = lead multiplier / follower multiplier, so that notional

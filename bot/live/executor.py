@@ -148,9 +148,9 @@ class OrderPlacer:
         return OrderOutcome(cid, OrderStatus.UNKNOWN, error=ErrorKind.RETRIES_EXHAUSTED, reason=last_error)
 
     async def settle_acknowledged(self, symbol: str, ack: OrderOutcome) -> OrderOutcome:
-        """An accepted order whose reply carries no status (Bybit answers only orderId and
-        orderLinkId): look it up until a final status, so fills, price and lag are known without a
-        resync. Still not final after the lookups: UNKNOWN, and the follower resyncs."""
+        """An accepted order whose reply carries no status (some venues answer only the order ids):
+        look it up until a final status, so fills, price and lag are known without a resync. Still
+        not final after the lookups: UNKNOWN, and the follower resyncs."""
         cid = ack.client_order_id
         delay = self.settings.retry_initial_s
         found: OrderOutcome | None = None

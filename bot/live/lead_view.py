@@ -1,12 +1,13 @@
 """The leads as one follower sees them: in its own venue's symbols and base units.
 
 A follower on another venue than its lead plans against the lead's position converted through the
-config's symbol map (bot.core.symbols): the lead's fill on `1000PEPE/USDT:USDT` (Binance) reaches
-a Bybit follower as a fill on `PEPE/USDT:USDT`, its position and price converted x1000 and /1000,
-and every lead position the follower reads is in base units of its own listing (contract size 1),
-so its venue's precision, minimums and contract size apply unchanged downstream. For a follower on
-its lead's venue, and for unmapped symbols, the conversion is the identity apart from the lead's
-contract size, and the fill's work item passes through untouched.
+config's symbol map (bot.core.symbols): the lead's fill on `1000PEPE/USDT:USDT` on its venue
+reaches a follower whose venue lists `PEPE/USDT:USDT` as a fill on that symbol, its position and
+price converted x1000 and /1000. Every lead position the follower reads is in base units of its
+own listing (contract size 1), so its venue's precision, minimums and contract size apply
+unchanged downstream. For a follower on its lead's venue, and for unmapped symbols, the
+conversion is the identity apart from the lead's contract size, and the fill's work item passes
+through untouched.
 """
 
 from __future__ import annotations
