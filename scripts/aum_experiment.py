@@ -28,8 +28,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bot.aum import service as aum_runtime
 from bot.aum.capacity import projection, walk_book
+from bot.aum.service import AumService
 from bot.config.models import parse_config
 from bot.core.rounding import dec
 from bot.core.sizing import base_ratio
@@ -37,7 +37,7 @@ from bot.core.types import ZERO, Intent, OrderOutcome, Side
 from bot.live.engine import Engine
 from bot.service.app import Daemon
 from bot.service.logs import configure_logging
-from bot.sim.config import load_config
+from bot.sim.config import load_sim_config
 from bot.sim.server import SimExchange
 from bot.venues import VenueMode, make_rest
 
@@ -51,7 +51,7 @@ PAUSE_S = 2.5  # the thin book refills a level in 2 s
 
 
 def sim_config() -> Any:
-    base = load_config(tick_interval_s=0)
+    base = load_sim_config(tick_interval_s=0)
     markets = [
         m.model_copy(update={"volatility": Decimal(0), "refill_per_s": Decimal("0.5")})
         if m.symbol == "THINUSDT"
@@ -178,13 +178,13 @@ def total_ratio(engine: Engine, entry: bool) -> Decimal:
     return total
 
 
-async def run_script(engine: Engine, client: Any, phase: Phase, *, capped: bool) -> None:
+async def run_script(engine: Engine, aum: AumService, client: Any, phase: Phase, *, capped: bool) -> None:
     collector = Collector()
     engine.observers.append(collector)
     for side, reduce_only in SCRIPT:
         if capped:  # what the upkeep pass does, right before the entry it protects
-            await aum_runtime.refresh_capacity(engine)
-            aum_runtime.apply_aum_cap(engine)
+            await aum.refresh_capacity()
+            aum.apply_cap()
         book = await client.fetch_order_book(THIN)
         levels = [(dec(p), dec(q)) for p, q in (book["asks"] if side == "buy" else book["bids"])]
         ratio = total_ratio(engine, entry=not reduce_only)
@@ -201,18 +201,18 @@ async def run_script(engine: Engine, client: Any, phase: Phase, *, capped: bool)
             Step(side, point.qty, point.bps, point.extrapolated, bucket.weighted(), len(bucket.fills))
         )
         if not reduce_only:
-            rows = aum_runtime.lead_rows(engine, now_ms=int(time.time() * 1000))
+            rows = aum.lead_rows(now_ms=int(time.time() * 1000))
             phase.aum = rows[0].aum  # at the last entry: what the cap left
-            phase.cap = aum_runtime.effective_cap(engine, "lead")
+            phase.cap = aum.effective_cap("lead")
             phase.admitted = sum(1 for f in engine.followers_of["lead"] if f.position(THIN) != 0)
         await asyncio.sleep(PAUSE_S)
     engine.observers.remove(collector)
-    phase.slip = summarize_fills(engine)
-    phase.fairness = engine.slippage.fairness("lead")
+    phase.slip = summarize_fills(aum)
+    phase.fairness = aum.slippage.fairness("lead")
 
 
-def summarize_fills(engine: Engine) -> Any:
-    stats = engine.slippage.by_symbol()
+def summarize_fills(aum: AumService) -> Any:
+    stats = aum.slippage.by_symbol()
     return stats.get(THIN)
 
 
@@ -234,8 +234,9 @@ async def experiment(args: argparse.Namespace, tmp: Path) -> list[Phase]:
             await client.load_markets()
             daemon, task = await start_daemon(app_config(sim, accounts, names, journal, None))
             assert daemon.engine is not None
+            assert daemon.aum is not None
             phase = Phase(f"{n} followers", n)
-            await run_script(daemon.engine, client, phase, capped=False)
+            await run_script(daemon.engine, daemon.aum, client, phase, capped=False)
             phases.append(phase)
             daemon.request_stop("phase done")
             await task
@@ -246,8 +247,9 @@ async def experiment(args: argparse.Namespace, tmp: Path) -> list[Phase]:
                     app_config(sim, accounts, names, journal, args.max_slippage_bps)
                 )
                 assert daemon.engine is not None
+                assert daemon.aum is not None
                 capped = Phase(f"{n} followers, cap at {args.max_slippage_bps} bps", n)
-                await run_script(daemon.engine, client, capped, capped=True)
+                await run_script(daemon.engine, daemon.aum, client, capped, capped=True)
                 phases.append(capped)
                 daemon.request_stop("phase done")
                 await task

@@ -22,6 +22,7 @@ from typing import Any
 
 import aiohttp
 
+from bot.core.stats import percentile
 from bot.venues import VenueMode, make_rest
 from bot.venues.clients import share_markets
 
@@ -56,8 +57,9 @@ def start_sim() -> tuple[subprocess.Popen[str], dict[str, str]]:
 
 
 def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+    value = percentile(values, q)
+    assert value is not None, "no samples"
+    return value
 
 
 async def bench(urls: dict[str, str], k: int, total: int, max_seconds: float) -> None:

@@ -164,31 +164,6 @@ def projection(
     return points
 
 
-def projected_slippage(
-    book_side_levels: Sequence[Level],
-    ref_price: Decimal,
-    side: Side,
-    lead_qty: Decimal,
-    total_ratio: Decimal,
-    multipliers: Sequence[int] = DEFAULT_MULTIPLIERS,
-    *,
-    after_lead: bool = True,
-    depth_penalty_bps: Decimal = DEFAULT_DEPTH_PENALTY_BPS,
-) -> dict[int, Decimal]:
-    """multiple -> projected bps (worse positive). Use `projection` to see which ones extrapolate."""
-    points = projection(
-        book_side_levels,
-        ref_price,
-        side,
-        lead_qty,
-        total_ratio,
-        multipliers,
-        after_lead=after_lead,
-        depth_penalty_bps=depth_penalty_bps,
-    )
-    return {m: p.bps for m, p in zip(multipliers, points, strict=True)}
-
-
 def max_aum_for_slippage(
     book_side_levels: Sequence[Level],
     ref_price: Decimal,
@@ -248,14 +223,3 @@ def typical_entries(fills: Iterable[FillLike], window: int) -> dict[str, Decimal
         if step.opened_qty > 0:
             entries.setdefault(fill.symbol, []).append(step.opened_qty)
     return {symbol: Decimal(median(qtys[-window:])) for symbol, qtys in entries.items()}
-
-
-def typical_entry(fills: Iterable[FillLike], window: int, *, symbol: str | None = None) -> Decimal:
-    """The lead's typical entry size for one symbol (0 when it has no entries there). Without
-    `symbol`, the fills must all be of one symbol."""
-    per_symbol = typical_entries(fills, window)
-    if symbol is None:
-        if len(per_symbol) > 1:
-            raise ValueError(f"fills span several symbols {sorted(per_symbol)}; pass symbol=")
-        return next(iter(per_symbol.values()), ZERO)
-    return per_symbol.get(symbol, ZERO)

@@ -1,4 +1,4 @@
-"""Assets under management per lead, the ranking of leads, and the per-lead AUM cap.
+"""Assets under management per lead and the ranking of leads (the per-lead cap is bot.aum.cap).
 
 Definition (also in docs/aum.md). For a lead L:
 
@@ -162,20 +162,3 @@ def rank(rows: Sequence[LeadRow], by: str = "aum") -> list[LeadRow]:
         return (False, number if ascending else -number, row.lead)
 
     return sorted(rows, key=key)
-
-
-def allocation_allowed(
-    current_aum: Decimal, new_allocation: Decimal, cap: Decimal | None
-) -> tuple[Decimal, str | None]:
-    """The part of a new allocation that fits under a lead's AUM cap, and why it was clipped."""
-    if new_allocation < 0:
-        raise ValueError(f"new allocation must not be negative, got {new_allocation}")
-    if cap is None:
-        return new_allocation, None
-    room = max(cap - current_aum, ZERO)
-    if new_allocation <= room:
-        return new_allocation, None
-    return room, (
-        f"lead AUM cap {cap}: current AUM {current_aum} leaves room for {room} "
-        f"of the {new_allocation} requested"
-    )

@@ -4,21 +4,21 @@ of the fan-out.
 Slippage is (follower average price vs lead fill price) in basis points, worse positive, as in
 `bot.aum.capacity.slippage_bps`. Followers of one lead fill are sent one after another, and later ones
 meet a book the earlier ones already took from: a fixed send order would make the same follower pay
-the most every time. `fanout_order` draws a fresh permutation per lead fill, and the fairness report
-shows whether anyone is still systematically last.
+the most every time. `bot.core.fanout.fanout_order` draws a fresh permutation per lead fill, and the
+fairness report shows whether anyone is still systematically last.
 
 Pure accounting in memory, `Decimal` throughout; persistence is the journal's job.
 """
 
 from __future__ import annotations
 
-import random
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
 
 from bot.aum.capacity import slippage_bps
+from bot.core.stats import percentile
 from bot.core.types import ZERO, Side
 
 
@@ -62,12 +62,9 @@ def realized_slippage_bps(side: Side, lead_price: Decimal, follower_avg_price: D
     return slippage_bps(side, lead_price, follower_avg_price)
 
 
-def percentile(sorted_values: Sequence[Decimal], fraction: Decimal) -> Decimal:
-    """Nearest-rank percentile of a non-empty ascending sequence (an observed value, never a blend)."""
-    if not sorted_values:
-        raise ValueError("percentile of an empty sequence")
-    index = int((fraction * len(sorted_values)).to_integral_value(rounding=ROUND_CEILING)) - 1
-    return sorted_values[min(max(index, 0), len(sorted_values) - 1)]
+def _observed(value: Decimal | None) -> Decimal:
+    assert value is not None  # summarize refuses an empty window first
+    return value
 
 
 def summarize(records: Iterable[SlippageRecord]) -> SlippageStats:
@@ -82,20 +79,10 @@ def summarize(records: Iterable[SlippageRecord]) -> SlippageStats:
         count=len(values),
         mean=mean,
         weighted_mean=weighted,
-        p50=percentile(values, Decimal("0.5")),
-        p90=percentile(values, Decimal("0.9")),
+        p50=_observed(percentile(values, Decimal("0.5"))),
+        p90=_observed(percentile(values, Decimal("0.9"))),
         max=values[-1],
     )
-
-
-def fanout_order(followers: Sequence[str], seed_or_rng: int | str | bytes | random.Random) -> list[str]:
-    """A permutation of `followers` for one lead fill. Seeding with the lead trade id makes a replay
-    of the same fill (after a restart) send in the same order, while different fills get
-    independent orders."""
-    rng = seed_or_rng if isinstance(seed_or_rng, random.Random) else random.Random(seed_or_rng)
-    order = list(followers)
-    rng.shuffle(order)
-    return order
 
 
 def _ranks(values: Sequence[Decimal]) -> list[Decimal]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-from bot.core.types import ZERO, Side
+from bot.core.types import ZERO, LeadFill, Side
 
 DAY_MS = 86_400_000
 WINDOWS_DAYS = (7, 30, 90)
@@ -46,6 +46,12 @@ class LeadTrade:
     ts_ms: int
     fee: Decimal = ZERO  # in the settle currency, positive = paid
     realized_pnl: Decimal | None = None
+
+
+def lead_trades(fills: Iterable[LeadFill]) -> list[LeadTrade]:
+    """The journal's lead fills as statistics inputs, in time order."""
+    trades = [LeadTrade(f.symbol, f.side, f.qty, f.price, f.ts_ms) for f in fills]
+    return sorted(trades, key=lambda t: t.ts_ms)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,11 @@ turned into milliseconds for display; no money passes through this module."""
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from bot.core.stats import percentile
 
 NS_PER_MS = 1_000_000
 
@@ -126,16 +127,6 @@ class Report:
 
     def _find(self, copier: str, followers: int) -> RunResult | None:
         return next((r for r in self.results if r.copier == copier and r.followers == followers), None)
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """Nearest-rank percentile: the smallest value with at least q of the samples at or below it."""
-    if not values:
-        return None
-    if not 0 < q <= 1:
-        raise ValueError(f"percentile: q must be in (0, 1], got {q}")
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 def stats(values: Iterable[float | None]) -> Stats:

@@ -22,10 +22,10 @@ from typing import Any
 import aiohttp
 import yaml
 
-from bot.aum.slippage import fanout_order
 from bot.bench.processes import SIM_REQUEST_BUDGET, Admin, BenchError, Child, free_port, peak_rss_mb
 from bot.bench.report import LimitsTally, RunResult, fill_lags
 from bot.core import clientid
+from bot.core.fanout import fanout_order
 from bot.venues import VenueMode, make_rest
 
 SYMBOL = "BTC/USDT:USDT"

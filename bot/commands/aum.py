@@ -1,9 +1,8 @@
 """`copybot aum`: leads ranked by AUM (or any column) beside returns, drawdown, win rate, copier PnL
 and projected slippage; from a running daemon's /aum, or from the journal file when it is stopped.
 
-Offline (--journal), what only the running process knows is missing: the lead's equity series
-(returns, drawdown), copier PnL, live projections and the realized-slippage aggregates. AUM comes from
-the journal's AUM history, statistics from the lead fills it recorded.
+Offline (--journal), the report is bot.aum.report.journal_report: what only the running process
+knows (the lead's equity series, copier PnL, live projections, slippage aggregates) is missing.
 """
 
 from __future__ import annotations
@@ -16,15 +15,11 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from bot.aum.definition import RANK_COLUMNS, LeadRow, rank
-from bot.aum.service import history_point, lead_trades
-from bot.aum.stats import lead_stats
-from bot.core.rounding import dec
-from bot.service.aum_routes import row_json
+from bot.aum.definition import RANK_COLUMNS
+from bot.aum.report import journal_report
 
 HELP = "Leads ranked by AUM with returns, drawdown, win rate, copier PnL and projected slippage."
 
@@ -64,68 +59,8 @@ def report_from_journal(path: str, by: str, *, now_ms: int | None = None) -> dic
     from bot.journal.store import Journal  # the daemon's writer; only needed offline
 
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    journal = Journal.open(path)
-    try:
-        history = [history_point(h) for h in journal.aum_history()]
-        latest: dict[str, Decimal] = {}
-        for _, lead, aum in sorted(history):
-            latest[lead] = aum
-        followers = _latest_followers(journal.aum_history())
-        rows = []
-        for lead, aum in latest.items():
-            stats = lead_stats(lead_trades(journal.lead_fills(lead)), [], now_ms)
-            rows.append(LeadRow(lead=lead, aum=aum, followers=followers.get(lead, 0),
-                                pnl_realized=stats.pnl_realized, win_rate=stats.win_rate,
-                                trades=stats.trades))  # fmt: skip
-    finally:
-        journal.close()
-    return {
-        "ts_ms": now_ms,
-        "by": by,
-        "source": f"journal {path}",
-        "leads": [{**row_json(r), "cap": None} for r in rank(rows, by)],
-        "history": [[ts, lead, str(aum)] for ts, lead, aum in history],
-        "slippage_points": journal_slippage_points(path, history),
-    }
-
-
-def _latest_followers(rows: Sequence[Any]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for row in rows:
-        value = row.get("followers") if isinstance(row, dict) else getattr(row, "followers", None)
-        if value is not None:
-            out[history_point(row)[1]] = int(value)
-    return out
-
-
-def journal_slippage_points(path: str, history: Sequence[tuple[int, str, Decimal]]) -> list[list[str]]:
-    """(lead AUM at the time, realized bps) for every filled follower order in the journal: the
-    order's average price against its intent's reference (the lead fill price). Empty when the
-    journal's tables do not have the expected shape."""
-    query = (
-        "select i.lead, i.side, i.ref_price, o.avg_price, o.updated_ts from orders o "
-        "join intents i on i.client_order_id = o.client_order_id "
-        "where o.avg_price is not null and cast(o.filled_qty as real) > 0"
-    )
-    try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-            rows = db.execute(query).fetchall()
-    except sqlite3.Error:
-        return []
-    by_lead: dict[str, list[tuple[int, Decimal]]] = {}
-    for ts, lead, aum in sorted(history):
-        by_lead.setdefault(lead, []).append((ts, aum))
-    points = []
-    for lead, side, ref, avg, updated in rows:
-        series = by_lead.get(lead)
-        ref_price, avg_price = dec(ref), dec(avg)
-        if not series or ref_price <= 0:
-            continue
-        ts_ms = int(dec(updated) * 1000) if dec(updated) < 10**11 else int(updated)  # seconds or ms
-        aum = next((a for t, a in reversed(series) if t <= ts_ms), series[0][1])
-        sign = 1 if str(side).lower() == "buy" else -1
-        points.append([str(aum), str((avg_price - ref_price) / ref_price * 10_000 * sign)])
-    return points
+    with Journal.open(path) as journal:
+        return journal_report(journal, by, now_ms=now_ms, source=f"journal {path}")
 
 
 def _cell(name: str, value: Any) -> str:

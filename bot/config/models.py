@@ -23,6 +23,7 @@ from bot.config.loading import ConfigError as ConfigError  # re-exported: caller
 from bot.config.loading import inline_secrets, read_yaml, validation_problems
 from bot.config.secrets import CredentialsRef, SecretRef, resolve, resolve_token
 from bot.core.rounding import dec
+from bot.core.symbols import Listing, SymbolMap
 from bot.core.types import Credentials
 from bot.venues.base import VenueMode
 
@@ -151,6 +152,17 @@ class ExecutorConfig(_Model):
     balance_refresh_s: Seconds = 30
 
 
+class SupervisionConfig(_Model):
+    """A follower's worker that fails this many batches within window_s is disabled (HALTED with
+    code worker_failures); before that each failed batch is retried after a backoff that doubles
+    from retry_backoff_s up to retry_backoff_max_s (docs/architecture.md, "Supervision")."""
+
+    max_failures: int = Field(default=5, ge=1)
+    window_s: Seconds = 60
+    retry_backoff_s: Seconds = 0.2
+    retry_backoff_max_s: Seconds = 5
+
+
 class ReconcileConfig(_Model):
     mode: Literal["correct", "report"] = "correct"
     interval_s: Seconds = 30
@@ -192,12 +204,20 @@ class LoggingConfig(_Model):
         return None if self.json_ == "auto" else bool(self.json_)
 
 
+class ListingConfig(_Model):
+    """One venue's listing of a mapped instrument (bot.core.symbols)."""
+
+    symbol: str = Field(min_length=1)  # ccxt unified symbol on that venue, e.g. "1000PEPE/USDT:USDT"
+    multiplier: Amount = Decimal(1)  # instrument units per one base unit of `symbol`
+
+
 class AppConfig(_Model):
     venues: dict[str, VenueConfig] = Field(min_length=1)
     leads: tuple[LeadConfig, ...] = Field(min_length=1)
     followers: tuple[FollowerConfig, ...] = ()
     feed: FeedConfig = FeedConfig()
     executor: ExecutorConfig = ExecutorConfig()
+    supervision: SupervisionConfig = SupervisionConfig()
     reconcile: ReconcileConfig = ReconcileConfig()
     journal: JournalConfig = JournalConfig()
     api: ApiConfig = ApiConfig()
@@ -206,6 +226,8 @@ class AppConfig(_Model):
     alerts: AlertsConfig = AlertsConfig()
     allow_withdrawal_keys: bool = False
     logging: LoggingConfig = LoggingConfig()
+    # instrument -> config venue name -> listing, for instruments venues name differently
+    symbol_map: dict[str, dict[str, ListingConfig]] = Field(default_factory=dict)
 
     _source: str = PrivateAttr(default="<dict>")
     _base_dir: Path | None = PrivateAttr(default=None)
@@ -254,6 +276,15 @@ class AppConfig(_Model):
         group, account = self._account(account_id)
         where = f"{self._source}: {group}[{account_id}].credentials"
         return resolve(account.credentials, where=where, env=self._env, base_dir=self._base_dir)
+
+    def symbols(self) -> SymbolMap:
+        """The symbol map (validated at load: known venues, each listing in one instrument)."""
+        return SymbolMap(
+            {
+                name: {venue: Listing(v.symbol, v.multiplier) for venue, v in listings.items()}
+                for name, listings in self.symbol_map.items()
+            }
+        )
 
     def api_token(self) -> str | None:
         return self._token(self.api.token, "api.token")
@@ -362,7 +393,33 @@ def _cross_checks(config: AppConfig, *, allow_embedded_sim: bool) -> Iterator[tu
         both = set(risk.symbols_allow or ()) & set(risk.symbols_deny)
         if both:
             yield f"followers[{i}].risk.symbols_deny", f"also in symbols_allow: {', '.join(sorted(both))}"
+    yield from _symbol_map_checks(config)
     if config.api.enabled and config.api.token is None and not _is_loopback(config.api.host):
         yield "api.token", f"required when the API listens on a non-loopback address ({config.api.host})"
     if config.feed.backoff_max_s < config.feed.backoff_initial_s:
         yield "feed.backoff_max_s", "must be at least backoff_initial_s"
+
+
+def _symbol_map_checks(config: AppConfig) -> Iterator[tuple[str, str]]:
+    """Each mapped instrument: listed on at least two known venues, each (venue, symbol) in one
+    instrument only, a ccxt unified symbol."""
+    taken: dict[tuple[str, str], str] = {}
+    for name, listings in config.symbol_map.items():
+        where = f"symbol_map.{name}"
+        if len(listings) < 2:
+            yield where, "list the instrument on at least two venues (it maps one venue's name to another's)"
+        for venue, listing in listings.items():
+            if venue not in config.venues:
+                yield f"{where}.{venue}", f"unknown venue {venue!r} (known: {', '.join(config.venues)})"
+            if "/" not in listing.symbol:
+                yield (
+                    f"{where}.{venue}.symbol",
+                    (f"{listing.symbol!r} is not a ccxt unified symbol (like '1000PEPE/USDT:USDT')"),
+                )
+            key = (venue, listing.symbol)
+            if key in taken:
+                yield (
+                    f"{where}.{venue}.symbol",
+                    f"{listing.symbol} on {venue} is already mapped in {taken[key]}",
+                )
+            taken.setdefault(key, where)

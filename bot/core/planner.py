@@ -1,6 +1,6 @@
 """Planner: the legs that take a follower from its current position to its target.
 
-Plans are made against TARGETS, not copies of fills (DESIGN.md, "Planner notes"): `current` is the
+Plans are made against TARGETS, not copies of fills (docs/architecture.md, "Planner notes"): `current` is the
 follower's confirmed position plus its signed in-flight quantity, so a missed, duplicated or
 reordered lead fill only moves the target, and the next plan corrects the difference.
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 
+from bot.core.rounding import plain as _fmt
 from bot.core.rounding import round_to_step
 from bot.core.types import ZERO, Leg, MarketSpec, Side
 
@@ -23,10 +24,6 @@ from bot.core.types import ZERO, Leg, MarketSpec, Side
 class PlanResult:
     legs: tuple[Leg, ...]
     deferred: str | None = None  # why (part of) the difference cannot be sent yet
-
-
-def _fmt(value: Decimal) -> str:
-    return f"{value.normalize():f}"
 
 
 def _entry_qty(qty: Decimal, market: MarketSpec, ref_price: Decimal, round_up_min: bool) -> Decimal | str:

@@ -2,7 +2,8 @@
 
 Entry guards (symbol lists, caps, the slippage band) apply to entries only: a reduce-only intent is
 approved in full whatever the caps or the REDUCE_ONLY state say, because blocking an exit can only
-increase risk (DESIGN.md invariant 4). Only HALTED (follower, global or the kill switch) stops exits.
+increase risk (invariant 4, docs/architecture.md). Only HALTED (follower, global or the kill
+switch) stops exits.
 
 Exposure is measured on `FollowerRiskState.positions`, which must already include the signed
 quantity of the follower's in-flight orders; an approved entry then never takes the follower over a
@@ -16,8 +17,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 
+from bot.core.rounding import plain as _fmt
 from bot.core.rounding import round_price, round_to_step
-from bot.core.types import ZERO, Decision, Intent, MarketSpec, Side, TradingState, Verdict
+from bot.core.trading_state import StateCode
+from bot.core.types import ZERO, Decision, Intent, MarketSpec, Reason, ReasonCode, Side, TradingState, Verdict
 
 _BPS = Decimal(10_000)
 
@@ -67,13 +70,9 @@ class FollowerRiskState:
 
 @dataclass(frozen=True, slots=True)
 class StopTrigger:
-    stop: str  # "portfolio_stop" | "daily_loss" | "max_drawdown"
+    stop: StateCode  # PORTFOLIO_STOP, DAILY_LOSS or MAX_DRAWDOWN
     action: TradingState
     reason: str
-
-
-def _fmt(value: Decimal) -> str:
-    return f"{value.normalize():f}"
 
 
 def _contract_size(state: FollowerRiskState, symbol: str) -> Decimal:
@@ -124,31 +123,34 @@ def exposure(state: FollowerRiskState) -> tuple[Decimal, list[str]]:
     return total, unpriced
 
 
-def _halted(state: FollowerRiskState) -> str | None:
+def _halted(state: FollowerRiskState) -> Reason | None:
     if state.kill_switch:
-        return "halted: kill switch engaged"
+        return Reason(ReasonCode.KILL_SWITCH, "halted: kill switch engaged")
     if state.state is TradingState.HALTED:
-        return f"halted: follower {state.follower} is HALTED"
+        return Reason(ReasonCode.HALTED, f"halted: follower {state.follower} is HALTED")
     if state.global_state is TradingState.HALTED:
-        return "halted: global state is HALTED"
+        return Reason(ReasonCode.HALTED, "halted: global state is HALTED")
     return None
 
 
-def _entry_block(intent: Intent, state: FollowerRiskState, limits: RiskLimits) -> str | None:
+def _entry_block(intent: Intent, state: FollowerRiskState, limits: RiskLimits) -> Reason | None:
     if state.state is TradingState.REDUCE_ONLY:
-        return f"reduce_only: follower {state.follower} is REDUCE_ONLY, entries are denied"
+        text = f"reduce_only: follower {state.follower} is REDUCE_ONLY, entries are denied"
+        return Reason(ReasonCode.REDUCE_ONLY, text)
     if state.global_state is TradingState.REDUCE_ONLY:
-        return "reduce_only: global state is REDUCE_ONLY, entries are denied"
+        return Reason(ReasonCode.REDUCE_ONLY, "reduce_only: global state is REDUCE_ONLY, entries are denied")
     if limits.symbols_allow is not None and intent.symbol not in limits.symbols_allow:
-        return f"symbol_not_allowed: {intent.symbol} is not in symbols_allow"
+        return Reason(
+            ReasonCode.SYMBOL_NOT_ALLOWED, f"symbol_not_allowed: {intent.symbol} is not in symbols_allow"
+        )
     if intent.symbol in limits.symbols_deny:
-        return f"symbol_denied: {intent.symbol} is in symbols_deny"
+        return Reason(ReasonCode.SYMBOL_DENIED, f"symbol_denied: {intent.symbol} is in symbols_deny")
     return None
 
 
 def _headrooms(
     intent: Intent, state: FollowerRiskState, limits: RiskLimits, price: Decimal
-) -> list[tuple[Decimal, str]] | str:
+) -> list[tuple[Decimal, Reason]] | Reason:
     """(largest allowed qty, reason if the intent exceeds it) per cap, or a denial reason.
 
     Each cap on a position notional bounds |pos + s*q| by some C, which for q >= 0 is q <= C - s*pos
@@ -158,25 +160,28 @@ def _headrooms(
     pos = state.positions.get(intent.symbol, ZERO)
     s = intent.side.sign
     new_notional = abs(pos + s * intent.qty) * unit_value
-    rooms: list[tuple[Decimal, str]] = []
+    rooms: list[tuple[Decimal, Reason]] = []
     if limits.max_order_notional is not None:
         order_value = intent.ref_price * cs if intent.ref_price > 0 else unit_value
         notional = intent.qty * order_value
         rooms.append(
             (
                 limits.max_order_notional / order_value,
-                f"max_order_notional: {_fmt(notional)} > {_fmt(limits.max_order_notional)}",
+                Reason(
+                    ReasonCode.MAX_ORDER_NOTIONAL,
+                    f"max_order_notional: {_fmt(notional)} > {_fmt(limits.max_order_notional)}",
+                ),
             )
         )
     if limits.max_position_notional is not None:
         cap = limits.max_position_notional
-        rooms.append(
-            (cap / unit_value - s * pos, f"max_position_notional: {_fmt(new_notional)} > {_fmt(cap)}")
-        )
+        text = f"max_position_notional: {_fmt(new_notional)} > {_fmt(cap)}"
+        rooms.append((cap / unit_value - s * pos, Reason(ReasonCode.MAX_POSITION_NOTIONAL, text)))
     if limits.max_total_exposure is not None or limits.max_leverage is not None:
         total, unpriced = exposure(state)
         if unpriced:
-            return f"no_mark: cannot measure exposure without a mark for {', '.join(sorted(unpriced))}"
+            text = f"no_mark: cannot measure exposure without a mark for {', '.join(sorted(unpriced))}"
+            return Reason(ReasonCode.NO_MARK, text)
         others = total - abs(pos) * unit_value
         new_total = others + new_notional
         if limits.max_total_exposure is not None:
@@ -184,18 +189,24 @@ def _headrooms(
             rooms.append(
                 (
                     (cap - others) / unit_value - s * pos,
-                    f"max_total_exposure: {_fmt(new_total)} > {_fmt(cap)}",
+                    Reason(
+                        ReasonCode.MAX_TOTAL_EXPOSURE, f"max_total_exposure: {_fmt(new_total)} > {_fmt(cap)}"
+                    ),
                 )
             )
         if limits.max_leverage is not None:
             if state.equity <= 0:
-                return f"max_leverage: equity is {_fmt(state.equity)}, no leverage headroom"
+                text = f"max_leverage: equity is {_fmt(state.equity)}, no leverage headroom"
+                return Reason(ReasonCode.MAX_LEVERAGE, text)
             cap = limits.max_leverage * state.equity
             rooms.append(
                 (
                     (cap - others) / unit_value - s * pos,
-                    f"max_leverage: {_fmt(new_total / state.equity)} > {_fmt(limits.max_leverage)}"
-                    f" (exposure {_fmt(new_total)}, equity {_fmt(state.equity)})",
+                    Reason(
+                        ReasonCode.MAX_LEVERAGE,
+                        f"max_leverage: {_fmt(new_total / state.equity)} > {_fmt(limits.max_leverage)}"
+                        f" (exposure {_fmt(new_total)}, equity {_fmt(state.equity)})",
+                    ),
                 )
             )
     return rooms
@@ -209,40 +220,38 @@ def evaluate(intent: Intent, state: FollowerRiskState, limits: RiskLimits, marke
         )
     halted = _halted(state)
     if halted is not None:
-        return Decision(intent, Verdict.DENIED, ZERO, halted)
+        return _deny(intent, halted)
     if intent.reduce_only:
         return Decision(intent, Verdict.APPROVED, intent.qty)
     blocked = _entry_block(intent, state, limits)
     if blocked is not None:
-        return Decision(intent, Verdict.DENIED, ZERO, blocked)
+        return _deny(intent, blocked)
     price = state.marks.get(intent.symbol) or intent.ref_price
     if price <= 0:
-        return Decision(
-            intent, Verdict.DENIED, ZERO, f"no_price: no mark or reference price for {intent.symbol}"
+        return _deny(
+            intent, Reason(ReasonCode.NO_PRICE, f"no_price: no mark or reference price for {intent.symbol}")
         )
     rooms = _headrooms(intent, state, limits, price)
-    if isinstance(rooms, str):
-        return Decision(intent, Verdict.DENIED, ZERO, rooms)
+    if isinstance(rooms, Reason):
+        return _deny(intent, rooms)
     tight = [(room, reason) for room, reason in rooms if room < intent.qty]
     if not tight:
         return Decision(intent, Verdict.APPROVED, intent.qty)
-    room, reason = min(tight, key=lambda pair: pair[0])
+    room, (code, text) = min(tight, key=lambda pair: pair[0])
     qty = round_to_step(max(room, ZERO), market.step)
     notional = qty * intent.ref_price * _contract_size(state, intent.symbol)
     if qty <= 0:
-        return Decision(intent, Verdict.DENIED, ZERO, f"{reason}; no headroom")
+        return _deny(intent, Reason(code, f"{text}; no headroom"))
     if qty < market.min_qty:
-        return Decision(
-            intent, Verdict.DENIED, ZERO, f"{reason}; headroom {_fmt(qty)} < min_qty {_fmt(market.min_qty)}"
-        )
+        return _deny(intent, Reason(code, f"{text}; headroom {_fmt(qty)} < min_qty {_fmt(market.min_qty)}"))
     if notional < market.min_notional:
-        return Decision(
-            intent,
-            Verdict.DENIED,
-            ZERO,
-            f"{reason}; headroom {_fmt(notional)} < min_notional {_fmt(market.min_notional)}",
-        )
-    return Decision(intent, Verdict.CLIPPED, qty, f"{reason}; clipped {_fmt(intent.qty)} -> {_fmt(qty)}")
+        headroom = f"headroom {_fmt(notional)} < min_notional {_fmt(market.min_notional)}"
+        return _deny(intent, Reason(code, f"{text}; {headroom}"))
+    return Decision(intent, Verdict.CLIPPED, qty, f"{text}; clipped {_fmt(intent.qty)} -> {_fmt(qty)}", code)
+
+
+def _deny(intent: Intent, reason: Reason) -> Decision:
+    return Decision(intent, Verdict.DENIED, ZERO, reason.text, reason.code)
 
 
 def entry_price_limit(side: Side, ref_price: Decimal, slippage_bps: Decimal, tick: Decimal) -> Decimal:
@@ -260,7 +269,7 @@ def check_stops(state: FollowerRiskState, limits: RiskLimits) -> list[StopTrigge
         if state.equity < floor:
             triggers.append(
                 StopTrigger(
-                    "portfolio_stop",
+                    StateCode.PORTFOLIO_STOP,
                     TradingState.HALTED,
                     f"portfolio_stop: equity {_fmt(state.equity)} < {_fmt(limits.portfolio_stop)}"
                     f" x {_fmt(state.allocation_base)} = {_fmt(floor)}",
@@ -271,7 +280,7 @@ def check_stops(state: FollowerRiskState, limits: RiskLimits) -> list[StopTrigge
         if loss >= limits.daily_loss_limit:
             triggers.append(
                 StopTrigger(
-                    "daily_loss",
+                    StateCode.DAILY_LOSS,
                     TradingState.REDUCE_ONLY,
                     f"daily_loss: lost {_fmt(loss)} >= {_fmt(limits.daily_loss_limit)} since"
                     f" {_fmt(state.day_start_equity)}",
@@ -283,33 +292,10 @@ def check_stops(state: FollowerRiskState, limits: RiskLimits) -> list[StopTrigge
             shown = drawdown.quantize(Decimal("0.0001"))
             triggers.append(
                 StopTrigger(
-                    "max_drawdown",
+                    StateCode.MAX_DRAWDOWN,
                     TradingState.REDUCE_ONLY,
                     f"max_drawdown: {_fmt(shown)} >= {_fmt(limits.max_drawdown)}"
                     f" (equity {_fmt(state.equity)}, peak {_fmt(state.peak_equity)})",
                 )
             )
     return triggers
-
-
-_A, _R, _H = TradingState.ACTIVE, TradingState.REDUCE_ONLY, TradingState.HALTED
-# (current, requested) -> who may make the move. Tightening is open to stops and operators alike;
-# loosening is the operator's call alone, so a stop can never resume trading by itself.
-_TRANSITIONS: dict[tuple[TradingState, TradingState], str] = {
-    (_A, _A): "anyone",
-    (_A, _R): "anyone",
-    (_A, _H): "anyone",
-    (_R, _A): "operator",
-    (_R, _R): "anyone",
-    (_R, _H): "anyone",
-    (_H, _A): "operator",
-    (_H, _R): "operator",
-    (_H, _H): "anyone",
-}
-
-
-def transition(current: TradingState, requested: TradingState, *, by_operator: bool) -> TradingState:
-    """The state after a request: granted if the table allows it for this requester, else unchanged."""
-    if _TRANSITIONS[(current, requested)] == "operator" and not by_operator:
-        return current
-    return requested

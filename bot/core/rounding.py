@@ -20,6 +20,11 @@ def dec(value: Any) -> Decimal:
     return Decimal(str(value))
 
 
+def plain(value: Decimal) -> str:
+    """A Decimal as plain text for reasons and messages: no exponent, no trailing zeros (1E+1 -> 10)."""
+    return f"{value.normalize():f}"
+
+
 def round_to_step(qty: Decimal, step: Decimal, *, up: bool = False) -> Decimal:
     """Round |qty| down (or up) to a multiple of step, keeping the sign."""
     if step <= 0:

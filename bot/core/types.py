@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 from bot.core.errors import ErrorKind
 
@@ -161,12 +162,37 @@ class Intent:
     client_order_id: str
 
 
+class ReasonCode(StrEnum):
+    """Why the risk gate or the planner did not copy a lead fill in full: a metric label and what
+    code branches on. The text beside it (Decision.reason) is for people."""
+
+    MAX_ORDER_NOTIONAL = "max_order_notional"
+    MAX_POSITION_NOTIONAL = "max_position_notional"
+    MAX_TOTAL_EXPOSURE = "max_total_exposure"
+    MAX_LEVERAGE = "max_leverage"
+    SYMBOL_NOT_ALLOWED = "symbol_not_allowed"
+    SYMBOL_DENIED = "symbol_denied"
+    NOT_LISTED = "not_listed"  # the follower's venue does not list the symbol
+    REDUCE_ONLY = "reduce_only"
+    HALTED = "halted"
+    KILL_SWITCH = "kill_switch"
+    NO_MARK = "no_mark"
+    NO_PRICE = "no_price"
+    PORTFOLIO_STOP = "portfolio_stop"  # closing everything after the stop
+
+
+class Reason(NamedTuple):
+    code: ReasonCode
+    text: str
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     intent: Intent
     verdict: Verdict
     qty: Decimal  # what may be sent (0 when denied)
-    reason: str | None = None  # always set for CLIPPED and DENIED
+    reason: str | None = None  # for people; always set for CLIPPED and DENIED
+    code: ReasonCode | None = None  # for metrics and control flow; set with `reason`
 
 
 @dataclass(frozen=True, slots=True)

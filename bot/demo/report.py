@@ -7,15 +7,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.core.types import Decision, Intent, OrderOutcome, Verdict
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
+from bot.core.stats import percentile
+from bot.core.types import Decision, Intent, OrderOutcome, Reason, Verdict
 
 
 @dataclass
@@ -28,14 +21,14 @@ class Recorder:
     clips: Counter[str] = field(default_factory=Counter)
 
     def on_decision(self, follower: str, decision: Decision) -> None:
-        reason = (decision.reason or "").split(":", 1)[0]
+        code = decision.code.value if decision.code is not None else "unknown"
         if decision.verdict is Verdict.DENIED:
-            self.denials[reason] += 1
+            self.denials[code] += 1
         elif decision.verdict is Verdict.CLIPPED:
-            self.clips[reason] += 1
+            self.clips[code] += 1
 
-    def on_denied(self, follower: str, reason: str) -> None:
-        self.denials[reason.split(":", 1)[0]] += 1
+    def on_denied(self, follower: str, reason: Reason) -> None:
+        self.denials[reason.code.value] += 1
 
     def on_outcome(
         self, follower: str, intent: Intent, outcome: OrderOutcome, sent_ns: int, acked_ns: int

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot.core.errors import ErrorKind
+from bot.core.trading_state import StateCode
 from bot.core.types import Intent, LeadFill, OrderOutcome, OrderStatus, Side, TradingState
 
 _V1 = """
@@ -50,8 +51,22 @@ CREATE TABLE events(id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, kind TEXT NOT N
 CREATE INDEX events_by_kind ON events(kind, ts);
 """
 
+# v2: a trading state carries its code (bot.core.trading_state.StateCode). Rows written before it
+# get the code their reason text implies, once, here; nothing reads reason texts afterwards.
+_V2 = """
+ALTER TABLE follower_state ADD COLUMN code TEXT NOT NULL DEFAULT 'operator';
+UPDATE follower_state SET code = CASE
+  WHEN reason LIKE 'authentication failed%' THEN 'auth_failed'
+  WHEN reason LIKE 'start-up failed%' THEN 'startup_failed'
+  WHEN reason LIKE 'key refused%' THEN 'key_refused'
+  WHEN reason LIKE 'portfolio_stop%' THEN 'portfolio_stop'
+  WHEN reason LIKE 'daily_loss%' THEN 'daily_loss'
+  WHEN reason LIKE 'max_drawdown%' THEN 'max_drawdown'
+  ELSE 'operator' END;
+"""
+
 # MIGRATIONS[n] takes the schema from user_version n to n + 1. Append, never edit.
-MIGRATIONS: tuple[str, ...] = (_V1,)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 
 
 class JournalError(Exception):
@@ -63,6 +78,7 @@ class FollowerStateRow:
     state: TradingState
     reason: str | None
     updated_ts: int
+    code: StateCode = StateCode.OPERATOR
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +88,20 @@ class AumPoint:
     aum: Decimal
     followers: int
     detail: dict[str, Decimal]  # per follower: its contribution (equity allocated)
+
+
+@dataclass(frozen=True, slots=True)
+class SettledFill:
+    """A follower order with a fill, beside its intent's reference (lead fill) price."""
+
+    lead: str
+    follower: str
+    symbol: str
+    side: Side
+    ref_price: Decimal
+    avg_price: Decimal
+    filled_qty: Decimal
+    ts: int  # ms: when the order's row last changed
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +170,14 @@ def aum_point_from_row(r: Sequence[Any]) -> AumPoint:
     """(ts, lead, aum, followers, equity_json)"""
     ts, lead, aum, n, equity = r
     return AumPoint(ts, lead, Decimal(aum), n, {k: Decimal(v) for k, v in json.loads(equity).items()})
+
+
+def settled_fill_from_row(r: Sequence[Any]) -> SettledFill:
+    """(lead, follower, symbol, side, ref_price, avg_price, filled_qty, updated_ts)"""
+    lead, follower, symbol, side, ref, avg, qty, updated = r
+    ts = Decimal(str(updated))
+    ts_ms = int(ts * 1000) if ts < 10**11 else int(ts)  # journals of early versions kept seconds
+    return SettledFill(lead, follower, symbol, Side(side), Decimal(ref), Decimal(avg), Decimal(qty), ts_ms)
 
 
 def event_from_row(r: Sequence[Any]) -> JournalEvent:

@@ -1,7 +1,8 @@
 """Journal: what the bot saw and did, in SQLite (WAL).
 
 Writes never block the event loop: `record_*` only puts a statement on a queue, and a single writer
-thread commits whatever has queued up (at most BATCH_ROWS statements) in one transaction. Use
+thread (bot.journal.writer) commits whatever has queued up (at most BATCH_ROWS statements) in one
+transaction. Use
 `flush()` / `aflush()` to wait until everything queued so far is committed. Reads run at once on a
 separate connection and see committed data only, except `has_lead_fill`, which also sees fills still
 in the queue (it deduplicates the feed).
@@ -13,51 +14,35 @@ event details) pass through the log redactor, so no secret lands on disk.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import queue
-import sqlite3
-import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-import structlog
-
 from bot.core.redaction import redact_text
+from bot.core.trading_state import StateCode
 from bot.core.types import FINAL_STATUSES, Decision, Intent, LeadFill, OrderOutcome, TradingState
 from bot.journal.schema import (
     AumPoint,
     FollowerStateRow,
     JournalError,
     JournalEvent,
+    SettledFill,
     aum_point_from_row,
     event_from_row,
     intent_from_row,
     lead_fill_from_row,
-    migrate,
     outcome_from_row,
+    settled_fill_from_row,
 )
+from bot.journal.writer import BATCH_ROWS, JournalBase, JournalClosed
 
-BATCH_ROWS = 500
+__all__ = ["BATCH_ROWS", "Journal", "JournalClosed", "JournalError"]
+
 # The order statuses a later answer may not undo, as an SQL list (values of an enum: no injection).
 _FINAL_SQL = "(" + ", ".join(f"'{s.value}'" for s in sorted(FINAL_STATUSES)) + ")"
 
-log = structlog.get_logger("copybot.journal")
-
-
-class JournalClosed(JournalError):
-    pass
-
-
-class _Barrier:
-    def __init__(self, done: Callable[[], None]) -> None:
-        self.done = done
-
-
-_STOP = object()
 # Both statements are built from constants only (the final statuses are enum values).
 _UPSERT_ORDER = (
     "INSERT INTO orders(client_order_id, follower, order_id, status, filled_qty, avg_price, error,"  # noqa: S608
@@ -93,145 +78,7 @@ def _text(value: str | None) -> str | None:
     return None if value is None else redact_text(value)
 
 
-class Journal:
-    def __init__(self, path: Path, writer: sqlite3.Connection, reader: sqlite3.Connection) -> None:
-        self.path = path
-        self._writer = writer
-        self._reader = reader
-        self._read_lock = threading.Lock()
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._pending_fills: set[tuple[str, str]] = set()
-        self._pending_lock = threading.Lock()
-        self._closed = False
-        self.write_errors = 0
-        self._thread = threading.Thread(target=self._run, name=f"journal-writer:{path.name}", daemon=True)
-        self._thread.start()
-
-    @classmethod
-    def open(cls, path: str | Path) -> Journal:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            # The writer connection is created here but used only by the writer thread.
-            writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            writer.execute("PRAGMA journal_mode=WAL")
-            writer.execute("PRAGMA synchronous=NORMAL")
-            writer.execute("PRAGMA busy_timeout=5000")
-            migrate(writer, str(path))
-            reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            reader.execute("PRAGMA busy_timeout=5000")
-        except sqlite3.Error as exc:
-            raise JournalError(f"{path}: cannot open journal: {exc}") from exc
-        return cls(path, writer, reader)
-
-    # ------------------------------------------------------------ writer thread
-
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            batch: list[tuple[str, tuple[Any, ...], tuple[str, str] | None]] = []
-            barriers: list[_Barrier] = []
-            stop = False
-            while True:
-                if item is _STOP:
-                    stop = True
-                    break
-                if isinstance(item, _Barrier):
-                    barriers.append(item)
-                else:
-                    batch.append(item)
-                if len(batch) >= BATCH_ROWS:
-                    break
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            if batch:
-                self._commit(batch)
-            for barrier in barriers:
-                barrier.done()
-            if stop:
-                return
-
-    def _commit(self, batch: list[tuple[str, tuple[Any, ...], tuple[str, str] | None]]) -> None:
-        conn = self._writer
-        try:
-            conn.execute("BEGIN")
-            for sql, params, _ in batch:
-                conn.execute(sql, params)
-            conn.execute("COMMIT")
-        except sqlite3.Error:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            # Isolate the bad statement so one bug does not lose a whole batch.
-            for sql, params, _ in batch:
-                try:
-                    conn.execute(sql, params)
-                except sqlite3.Error as exc:
-                    self.write_errors += 1
-                    log.error("journal write failed", error=str(exc), sql=sql.split("(")[0])
-        with self._pending_lock:
-            for *_, key in batch:
-                if key is not None:
-                    self._pending_fills.discard(key)
-
-    def _put(self, sql: str, params: tuple[Any, ...], fill_key: tuple[str, str] | None = None) -> None:
-        if self._closed:
-            raise JournalClosed(f"{self.path}: journal is closed; write refused: {sql.split('(')[0].strip()}")
-        if fill_key is not None:
-            with self._pending_lock:
-                self._pending_fills.add(fill_key)
-        self._queue.put((sql, params, fill_key))
-
-    def flush(self, timeout: float | None = None) -> None:
-        """Block until everything queued before this call is committed."""
-        if self._closed:
-            raise JournalClosed(f"{self.path}: journal is closed")
-        done = threading.Event()
-        self._queue.put(_Barrier(done.set))
-        if not done.wait(timeout):
-            raise JournalError(f"{self.path}: flush did not complete within {timeout}s")
-
-    async def aflush(self) -> None:
-        """flush() for the event loop: waits without blocking it."""
-        if self._closed:
-            raise JournalClosed(f"{self.path}: journal is closed")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-
-        def resolve() -> None:
-            if not future.done():
-                future.set_result(None)
-
-        def done() -> None:
-            loop.call_soon_threadsafe(resolve)
-
-        self._queue.put(_Barrier(done))
-        await future
-
-    def close(self) -> None:
-        """Commit what is queued, stop the writer and close both connections. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        self._queue.put(_STOP)
-        self._thread.join()
-        self._writer.close()
-        with self._read_lock:
-            self._reader.close()
-
-    def __enter__(self) -> Journal:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
-        with self._read_lock:
-            if self._closed:
-                raise JournalClosed(f"{self.path}: journal is closed")
-            return self._reader.execute(sql, params).fetchall()
-
+class Journal(JournalBase):
     # ------------------------------------------------------------ lead fills and cursors
 
     def record_lead_fill(self, fill: LeadFill, status: str, note: str | None = None) -> None:
@@ -350,6 +197,16 @@ class Journal:
         )
         return [(v, r) for v, r in rows]
 
+    def filled_orders(self) -> list[SettledFill]:
+        """Every follower order with a fill, beside the reference price of its intent (the lead
+        fill's price): what realized slippage is computed from."""
+        rows = self._read(
+            "SELECT i.lead, o.follower, i.symbol, i.side, i.ref_price, o.avg_price, o.filled_qty,"
+            " o.updated_ts FROM orders o JOIN intents i ON i.client_order_id = o.client_order_id"
+            " WHERE o.avg_price IS NOT NULL AND CAST(o.filled_qty AS REAL) > 0 ORDER BY o.updated_ts"
+        )
+        return [settled_fill_from_row(r) for r in rows]
+
     # ------------------------------------------------------------ ratios and states
 
     def save_ratio(self, lead: str, follower: str, symbol: str, ratio: Decimal) -> None:
@@ -365,17 +222,26 @@ class Journal:
         rows = self._read("SELECT lead, symbol, ratio FROM copy_ratios WHERE follower = ?", (follower,))
         return {(lead, symbol): Decimal(ratio) for lead, symbol, ratio in rows}
 
-    def set_follower_state(self, follower: str, state: TradingState, reason: str | None = None) -> None:
+    def set_follower_state(
+        self,
+        follower: str,
+        state: TradingState,
+        reason: str | None = None,
+        code: StateCode = StateCode.OPERATOR,
+    ) -> None:
         self._put(
-            "INSERT INTO follower_state(follower, state, reason, updated_ts) VALUES (?,?,?,?)"
+            "INSERT INTO follower_state(follower, state, reason, updated_ts, code) VALUES (?,?,?,?,?)"
             " ON CONFLICT(follower) DO UPDATE SET state = excluded.state, reason = excluded.reason,"
-            " updated_ts = excluded.updated_ts",
-            (follower, TradingState(state).value, _text(reason), _now_ms()),
+            " updated_ts = excluded.updated_ts, code = excluded.code",
+            (follower, TradingState(state).value, _text(reason), _now_ms(), StateCode(code).value),
         )
 
     def follower_states(self) -> dict[str, FollowerStateRow]:
-        rows = self._read("SELECT follower, state, reason, updated_ts FROM follower_state")
-        return {f: FollowerStateRow(TradingState(s), reason, ts) for f, s, reason, ts in rows}
+        rows = self._read("SELECT follower, state, reason, updated_ts, code FROM follower_state")
+        return {
+            f: FollowerStateRow(TradingState(s), reason, ts, StateCode(code))
+            for f, s, reason, ts, code in rows
+        }
 
     # ------------------------------------------------------------ AUM and events
 

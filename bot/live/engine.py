@@ -10,6 +10,7 @@ positions and lead positions are taken from the venue (the source of truth); the
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections import deque
 from decimal import Decimal
@@ -17,29 +18,32 @@ from typing import Any, Protocol
 
 import structlog
 
-from bot.aum.slippage import SlippageBook, fanout_order
 from bot.config.models import AppConfig, FollowerConfig
-from bot.core.types import ZERO, Decision, Intent, LeadFill, OrderOutcome, TradingState
+from bot.config.settings import limits_from, sizings_from
+from bot.core.fanout import fanout_order
+from bot.core.trading_state import StateChange, StateCode
+from bot.core.types import ZERO, Decision, Intent, LeadFill, OrderOutcome, Reason, TradingState
 from bot.live.executor import ExecSettings, OrderPlacer
-from bot.live.follower import FillWork, FollowerRuntime, FollowerSettings
+from bot.live.follower import FollowerRuntime
 from bot.live.lead_feed import FeedSettings, LeadFeed
 from bot.live.lead_state import LeadRuntime
-from bot.live.startup import limits_from, prepare_follower, sizings_from, snapshot_lead
+from bot.live.lead_view import LeadView, seen_by
+from bot.live.metrics import Metrics
+from bot.live.ports import AlertPort, JournalPort, SlippagePort
+from bot.live.startup import prepare_follower, snapshot_lead
+from bot.live.supervisor import Supervisor
+from bot.live.trading_states import Standing, StateOwner
 from bot.live.venue_runtime import Venue
-from bot.service.metrics import Metrics
+from bot.live.work import FillWork, FollowerSettings, RetryPolicy
 
 log = structlog.get_logger("copybot.engine")
-
-
-GLOBAL = "*"  # the journal's follower_state row for the global trading state
-_RECHECKED_AT_START = ("authentication failed", "start-up failed", "key refused")
 
 
 class Observer(Protocol):
     """Sees every risk decision and order outcome (the demo, the benchmark, tests)."""
 
     def on_decision(self, follower: str, decision: Decision) -> None: ...
-    def on_denied(self, follower: str, reason: str) -> None: ...
+    def on_denied(self, follower: str, reason: Reason) -> None: ...
     def on_outcome(
         self, follower: str, intent: Intent, outcome: OrderOutcome, sent_ns: int, acked_ns: int
     ) -> None: ...
@@ -49,25 +53,27 @@ class Engine:
     def __init__(
         self,
         cfg: AppConfig,
-        journal: Any,
+        journal: JournalPort,
         *,
+        slippage: SlippagePort,
         sim_urls: tuple[str, str] | None = None,
         metrics: Metrics | None = None,
-        alerts: Any = None,
+        alerts: AlertPort | None = None,
     ) -> None:
         self.cfg = cfg
         self.journal = journal
         self.metrics = metrics or Metrics()
         self.alerts = alerts
-        self.slippage = SlippageBook()
+        self.slippage = slippage
         self.venues = {name: Venue.from_config(name, v, sim_urls) for name, v in cfg.venues.items()}
         self.leads: dict[str, LeadRuntime] = {}
         self.feeds: dict[str, LeadFeed] = {}
         self.followers: dict[str, FollowerRuntime] = {}
         self.followers_of: dict[str, list[FollowerRuntime]] = {}
         self.marks: dict[str, Decimal] = {}
-        self.state = TradingState.ACTIVE
-        self.state_reason = ""
+        self.states = StateOwner(journal, self.metrics, self.alert)
+        self.supervisor = Supervisor(self.metrics, self.alert)
+        self._before_kill: Standing | None = None  # the global standing the kill switch replaced
         self.started_at = time.time()
         self.ready = asyncio.Event()
         self._received_ns: dict[tuple[str, str], int] = {}
@@ -91,6 +97,14 @@ class Engine:
 
     def lead_equity(self, lead: str) -> Decimal:
         return self.leads[lead].equity if lead in self.leads else ZERO
+
+    @property
+    def state(self) -> TradingState:
+        return self.states.global_standing.state
+
+    @property
+    def state_reason(self) -> str:
+        return self.states.global_standing.reason
 
     def global_state(self) -> TradingState:
         return self.state
@@ -128,10 +142,13 @@ class Engine:
             if f_cfg.enabled:
                 self._add_follower(f_cfg)
         self._restore_states()
+        kill_file = self.cfg.kill_switch_file
+        if kill_file and os.path.exists(kill_file):  # noqa: ASYNC240 - once, before anything is placed
+            self.set_kill_switch(True, kill_file)
         sem = asyncio.Semaphore(64)
         await asyncio.gather(*(prepare_follower(self, f, sem) for f in self.followers.values()))
         for follower in self.followers.values():
-            self._tasks.append(asyncio.create_task(follower.run(), name=f"follower:{follower.id}"))
+            self.supervisor.spawn(f"follower:{follower.id}", follower.run)
         for lead in self.leads.values():
             self._start_feed(lead)
 
@@ -146,6 +163,12 @@ class Engine:
             limits=limits_from(cfg),
             round_up_min=cfg.risk.min_notional_policy == "round_up",
             market_orders=cfg.risk.slippage_bps is None,
+            retry=RetryPolicy(
+                max_failures=self.cfg.supervision.max_failures,
+                window_s=self.cfg.supervision.window_s,
+                backoff_s=self.cfg.supervision.retry_backoff_s,
+                backoff_max_s=self.cfg.supervision.retry_backoff_max_s,
+            ),
         )
         ex = self.cfg.executor
         follower = FollowerRuntime(
@@ -153,7 +176,7 @@ class Engine:
             client=client,
             adapter=venue.adapter,
             markets=venue.markets,
-            engine=self,
+            engine=LeadView.of(self, cfg.venue),  # the leads in this follower's symbols and units
             journal=self.journal,
             placer=OrderPlacer(
                 client,
@@ -167,10 +190,12 @@ class Engine:
                 slots=venue.send_slots,
                 clock=venue.clock,
             ),
+            request_state=self.set_follower_state,
             on_outcome=self._on_outcome,
-            on_disabled=self._on_disabled,
             on_decision=self._on_decision,
             on_denied=self._on_denied,
+            on_batch_failed=self._on_batch_failed,
+            on_batch_ok=lambda f: self.supervisor.succeeded(f"follower:{f.id}"),
         )
         follower.ratios = {
             (lead, symbol): ratio for (lead, symbol), ratio in self.journal.load_ratios(cfg.id).items()
@@ -230,7 +255,7 @@ class Engine:
             on_event=self._on_feed_event,
         )
         self.feeds[lead.id] = feed
-        self._tasks.append(asyncio.create_task(feed.run(), name=f"feed:{lead.id}"))
+        self.supervisor.spawn(f"feed:{lead.id}", feed.run)
 
     # -- the hot path ---------------------------------------------------------------------------
 
@@ -255,7 +280,7 @@ class Engine:
         followers = self.followers_of[fill.lead]
         by_id = {f.id: f for f in followers}
         for rank, follower_id in enumerate(fanout_order(list(by_id), fill.trade_id), start=1):
-            by_id[follower_id].submit(work)
+            by_id[follower_id].submit(seen_by(by_id[follower_id], work))
             by_id[follower_id].fanout_rank[fill.trade_id] = rank
         self.journal.record_lead_fill(fill, "accepted")
         self.journal.set_cursor(fill.lead, fill.symbol, fill.ts_ms, fill.trade_id)
@@ -296,19 +321,18 @@ class Engine:
             observer.on_outcome(follower.id, intent, outcome, sent_ns, acked_ns)
 
     def _on_decision(self, follower: FollowerRuntime, decision: Decision) -> None:
-        if decision.reason:
-            self.metrics.denials.labels(decision.reason.split(":", 1)[0]).inc()
+        if decision.code is not None:
+            self.metrics.denials.labels(decision.code.value).inc()
         for observer in self.observers:
             observer.on_decision(follower.id, decision)
 
-    def _on_denied(self, follower: FollowerRuntime, reason: str) -> None:
-        key = reason.split(":", 1)[0]
-        self.metrics.denials.labels(key).inc()
+    def _on_denied(self, follower: FollowerRuntime, reason: Reason) -> None:
+        self.metrics.denials.labels(reason.code.value).inc()
         for observer in self.observers:
             observer.on_denied(follower.id, reason)
 
-    def _on_disabled(self, follower: FollowerRuntime, reason: str) -> None:
-        self.alert("follower_disabled", follower.id, {"reason": reason}, severity="critical")
+    def _on_batch_failed(self, follower: FollowerRuntime, exc: BaseException, symbols: list[str]) -> None:
+        self.supervisor.failed(f"follower:{follower.id}", exc, follower=follower.id, symbols=symbols)
 
     def _on_feed_event(self, kind: str, detail: dict[str, Any]) -> None:
         if kind in ("stream_down", "stream_stale"):
@@ -326,36 +350,44 @@ class Engine:
     # -- control ------------------------------------------------------------------------------
 
     def _restore_states(self) -> None:
-        """An operator's halt or reduce-only, and a stop, outlive a restart; failures that start-up
-        checks again (a key, an unsettled order) do not."""
-        for subject, row in self.journal.follower_states().items():
-            reason = row.reason or ""
-            if row.state is TradingState.ACTIVE or reason.startswith(_RECHECKED_AT_START):
-                continue
-            if subject == GLOBAL:
-                self.state, self.state_reason = row.state, reason
-            elif subject in self.followers:
-                self.followers[subject].state = row.state
-                self.followers[subject].state_reason = reason
-            log.warning("state_restored", follower=subject, state=row.state.value, reason=reason)
+        """An operator's halt or reduce-only, and a stop, outlive a restart; conditions start-up
+        checks again (a key, the kill-switch file, a worker) do not."""
+        self.states.restore({fid: f.standing for fid, f in self.followers.items()})
 
-    def set_state(self, state: TradingState, reason: str, follower: str | None = None) -> None:
+    def set_follower_state(
+        self, follower: FollowerRuntime, state: TradingState, code: StateCode, reason: str
+    ) -> StateChange:
+        return self.states.request(follower.id, follower.standing, state, code, reason)
+
+    def set_state(self, state: TradingState, reason: str, follower: str | None = None) -> StateChange:
         """Operator control: globally or for one follower."""
         if follower is None:
-            self.state, self.state_reason = state, reason
-            self.journal.set_follower_state(GLOBAL, state, reason)
-            self.journal.record_event("global_state", GLOBAL, {"state": state.value, "reason": reason})
-        else:
-            target = self.followers[follower]
-            target.state, target.state_reason = state, reason
-            self.journal.set_follower_state(follower, state, reason)
-        log.warning("state_changed", follower=follower or "*", state=state.value, reason=reason)
+            return self.states.request_global(state, StateCode.OPERATOR, reason)
+        return self.set_follower_state(self.followers[follower], state, StateCode.OPERATOR, reason)
+
+    def set_kill_switch(self, engaged: bool, source: str) -> None:
+        """The kill-switch file appeared (HALT everything) or went away (back to the global state
+        from before it appeared)."""
+        self.kill_file_seen = engaged
+        standing = self.states.global_standing
+        if engaged:
+            self._before_kill = Standing(standing.state, standing.code, standing.reason)
+            self.states.request_global(
+                TradingState.HALTED, StateCode.KILL_SWITCH, f"kill switch file {source}"
+            )
+        elif standing.code is StateCode.KILL_SWITCH:
+            before = self._before_kill or Standing()
+            reason = f"kill switch file {source} removed" + (
+                f"; back to: {before.reason}" if before.reason else ""
+            )
+            self.states.request_global(before.state, StateCode.KILL_SWITCH, reason)
+        self._before_kill = self._before_kill if engaged else None
 
     def streams_fresh(self) -> bool:
         return bool(self.feeds) and all(f.is_fresh() for f in self.feeds.values())
 
     def idle(self) -> bool:
-        return all(f.queue.empty() and not f.busy for f in self.followers.values())
+        return all(f.queue.empty() and not f.busy and not f.retry_pending for f in self.followers.values())
 
     async def wait_idle(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -373,12 +405,10 @@ class Engine:
     async def stop(self, drain_timeout: float | None = None) -> bool:
         """Stop taking new fills, let in-flight work settle (bounded), then close everything."""
         self.stopping = True
-        for name in list(self.feeds):
-            task = next((t for t in self._tasks if t.get_name() == f"feed:{name}"), None)
-            if task:
-                task.cancel()
+        await self.supervisor.stop([f"feed:{name}" for name in self.feeds])
         timeout = self.cfg.executor.drain_timeout_s if drain_timeout is None else drain_timeout
         drained = await self.wait_idle(timeout)
+        await self.supervisor.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -164,7 +164,7 @@ class OrderPlacer:
                         str(price) if price is not None else None,
                         params,
                     )
-                return self.adapter.order_outcome(order, cid)
+                outcome = self.adapter.order_outcome(order, cid)
             except Exception as exc:
                 kind = self.adapter.classify(exc, placing=True)
                 last_error = short(exc)
@@ -202,4 +202,28 @@ class OrderPlacer:
                     delay = min(delay * 2, s.retry_max_s)
                     continue
                 return OrderOutcome(cid, OrderStatus.REJECTED, error=kind, reason=last_error)
+            if outcome.status is OrderStatus.UNKNOWN and outcome.error is None:
+                return await self.settle_acknowledged(intent.symbol, outcome)
+            return outcome
         return OrderOutcome(cid, OrderStatus.UNKNOWN, error=ErrorKind.RETRIES_EXHAUSTED, reason=last_error)
+
+    async def settle_acknowledged(self, symbol: str, ack: OrderOutcome) -> OrderOutcome:
+        """An accepted order whose reply carries no status (some venues answer only the order ids):
+        look it up until a final status, so fills, price and lag are known without a resync. Still
+        not final after the lookups: UNKNOWN, and the follower resyncs."""
+        cid = ack.client_order_id
+        delay = self.settings.retry_initial_s
+        found: OrderOutcome | None = None
+        for _ in range(self.settings.lookup_attempts):
+            try:
+                found = await self.lookup(symbol, cid)
+            except LookupFailed as exc:
+                return replace(ack, reason=f"accepted; {exc}")
+            if found is not None and found.status.final:
+                return found if found.order_id else replace(found, order_id=ack.order_id)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.settings.retry_max_s)
+        status = found.status.value if found is not None else "not visible yet"
+        return replace(
+            ack, reason=f"accepted; not final after {self.settings.lookup_attempts} lookups: {status}"
+        )

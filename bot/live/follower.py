@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -20,48 +21,30 @@ import structlog
 
 from bot.core import clientid, planner, risk
 from bot.core.errors import ErrorKind
-from bot.core.risk import FollowerRiskState, RiskLimits
-from bot.core.sizing import Sizing, base_ratio, next_ratio, target_position
+from bot.core.risk import FollowerRiskState
+from bot.core.sizing import base_ratio, next_ratio, target_position
+from bot.core.trading_state import StateChange, StateCode
 from bot.core.types import (
     ZERO,
     Decision,
     Intent,
-    LeadFill,
     MarketSpec,
     OrderOutcome,
     OrderStatus,
+    Reason,
+    ReasonCode,
     Side,
     TradingState,
     Verdict,
 )
 from bot.live.entry_retry import EntryRetry
 from bot.live.executor import OrderPlacer
+from bot.live.ports import JournalPort
+from bot.live.trading_states import Standing
+from bot.live.work import Balance, Disposition, FillWork, FollowerSettings, SyncWork, Work
 from bot.venues import VenueAdapter
 
 log = structlog.get_logger("copybot.follower")
-
-
-@dataclass(frozen=True, slots=True)
-class FillWork:
-    fill: LeadFill
-    lead_before: Decimal
-    lead_after: Decimal
-    new_entry: bool
-    lead_equity: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class SyncWork:
-    """Converge one symbol to its target (reconciliation, start-up, a stop closing positions)."""
-
-    symbol: str
-    lead: str
-    trigger: str
-    ref_price: Decimal
-    reason: str
-
-
-Work = FillWork | SyncWork
 
 
 class EngineView(Protocol):
@@ -76,22 +59,8 @@ class EngineView(Protocol):
     async def resync_follower(self, follower: FollowerRuntime) -> None: ...
 
 
-@dataclass
-class FollowerSettings:
-    id: str
-    sizings: dict[str, Sizing]  # lead id -> sizing
-    limits: RiskLimits
-    round_up_min: bool = False
-    market_orders: bool = True  # False: entries as IOC limits inside limits.slippage_bps
-
-
-@dataclass
-class Balance:
-    equity: Decimal = ZERO
-    peak: Decimal = ZERO
-    day_start: Decimal = ZERO
-    day: str = ""
-    allocation_base: Decimal = ZERO
+# Asks the state owner (bot/live/trading_states.py) for a state; the answer says what was granted.
+StateRequest = Callable[["FollowerRuntime", TradingState, StateCode, str], StateChange]
 
 
 @dataclass
@@ -101,18 +70,20 @@ class FollowerRuntime:
     adapter: VenueAdapter
     markets: Mapping[str, MarketSpec]
     engine: EngineView
-    journal: Any
+    journal: JournalPort
     placer: OrderPlacer
+    request_state: StateRequest
     on_outcome: Callable[[FollowerRuntime, Intent, OrderOutcome, int, int], None] = lambda *a: None
-    on_disabled: Callable[[FollowerRuntime, str], None] = lambda *a: None
     on_decision: Callable[[FollowerRuntime, Decision], None] = lambda *a: None
-    on_denied: Callable[[FollowerRuntime, str], None] = lambda *a: None  # a fill denied before any intent
+    on_denied: Callable[[FollowerRuntime, Reason], None] = lambda *a: None  # a fill denied before any intent
+    # A batch raised (logged, counted and alerted by the supervisor) / a batch went through.
+    on_batch_failed: Callable[[FollowerRuntime, BaseException, list[str]], None] = lambda *a: None
+    on_batch_ok: Callable[[FollowerRuntime], None] = lambda *a: None
     confirmed: dict[str, Decimal] = field(default_factory=dict)
     inflight: dict[str, Decimal] = field(default_factory=dict)
     ratios: dict[tuple[str, str], Decimal] = field(default_factory=dict)
     balance: Balance = field(default_factory=Balance)
-    state: TradingState = TradingState.ACTIVE
-    state_reason: str = ""
+    standing: Standing = field(default_factory=Standing)  # written by the state owner alone
     needs_resync: bool = False
     closing_reason: str | None = None  # a portfolio stop: target zero everywhere, then HALTED
     queue: asyncio.Queue[Work] = field(default_factory=asyncio.Queue)
@@ -120,11 +91,21 @@ class FollowerRuntime:
     orders_sent: int = 0
     # lead trade id -> this follower's place in that fill's fan-out order (for fairness reports)
     fanout_rank: dict[str, int] = field(default_factory=dict)
+    failures: deque[float] = field(default_factory=deque)  # monotonic times of failed batches
+    retry_pending: bool = False
     entry_retry: EntryRetry = field(default_factory=EntryRetry)  # short IOC entries, tried again soon
 
     @property
     def id(self) -> str:
         return self.settings.id
+
+    @property
+    def state(self) -> TradingState:
+        return self.standing.state
+
+    @property
+    def state_reason(self) -> str:
+        return self.standing.reason
 
     def submit(self, work: Work) -> None:
         self.queue.put_nowait(work)
@@ -149,16 +130,19 @@ class FollowerRuntime:
             contract_sizes={s: m.contract_size for s, m in self.markets.items() if s in symbols},
         )
 
-    def target(self, symbol: str) -> tuple[Decimal, str | None]:
-        """The clipped target position for a symbol, summed over the leads this follower copies."""
+    def target(self, symbol: str) -> tuple[Decimal, Reason | None]:
+        """The clipped target position for a symbol, summed over the leads this follower copies,
+        and why it is below the lead's when it is."""
         market = self.markets[symbol]
         if self.closing_reason:
-            return ZERO, self.closing_reason
+            return ZERO, Reason(ReasonCode.PORTFOLIO_STOP, self.closing_reason)
         limits = self.settings.limits
-        if symbol in limits.symbols_deny or (
-            limits.symbols_allow is not None and symbol not in limits.symbols_allow
-        ):
-            return ZERO, f"symbol_not_allowed: {symbol} (symbols_allow / symbols_deny)"
+        if symbol in limits.symbols_deny:
+            return ZERO, Reason(ReasonCode.SYMBOL_DENIED, f"symbol_denied: {symbol} is in symbols_deny")
+        if limits.symbols_allow is not None and symbol not in limits.symbols_allow:
+            return ZERO, Reason(
+                ReasonCode.SYMBOL_NOT_ALLOWED, f"symbol_not_allowed: {symbol} is not in symbols_allow"
+            )
         parts = []
         lead_cs = Decimal(1)
         for lead in self.settings.sizings:
@@ -166,11 +150,14 @@ class FollowerRuntime:
             parts.append((ratio, self.engine.lead_position(lead, symbol)))
             lead_cs = self.engine.lead_contract_size(lead, symbol)
         raw = target_position(parts, market, lead_contract_size=lead_cs)
-        return risk.clip_target(raw, symbol, self.risk_state(), self.settings.limits, market)
+        clipped, text = risk.clip_target(raw, symbol, self.risk_state(), self.settings.limits, market)
+        return clipped, Reason(ReasonCode.MAX_POSITION_NOTIONAL, text) if text else None
 
     # -- the worker ------------------------------------------------------------------------------
 
     async def run(self) -> None:
+        """Take everything queued, process it as one batch, repeat. A batch that raises does not
+        end the worker: see `_batch_failed`."""
         while True:
             batch = [await self.queue.get()]
             while not self.queue.empty():
@@ -178,10 +165,61 @@ class FollowerRuntime:
             self.busy = True
             try:
                 await self._process(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._batch_failed(batch, exc)
+            else:
+                self.on_batch_ok(self)
             finally:
                 self.busy = False
                 for _ in batch:
                     self.queue.task_done()
+
+    def _batch_failed(self, batch: list[Work], exc: BaseException) -> None:
+        """Report, then make the batch's symbols converge again from the venue's truth: positions
+        are re-read (needs_resync) and each symbol is retried after a backoff, carrying the lead
+        fills so their disposition is still recorded (invariant 1). Too many failures within the
+        window disable this follower alone; every other follower's worker is untouched."""
+        symbols: dict[str, tuple[str, Decimal, list[str]]] = {}
+        for work in batch:
+            if isinstance(work, FillWork):
+                lead, symbol, price, fills = (
+                    work.fill.lead,
+                    work.fill.symbol,
+                    work.fill.price,
+                    [work.fill.trade_id],
+                )
+            else:
+                lead, symbol, price, fills = work.lead, work.symbol, work.ref_price, list(work.fills)
+            prior = symbols.get(symbol, ("", ZERO, []))[2]
+            symbols[symbol] = (lead, price, [*prior, *fills])
+        self.needs_resync = True
+        self.on_batch_failed(self, exc, sorted(symbols))
+        policy = self.settings.retry
+        now = time.monotonic()
+        self.failures.append(now)
+        while self.failures and now - self.failures[0] > policy.window_s:
+            self.failures.popleft()
+        if len(self.failures) >= policy.max_failures:
+            self.disable(
+                f"worker failed {len(self.failures)} times within {policy.window_s:g} s; last: {exc!r}"[:300],
+                StateCode.WORKER_FAILURES,
+            )
+        if self.state is TradingState.HALTED:
+            return
+        delay = min(policy.backoff_s * 2 ** (len(self.failures) - 1), policy.backoff_max_s)
+        trigger = f"rt{int(time.time() * 1000)}"
+        retries = [SyncWork(sym, lead, trigger, price, "retry", tuple(fills))
+                   for sym, (lead, price, fills) in symbols.items()]  # fmt: skip
+        self.retry_pending = True
+
+        def resubmit() -> None:
+            self.retry_pending = False
+            for work in retries:
+                self.submit(work)
+
+        asyncio.get_running_loop().call_later(delay, resubmit)
 
     async def _process(self, batch: list[Work]) -> None:
         if self.needs_resync:
@@ -212,15 +250,14 @@ class FollowerRuntime:
             else:
                 self.ensure_ratio(work.lead, work.symbol, work.ref_price)
                 merged = touched.get(work.symbol, ("", "", ZERO, []))[3]
-                touched[work.symbol] = (work.lead, work.trigger, work.ref_price, merged)
+                touched[work.symbol] = (work.lead, work.trigger, work.ref_price, [*merged, *work.fills])
         for symbol, (lead, trigger, ref_price, fills) in touched.items():
             await self._converge(symbol, lead, trigger, ref_price, fills)
         for work in batch:
             if isinstance(work, FillWork):
                 self.fanout_rank.pop(work.fill.trade_id, None)
-        if self.closing_reason and not any(self.confirmed.values()):
-            self.state, self.state_reason = TradingState.HALTED, self.closing_reason
-            self.journal.set_follower_state(self.id, self.state, self.closing_reason)
+        if self.closing_reason and not any(self.confirmed.values()) and self.state is not TradingState.HALTED:
+            self.request_state(self, TradingState.HALTED, StateCode.PORTFOLIO_STOP, self.closing_reason)
             log.warning("follower_halted_after_stop", follower=self.id, reason=self.closing_reason)
 
     def ensure_ratio(self, lead: str, symbol: str, price: Decimal) -> None:
@@ -239,12 +276,23 @@ class FollowerRuntime:
         )
         self.journal.save_ratio(lead, self.id, symbol, self.ratios[key])
 
-    def _dispose(self, lead: str, fills: list[str], symbol: str, disposition: str) -> None:
-        """Record what became of each lead fill for this follower (invariant 1: nothing silent)."""
+    def _dispose(
+        self,
+        lead: str,
+        fills: list[str],
+        symbol: str,
+        kind: Disposition,
+        text: str,
+        denied: Reason | None = None,
+    ) -> None:
+        """Record what became of each lead fill for this follower (invariant 1: nothing silent):
+        the journal keeps "<kind>: <text>" for people; a denial's code goes to the metrics."""
         for trade_id in fills:
-            self.journal.record_deferral(lead, self.id, trade_id, symbol, disposition)
-        if fills and disposition.startswith("denied: "):
-            self.on_denied(self, disposition.removeprefix("denied: "))
+            self.journal.record_deferral(
+                lead, self.id, trade_id, symbol, f"{kind.value}: {text}" if text else kind.value
+            )
+        if fills and denied is not None:
+            self.on_denied(self, denied)
 
     async def _converge(
         self, symbol: str, lead: str, trigger: str, ref_price: Decimal, fills: list[str]
@@ -252,10 +300,13 @@ class FollowerRuntime:
         bound = log.bind(follower=self.id, lead=lead, trade_id=trigger, symbol=symbol)
         market = self.markets.get(symbol)
         if market is None:
-            self._dispose(lead, fills, symbol, f"denied: {symbol} is not listed on the follower's venue")
+            denied = Reason(ReasonCode.NOT_LISTED, f"{symbol} is not listed on the follower's venue")
+            self._dispose(lead, fills, symbol, Disposition.DENIED, denied.text, denied)
             return
         if self.needs_resync:
-            self._dispose(lead, fills, symbol, "deferred: position unknown after an unsettled order")
+            self._dispose(
+                lead, fills, symbol, Disposition.DEFERRED, "position unknown after an unsettled order"
+            )
             return
         target, clip_reason = self.target(symbol)
         current = self.position(symbol)
@@ -269,12 +320,11 @@ class FollowerRuntime:
         )
         if not plan.legs:
             if plan.deferred:
-                disposition = f"deferred: {plan.deferred}"
+                self._dispose(lead, fills, symbol, Disposition.DEFERRED, plan.deferred)
             elif clip_reason:  # a cap holds the target where it is: the fill is not copied
-                disposition = f"denied: {clip_reason}"
+                self._dispose(lead, fills, symbol, Disposition.DENIED, clip_reason.text, clip_reason)
             else:
-                disposition = "at_target"
-            self._dispose(lead, fills, symbol, disposition)
+                self._dispose(lead, fills, symbol, Disposition.AT_TARGET, "")
             if plan.deferred:
                 bound.info("copy_deferred", reason=plan.deferred, target=str(target), current=str(current))
             return
@@ -306,8 +356,8 @@ class FollowerRuntime:
             if decision.verdict is Verdict.CLIPPED:
                 bound.info("copy_clipped", client_order_id=cid, reason=decision.reason, qty=str(decision.qty))
             await self._send(intent, decision.qty, market, bound)
-        note = ",".join(cids) + (f" (target clipped: {clip_reason})" if clip_reason else "")
-        self._dispose(lead, fills, symbol, f"planned: {note}")
+        note = ",".join(cids) + (f" (target clipped: {clip_reason.text})" if clip_reason else "")
+        self._dispose(lead, fills, symbol, Disposition.PLANNED, note)
 
     async def _send(self, intent: Intent, qty: Decimal, market: MarketSpec, bound: Any) -> None:
         signed = qty if intent.side is Side.BUY else -qty
@@ -351,12 +401,10 @@ class FollowerRuntime:
         if outcome.status is OrderStatus.UNKNOWN:
             self.needs_resync = True
         if outcome.error is ErrorKind.AUTH:
-            self.disable(f"authentication failed: {outcome.reason}")
+            self.disable(f"authentication failed: {outcome.reason}", StateCode.AUTH_FAILED)
 
-    def disable(self, reason: str) -> None:
+    def disable(self, reason: str, code: StateCode) -> None:
+        """HALT this follower alone, with the reason (journaled, alerted, on /status)."""
         if self.state is not TradingState.HALTED:
-            self.state = TradingState.HALTED
-            self.state_reason = reason
-            self.journal.set_follower_state(self.id, self.state, reason)
-            log.error("follower_disabled", follower=self.id, reason=reason)
-            self.on_disabled(self, reason)
+            log.error("follower_disabled", follower=self.id, code=code.value, reason=reason)
+            self.request_state(self, TradingState.HALTED, code, reason)

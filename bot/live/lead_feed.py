@@ -213,6 +213,9 @@ class LeadFeed:
         event = self._decode(message)
         if isinstance(event, LeadFill):
             self._socket_fill(event)
+        elif isinstance(event, tuple):
+            for fill in event:
+                self._socket_fill(fill)
         elif isinstance(event, StreamExpired):
             self._expired.set()
 

@@ -16,8 +16,10 @@ import structlog
 from bot.core.errors import short
 from bot.core.types import ZERO
 from bot.live.budget import ESSENTIAL_SHARE, note_error, paced, used_weight
-from bot.live.follower import FollowerRuntime, SyncWork
+from bot.live.follower import FollowerRuntime
+from bot.live.lead_view import follower_symbols
 from bot.live.venue_runtime import BACKGROUND_READS
+from bot.live.work import SyncWork
 
 if TYPE_CHECKING:
     from bot.live.engine import Engine
@@ -136,13 +138,13 @@ class Reconciler:
     def _compare(self, follower: FollowerRuntime, report: ReconcileReport) -> None:
         symbols = set(follower.confirmed)
         for lead in follower.settings.sizings:
-            symbols |= set(self.engine.leads[lead].positions)
+            symbols |= follower_symbols(follower, lead, self.engine.leads[lead].positions)
         for symbol in sorted(symbols):
             market = follower.markets.get(symbol)
             if market is None:
                 continue
             lead = self._lead_for(follower, symbol)
-            follower.ensure_ratio(lead, symbol, self.engine.marks.get(symbol, ZERO))
+            follower.ensure_ratio(lead, symbol, follower.engine.mark(symbol) or ZERO)
             target, _ = follower.target(symbol)
             position = follower.position(symbol)
             if abs(target - position) < market.step:
@@ -151,12 +153,12 @@ class Reconciler:
             self.engine.metrics.drift.labels(follower.id).inc()
             if self.cfg.mode == "correct":
                 trigger = f"rc{int(time.time() * 1000)}"
-                price = self.engine.marks.get(symbol) or ZERO
+                price = follower.engine.mark(symbol) or ZERO
                 follower.submit(SyncWork(symbol, lead, trigger, price, "reconcile"))
 
     def _lead_for(self, follower: FollowerRuntime, symbol: str) -> str:
         """The lead whose position drives this symbol (the first that holds it)."""
         for lead in follower.settings.sizings:
-            if self.engine.leads[lead].positions.get(symbol):
+            if follower.engine.lead_position(lead, symbol):
                 return lead
         return next(iter(follower.settings.sizings))

@@ -17,15 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from bot.config.models import FollowerConfig
 from bot.core.errors import ErrorKind, short
-from bot.core.risk import RiskLimits
-from bot.core.sizing import Sizing, SizingMode
+from bot.core.trading_state import StateCode
 from bot.core.types import OrderOutcome, OrderStatus
 from bot.live.budget import essential
 from bot.live.executor import OrderPlacer
 from bot.live.follower import FollowerRuntime
 from bot.live.lead_state import LeadRuntime
+from bot.live.lead_view import follower_symbols, lead_symbol
 
 if TYPE_CHECKING:
     from bot.live.engine import Engine
@@ -37,34 +36,6 @@ DEFAULT_LEVERAGE = 5  # when following the lead's leverage and the lead's is not
 
 class KeyRefused(Exception):
     """A lead's key may withdraw funds and the config does not allow that."""
-
-
-def limits_from(cfg: FollowerConfig) -> RiskLimits:
-    r = cfg.risk
-    return RiskLimits(
-        max_order_notional=r.max_order_notional,
-        max_position_notional=r.max_position_notional,
-        max_total_exposure=r.max_total_exposure,
-        max_leverage=r.max_leverage,
-        symbols_allow=frozenset(r.symbols_allow) if r.symbols_allow is not None else None,
-        symbols_deny=frozenset(r.symbols_deny),
-        slippage_bps=r.slippage_bps,
-        portfolio_stop=r.portfolio_stop,
-        daily_loss_limit=r.daily_loss_limit,
-        max_drawdown=r.max_drawdown,
-    )
-
-
-def sizings_from(cfg: FollowerConfig) -> dict[str, Sizing]:
-    return {
-        f.lead: Sizing(
-            mode=SizingMode(f.sizing.mode),
-            multiplier=f.sizing.multiplier,
-            notional=f.sizing.notional,
-            allocation=f.sizing.allocation,
-        )
-        for f in cfg.follows
-    }
 
 
 async def snapshot_lead(engine: Engine, lead: LeadRuntime) -> None:
@@ -106,7 +77,7 @@ async def prepare_follower(engine: Engine, follower: FollowerRuntime, sem: async
                 lambda: adapter.key_problem(client, venue.mode, allow_withdrawal=allow), what="key",
             )  # fmt: skip
             if problem:
-                follower.disable(f"key refused: {problem}")
+                follower.disable(f"key refused: {problem}", StateCode.KEY_REFUSED)
                 return
             await previous_orders_unlandable(engine, follower)
             await settle_unsettled(engine, follower)
@@ -118,7 +89,7 @@ async def prepare_follower(engine: Engine, follower: FollowerRuntime, sem: async
             kind = follower.adapter.classify(exc)
             reason = f"start-up failed ({kind.value}): {short(exc)}"
             if kind is ErrorKind.AUTH:
-                follower.disable(reason)
+                follower.disable(reason, StateCode.STARTUP_FAILED)
             else:
                 follower.needs_resync = True
                 log.error("follower_start_failed", follower=follower.id, error=reason)
@@ -155,7 +126,10 @@ async def settle_unsettled(engine: Engine, follower: FollowerRuntime) -> None:
 
 
 def lead_leverage(engine: Engine, follower: FollowerRuntime, symbol: str) -> int:
-    known = [engine.leads[lead].leverage.get(symbol) for lead in follower.settings.sizings]
+    known = [
+        engine.leads[lead].leverage.get(lead_symbol(follower, lead, symbol))
+        for lead in follower.settings.sizings
+    ]
     return next((lev for lev in known if lev), DEFAULT_LEVERAGE)
 
 
@@ -166,7 +140,8 @@ async def set_leverage(engine: Engine, follower: FollowerRuntime) -> None:
     symbols: set[str] = set()
     for lead in follower.settings.sizings:
         runtime = engine.leads[lead]
-        symbols |= set(runtime.symbols_configured or ()) | set(runtime.positions)
+        lead_symbols = set(runtime.symbols_configured or ()) | set(runtime.positions)
+        symbols |= follower_symbols(follower, lead, lead_symbols)
     for symbol in sorted(s for s in symbols if s in follower.markets):
         fixed = cfg.leverage != "lead"
         leverage = int(cfg.leverage) if fixed else lead_leverage(engine, follower, symbol)

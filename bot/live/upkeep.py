@@ -1,4 +1,5 @@
-"""Periodic upkeep beside the hot path: balances and stops, the kill-switch file, AUM snapshots.
+"""Periodic upkeep beside the hot path: balances and stops, the kill-switch file. (The AUM passes
+and history are bot.aum.service.AumService's, run by the app.)
 
 Balance reads are background reads: paced within the venue address's request budget
 (bot.live.budget), so a pass over many followers spreads over as many minutes as the budget needs,
@@ -14,14 +15,14 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from bot.aum import service as aum_runtime
-from bot.aum.definition import FollowerCapital, lead_aum
 from bot.core import risk
 from bot.core.errors import ErrorKind, short
+from bot.core.trading_state import StateCode
 from bot.core.types import ZERO, TradingState
 from bot.live.budget import paced
-from bot.live.follower import FollowerRuntime, SyncWork
+from bot.live.follower import FollowerRuntime
 from bot.live.venue_runtime import BACKGROUND_READS
+from bot.live.work import SyncWork
 
 if TYPE_CHECKING:
     from bot.live.engine import Engine
@@ -43,7 +44,7 @@ async def refresh_and_check_stops(engine: Engine) -> None:
                             lambda: engine.refresh_balance(follower))  # fmt: skip
             except Exception as exc:
                 if adapter.classify(exc) is ErrorKind.AUTH:
-                    follower.disable(f"authentication failed: {short(exc)}")
+                    follower.disable(f"authentication failed: {short(exc)}", StateCode.AUTH_FAILED)
                 return
         apply_stops(engine, follower)
 
@@ -58,91 +59,52 @@ async def refresh_and_check_stops(engine: Engine) -> None:
             log.warning("lead_balance_failed", lead=lead.id, error=short(exc))
 
 
-async def balance_pass(engine: Engine) -> None:
-    try:
-        await refresh_and_check_stops(engine)
-        await aum_runtime.refresh_capacity(engine)
-        aum_runtime.apply_aum_cap(engine)
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:  # the next pass tries again
-        log.warning("upkeep_failed", error=short(exc))
-
-
 def apply_stops(engine: Engine, follower: FollowerRuntime) -> None:
+    """Each stop that fires asks the state owner for its state. The portfolio stop first closes
+    every position (REDUCE_ONLY, target zero), and the follower asks for HALTED once flat."""
     for trigger in risk.check_stops(follower.risk_state(), follower.settings.limits):
-        new_state = risk.transition(follower.state, trigger.action, by_operator=False)
-        if trigger.stop == "portfolio_stop" and follower.closing_reason is None:
+        if trigger.stop is StateCode.PORTFOLIO_STOP:
+            if follower.closing_reason is not None:
+                continue
+            engine.set_follower_state(follower, TradingState.REDUCE_ONLY, trigger.stop, trigger.reason)
             follower.closing_reason = trigger.reason
-            follower.state = TradingState.REDUCE_ONLY
             for symbol in [s for s, q in follower.confirmed.items() if q]:
                 lead = next(iter(follower.settings.sizings))
                 trig = f"ps{int(time.time() * 1000)}"
                 follower.submit(
-                    SyncWork(symbol, lead, trig, engine.marks.get(symbol, ZERO), "portfolio_stop")
+                    SyncWork(symbol, lead, trig, follower.engine.mark(symbol) or ZERO, "portfolio_stop")
                 )
-        elif new_state is not follower.state:
-            follower.state, follower.state_reason = new_state, trigger.reason
-            engine.journal.set_follower_state(follower.id, new_state, trigger.reason)
         else:
-            continue
-        log.error("stop_triggered", follower=follower.id, stop=trigger.stop, reason=trigger.reason)
-        engine.alert("stop_triggered", follower.id, {"stop": trigger.stop, "reason": trigger.reason},
-                     severity="critical")  # fmt: skip
-
-
-def snapshot_aum(engine: Engine) -> dict[str, str]:
-    include_lead = engine.cfg.aum.include_lead
-    out: dict[str, str] = {}
-    now_ms = int(time.time() * 1000)
-    for lead_id, followers in engine.followers_of.items():
-        rows = [
-            FollowerCapital(
-                follower=f.id,
-                lead=lead_id,
-                allocation=f.settings.sizings[lead_id].allocation,
-                equity=f.balance.equity,
-                state=f.state,
-                leads_followed=len(f.settings.sizings),
-            )
-            for f in followers
-        ]
-        snap = lead_aum(lead_id, rows, lead_equity=engine.leads[lead_id].equity, include_lead=include_lead)
-        engine.metrics.aum.labels(lead_id).set(float(snap.aum))
-        engine.journal.record_aum(now_ms, lead_id, snap.aum, snap.followers,
-                                  {f: str(a) for f, a in snap.contributions})  # fmt: skip
-        out[lead_id] = str(snap.aum)
-    return out
+            engine.set_follower_state(follower, trigger.action, trigger.stop, trigger.reason)
 
 
 async def run_upkeep(engine: Engine) -> None:
-    """Balances/stops every balance_refresh_s (one pass at a time, in its own task), the kill-switch
-    file every second, AUM each minute."""
+    """Balances/stops every balance_refresh_s (one pass at a time, in its own task: a pass paced by
+    the request budget may take minutes), the kill-switch file every second."""
     period = engine.cfg.executor.balance_refresh_s
     kill_file = engine.cfg.kill_switch_file
     next_balance = time.monotonic() + period
-    next_aum = time.monotonic()
     pass_task: asyncio.Task[None] | None = None
     try:
         while True:
             if kill_file:
                 present = os.path.exists(kill_file)  # noqa: ASYNC240 - one stat a second
                 if present != engine.kill_file_seen:
-                    engine.kill_file_seen = present
-                    log.error("kill_switch", file=kill_file, engaged=present)
-                    engine.alert("kill_switch", "*", {"file": kill_file, "engaged": present},
-                                 severity="critical")  # fmt: skip
+                    engine.set_kill_switch(present, kill_file)
             now = time.monotonic()
-            # A pass still paced by the request budget is not started twice.
-            if now >= next_balance and (pass_task is None or pass_task.done()):
-                next_balance = now + period
-                pass_task = asyncio.create_task(balance_pass(engine), name="upkeep:balances")
-            if now >= next_aum:
-                next_aum = now + 60
-                try:
-                    snapshot_aum(engine)
-                except Exception as exc:  # upkeep must outlive a bad pass
-                    log.warning("upkeep_failed", error=short(exc))
+            try:
+                if pass_task is not None and pass_task.done():
+                    done, pass_task = pass_task, None
+                    if not done.cancelled() and (failure := done.exception()) is not None:
+                        raise failure
+                if now >= next_balance and pass_task is None:
+                    next_balance = now + period
+                    pass_task = asyncio.create_task(refresh_and_check_stops(engine), name="upkeep:balances")
+                engine.supervisor.succeeded("upkeep")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # upkeep must outlive a bad pass; the supervisor hears of it
+                engine.supervisor.failed("upkeep", exc)
             await asyncio.sleep(1.0)
     finally:
         if pass_task is not None and not pass_task.done():

@@ -4,13 +4,13 @@ its accounts built to share both (plus ccxt's description tables and one SSL con
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import structlog
 
-from bot.config.models import RequestBudgetConfig, VenueConfig
 from bot.core.types import Credentials, MarketSpec
 from bot.live.budget import RequestBudget, essential
 from bot.live.venue_clock import VenueClock
@@ -25,6 +25,40 @@ BACKGROUND_READS = 4
 SEND_SLOTS = 16  # requests of order placement in flight at once per venue (see OrderPlacer)
 
 
+class BudgetSettings(Protocol):
+    """The request budget of the venue's source address (bot.config.models.RequestBudgetConfig)."""
+
+    @property
+    def weight_limit_1m(self) -> int | None: ...  # None: the venue's published limit
+    @property
+    def background_share(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class DefaultBudget:
+    weight_limit_1m: int | None = None
+    background_share: float = 0.5
+
+
+class VenueSettings(Protocol):
+    """A venue's configuration as read here (bot.config.models.VenueConfig is one)."""
+
+    @property
+    def exchange(self) -> str: ...
+    @property
+    def mode(self) -> VenueMode: ...
+    @property
+    def rest_url(self) -> str | None: ...
+    @property
+    def ws_url(self) -> str | None: ...
+    @property
+    def options(self) -> Mapping[str, Any]: ...
+    @property
+    def timeout_ms(self) -> int: ...
+    @property
+    def request_budget(self) -> BudgetSettings: ...
+
+
 @dataclass
 class Venue:
     name: str
@@ -34,7 +68,7 @@ class Venue:
     ws_url: str | None
     options: dict[str, Any]
     timeout_ms: int
-    budget_cfg: RequestBudgetConfig = field(default_factory=RequestBudgetConfig)
+    budget_cfg: BudgetSettings = field(default_factory=DefaultBudget)
     loader: Any = None  # keyless client that holds the shared markets
     markets: dict[str, MarketSpec] = field(default_factory=dict)
     session: aiohttp.ClientSession | None = None
@@ -58,7 +92,7 @@ class Venue:
         return adapter_for(self.exchange)
 
     @classmethod
-    def from_config(cls, name: str, cfg: VenueConfig, sim_urls: tuple[str, str] | None) -> Venue:
+    def from_config(cls, name: str, cfg: VenueSettings, sim_urls: tuple[str, str] | None) -> Venue:
         rest, ws = cfg.rest_url, cfg.ws_url
         if cfg.mode is VenueMode.SIM and sim_urls and not rest:
             rest, ws = sim_urls

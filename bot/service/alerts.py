@@ -5,6 +5,10 @@ disabled, a lead stream went stale, reconciliation found drift).
 puts the alert on a bounded queue (dropping the oldest, counted, when the webhook cannot keep up)
 and a background task POSTs JSON with retries. Without a URL alerts are only logged. The URL is
 never logged: webhook URLs usually carry their token in the path or query.
+
+Kinds the daemon sends: stop_triggered, follower_disabled, kill_switch, state_changed (trading
+states, bot/live/trading_states.py), worker_failed (bot/live/supervisor.py), stream_stale,
+reconcile_drift. Any other kind is delivered too, so a new one never loses an alert.
 """
 
 from __future__ import annotations
@@ -30,8 +34,6 @@ from tenacity import (
 
 log = structlog.get_logger(__name__)
 
-# Kinds the engine sends; others are accepted too, so a new kind never loses an alert.
-ALERT_KINDS = frozenset({"stop_triggered", "follower_disabled", "stream_stale", "reconcile_drift"})
 SEVERITIES = frozenset({"info", "warning", "critical"})
 
 # 408 and 429 mean "try later"; any other 4xx means the request itself is wrong and a retry

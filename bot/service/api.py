@@ -17,6 +17,7 @@ from bot.service.aum_routes import aum_routes
 from bot.service.status import snapshot
 
 if TYPE_CHECKING:
+    from bot.aum.service import AumService
     from bot.live.engine import Engine
 
 log = structlog.get_logger("copybot.api")
@@ -32,14 +33,21 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, default=str))
 
 
-def build_app(engine: Engine, token: str | None) -> web.Application:
+def build_app(engine: Engine, aum: AumService, token: str | None) -> web.Application:
     async def healthz(_: web.Request) -> web.Response:
         return _json({"ok": True})
 
     async def readyz(_: web.Request) -> web.Response:
         stale = [lead for lead, feed in engine.feeds.items() if not feed.is_fresh()]
-        ready = engine.ready.is_set() and not stale and not engine.stopping
-        body = {"ready": ready, "stale_streams": stale, "stopping": engine.stopping}
+        dead, failing = engine.supervisor.dead(), engine.supervisor.failing()
+        ready = engine.ready.is_set() and not stale and not engine.stopping and not dead and not failing
+        body = {
+            "ready": ready,
+            "stale_streams": stale,
+            "dead_workers": dead,
+            "failing_workers": failing,
+            "stopping": engine.stopping,
+        }
         return _json(body, 200 if ready else 503)
 
     async def metrics(_: web.Request) -> web.Response:
@@ -80,12 +88,14 @@ def build_app(engine: Engine, token: str | None) -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/status", status)
     app.router.add_post("/control/{action}", control)
-    app.router.add_routes(aum_routes(engine))
+    app.router.add_routes(aum_routes(aum))
     return app
 
 
-async def start_api(engine: Engine, host: str, port: int, token: str | None) -> web.AppRunner:
-    runner = web.AppRunner(build_app(engine, token), access_log=None)
+async def start_api(
+    engine: Engine, aum: AumService, host: str, port: int, token: str | None
+) -> web.AppRunner:
+    runner = web.AppRunner(build_app(engine, aum, token), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
@@ -93,8 +103,7 @@ async def start_api(engine: Engine, host: str, port: int, token: str | None) -> 
 
 
 def bound_port(runner: web.AppRunner) -> int:
-    for site in runner.sites:
-        server = getattr(site, "_server", None)
-        if server is not None and server.sockets:
-            return int(server.sockets[0].getsockname()[1])
+    for address in runner.addresses:  # (host, port) for TCP sites, (host, port, flow, scope) on IPv6
+        if isinstance(address, tuple) and len(address) >= 2:
+            return int(address[1])
     raise RuntimeError("API not listening")

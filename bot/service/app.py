@@ -13,7 +13,8 @@ from typing import Any
 
 import structlog
 
-from bot.aum import service as aum_runtime
+from bot.aum.service import AumService, AumSettings
+from bot.aum.slippage import SlippageBook
 from bot.config.models import AppConfig
 from bot.journal.store import Journal
 from bot.live.engine import Engine
@@ -36,6 +37,15 @@ def journal_path(cfg: AppConfig) -> Path:
     if not path.is_absolute() and state_dir:
         return Path(state_dir.split(":")[0]) / path.name
     return path
+
+
+def aum_settings(cfg: AppConfig) -> AumSettings:
+    return AumSettings(
+        cap=cfg.aum.cap,
+        max_slippage_bps=cfg.aum.max_slippage_bps,
+        include_lead=cfg.aum.include_lead,
+        follower_order=tuple(f.id for f in cfg.followers),
+    )
 
 
 class LoopMonitor:
@@ -73,6 +83,7 @@ class Daemon:
         self.stop_event = asyncio.Event()
         self.journal: Any = None
         self.engine: Engine | None = None
+        self.aum: AumService | None = None
         self.reconciler: Reconciler | None = None
         self.api_runner: Any = None
         self.bound_api_port: int | None = None
@@ -80,7 +91,32 @@ class Daemon:
         self.loop_monitor = LoopMonitor()
 
     def healthy(self) -> bool:
-        return bool(self.engine and self.engine.streams_fresh() and self.loop_monitor.responsive())
+        """What the systemd watchdog vouches for: the loop responsive, every lead stream fresh, and
+        no supervised task dead. A failing follower worker alone does not stop the pings (its
+        supervisor retries it or disables that follower; restarting the process would interrupt
+        every other follower), but it is named in the watchdog's STATUS= line and on /readyz."""
+        engine = self.engine
+        return bool(
+            engine
+            and engine.streams_fresh()
+            and self.loop_monitor.responsive()
+            and not engine.supervisor.dead()
+        )
+
+    def health_status(self) -> str:
+        """What is wrong, for the watchdog's STATUS= line; empty when nothing is."""
+        engine = self.engine
+        if engine is None:
+            return ""
+        dead, failing = engine.supervisor.dead(), engine.supervisor.failing()
+        stale = [lead for lead, feed in engine.feeds.items() if not feed.is_fresh()]
+        problems = [f"dead: {', '.join(dead)}"] if dead else []
+        problems += [f"failing: {', '.join(failing)}"] if failing else []
+        problems += [f"stale streams: {', '.join(stale)}"] if stale else []
+        problems += (
+            [] if self.loop_monitor.responsive() else [f"event loop lag {self.loop_monitor.lag_s:.1f} s"]
+        )
+        return "; ".join(problems)
 
     def request_stop(self, reason: str = "signal") -> None:
         if not self.stop_event.is_set():
@@ -98,31 +134,51 @@ class Daemon:
         url = self.cfg.webhook_url()
         alerts = AlertSink(url)
         alerts.start()
-        engine = Engine(self.cfg, self.journal, sim_urls=self.sim_urls, alerts=alerts)
+        slippage = SlippageBook()  # the engine records each follower fill; the AUM report reads it
+        engine = Engine(self.cfg, self.journal, slippage=slippage, sim_urls=self.sim_urls, alerts=alerts)
         self.engine = engine
+        metrics = engine.metrics
+        aum = self.aum = AumService(
+            engine,
+            self.journal,
+            aum_settings(self.cfg),
+            slippage=slippage,
+            on_aum=lambda lead, value: metrics.aum.labels(lead).set(float(value)),
+        )
         self.notifier.status("starting: loading markets and account state")
-        tasks: list[asyncio.Task[Any]] = []
         try:
             await engine.start()
             if self.cfg.api.enabled:
                 port = self.cfg.api.port if self.api_port is None else self.api_port
-                self.api_runner = await start_api(engine, self.cfg.api.host, port, self.cfg.api_token())
+                self.api_runner = await start_api(engine, aum, self.cfg.api.host, port, self.cfg.api_token())
                 self.bound_api_port = bound_port(self.api_runner)
                 log.info("api_listening", host=self.cfg.api.host, port=self.bound_api_port)
             # Admit followers under each lead's AUM cap before anything is copied.
-            await aum_runtime.refresh_capacity(engine)
-            aum_runtime.apply_aum_cap(engine)
+            await aum.refresh_capacity()
+            aum.apply_cap()
             await self._wait_streams_live(timeout=30.0)
             self.reconciler = Reconciler(engine)
             if self.cfg.reconcile.on_start:
                 await self.reconciler.run_once("start")
-            tasks.append(asyncio.create_task(self.reconciler.run(), name="reconciler"))
-            tasks.append(asyncio.create_task(run_upkeep(engine), name="upkeep"))
-            tasks.append(asyncio.create_task(self.loop_monitor.run(), name="loop-monitor"))
+            reconciler = self.reconciler
+            supervisor = engine.supervisor
+            engine.supervisor.spawn("reconciler", reconciler.run)
+            engine.supervisor.spawn("upkeep", lambda: run_upkeep(engine))
+            period = self.cfg.executor.balance_refresh_s
+            engine.supervisor.spawn(
+                "aum",
+                lambda: aum.run(
+                    period,
+                    on_success=lambda: supervisor.succeeded("aum"),
+                    on_failure=lambda exc: supervisor.failed("aum", exc),
+                ),
+            )
+            engine.supervisor.spawn("loop-monitor", self.loop_monitor.run)
             pinger = WatchdogPinger(self.notifier)
-            tasks.append(asyncio.create_task(pinger.run(self.healthy), name="watchdog"))
-            for task in tasks:
-                engine.add_task(task)
+            # The pinger returns at once without a notify socket: not a task to supervise then.
+            engine.add_task(
+                asyncio.create_task(pinger.run(self.healthy, self.health_status), name="watchdog")
+            )
             engine.ready.set()
             self.notifier.ready(f"copying: {len(engine.leads)} lead(s), {len(engine.followers)} follower(s)")
             log.info("ready", leads=len(engine.leads), followers=len(engine.followers))

@@ -7,26 +7,19 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
-from bot.aum.definition import RANK_COLUMNS, LeadRow, rank
-from bot.aum.service import effective_cap, history_point, jsonable, lead_rows, state_of
-
-if TYPE_CHECKING:
-    from bot.live.engine import Engine
+from bot.aum.definition import RANK_COLUMNS, rank
+from bot.aum.report import history_json, jsonable, row_json
+from bot.aum.service import AumService
 
 
-def row_json(row: LeadRow) -> dict[str, Any]:
-    return {k: jsonable(v) for k, v in asdict(row).items()}
-
-
-def aum_report(engine: Engine, *, by: str = "aum", now_ms: int | None = None) -> dict[str, Any]:
+def aum_report(aum: AumService, *, by: str = "aum", now_ms: int | None = None) -> dict[str, Any]:
     """Everything `copybot aum` shows, JSON-ready (amounts as decimal strings)."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    state = state_of(engine)
-    ranked = rank(lead_rows(engine, now_ms=now_ms), by)
+    ranked = rank(aum.lead_rows(now_ms=now_ms), by)
     projections = {
         lead: [
             {"symbol": c.symbol, "lead_qty": jsonable(c.lead_qty), "total_ratio": jsonable(c.total_ratio),
@@ -34,35 +27,36 @@ def aum_report(engine: Engine, *, by: str = "aum", now_ms: int | None = None) ->
              "points": {side.value: [jsonable(asdict(p)) for p in pts] for side, pts in c.points.items()}}
             for c in caps.values()
         ]
-        for lead, caps in state.capacity.items()
+        for lead, caps in aum.capacity.items()
     }  # fmt: skip
-    fairness = engine.slippage.fairness()
-    history = engine.journal.aum_history()
+    book = aum.slippage
+    fairness = book.fairness()
+    history = aum.journal.aum_history()
     return {
         "ts_ms": now_ms,
         "by": by,
-        "leads": [{**row_json(r), "cap": jsonable(effective_cap(engine, r.lead))} for r in ranked],
+        "leads": [{**row_json(r), "cap": jsonable(aum.effective_cap(r.lead))} for r in ranked],
         "projections": projections,
-        "refused": [jsonable(asdict(a)) for a in state.admissions.values() if a.fraction < 1],
+        "refused": [jsonable(asdict(a)) for a in aum.refused()],
         "slippage": {
-            "by_lead": {k: jsonable(asdict(v)) for k, v in engine.slippage.by_lead().items()},
-            "by_follower": {k: jsonable(asdict(v)) for k, v in engine.slippage.by_follower().items()},
-            "by_symbol": {k: jsonable(asdict(v)) for k, v in engine.slippage.by_symbol().items()},
+            "by_lead": {k: jsonable(asdict(v)) for k, v in book.by_lead().items()},
+            "by_follower": {k: jsonable(asdict(v)) for k, v in book.by_follower().items()},
+            "by_symbol": {k: jsonable(asdict(v)) for k, v in book.by_symbol().items()},
         },
         "fairness": {
             "spread_bps": jsonable(fairness.spread_bps),
             "followers": [jsonable(asdict(f)) for f in fairness.followers],
         },
-        "history": [jsonable(list(history_point(h))) for h in history[-10_000:]],
+        "history": history_json(history)[-10_000:],
     }
 
 
-def aum_routes(engine: Engine) -> list[web.RouteDef]:
-    async def aum(request: web.Request) -> web.Response:
+def aum_routes(aum: AumService) -> list[web.RouteDef]:
+    async def aum_handler(request: web.Request) -> web.Response:
         by = request.query.get("by", "aum")
         if by not in RANK_COLUMNS:
             return web.json_response({"error": f"unknown column {by!r}; use one of {list(RANK_COLUMNS)}"},
                                      status=400)  # fmt: skip
-        return web.json_response(aum_report(engine, by=by))
+        return web.json_response(aum_report(aum, by=by))
 
-    return [web.get("/aum", aum)]
+    return [web.get("/aum", aum_handler)]

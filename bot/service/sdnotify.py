@@ -19,7 +19,7 @@ import structlog
 log = structlog.get_logger(__name__)
 
 HEALTHY_STATUS = "copying: event loop responsive, lead streams fresh"
-UNHEALTHY_STATUS = "degraded: watchdog pings paused (event loop slow or a lead stream stale)"
+UNHEALTHY_STATUS = "degraded: watchdog pings paused (event loop slow, a lead stream stale or a task dead)"
 # Used for STATUS= refreshes when systemd did not ask for a watchdog.
 _STATUS_ONLY_PERIOD_S = 5.0
 
@@ -159,6 +159,7 @@ class WatchdogPinger:
         self.healthy: bool | None = None
         self.pings = 0
         self._check_error_logged = False
+        self._last_status: str | None = None
 
     def _check(self, is_healthy: Callable[[], bool]) -> bool:
         try:
@@ -170,22 +171,31 @@ class WatchdogPinger:
                 log.exception("watchdog: health check raised; treating as unhealthy", error=str(exc))
             return False
 
-    def tick(self, is_healthy: Callable[[], bool]) -> bool:
-        """One round: ping if healthy, report a change of health. Returns the health seen."""
+    def tick(self, is_healthy: Callable[[], bool], describe: Callable[[], str] | None = None) -> bool:
+        """One round: ping if healthy, report a change of health (or, with `describe`, of its
+        description: a failing worker shows in STATUS= while pings go on). Returns the health seen."""
         healthy = self._check(is_healthy)
         if healthy and self.watchdog_enabled and self._notifier.watchdog():
             self.pings += 1
-        if healthy != self.healthy:
-            self._notifier.status(self._healthy_status if healthy else self._unhealthy_status)
-            if self.healthy is not None:
-                log.warning("watchdog: health changed", healthy=healthy)
+        status = self._healthy_status if healthy else self._unhealthy_status
+        if describe is not None:
+            try:
+                problems = describe()
+                status = f"{status}; {problems}" if problems else status
+            except Exception:  # the description is a courtesy; the verdict above stands
+                log.exception("watchdog: status description raised")
+        if healthy != self.healthy or status != self._last_status:
+            self._notifier.status(status)
+            if self.healthy is not None and healthy != self.healthy:
+                log.warning("watchdog: health changed", healthy=healthy, status=status)
             self.healthy = healthy
+            self._last_status = status
         return healthy
 
-    async def run(self, is_healthy: Callable[[], bool]) -> None:
+    async def run(self, is_healthy: Callable[[], bool], describe: Callable[[], str] | None = None) -> None:
         """Run until cancelled. Returns at once when there is no notify socket."""
         if not self._notifier.enabled:
             return
         while True:
-            self.tick(is_healthy)
+            self.tick(is_healthy, describe)
             await asyncio.sleep(self.period_s)

@@ -6,7 +6,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from bot.core.planner import plan_legs
+from bot.core.stats import percentile
 from bot.core.types import ZERO
+from bot.live.lead_view import follower_symbols
 
 if TYPE_CHECKING:
     from bot.live.engine import Engine
@@ -16,7 +18,7 @@ def follower_positions(engine: Engine, follower_id: str) -> dict[str, dict[str, 
     follower = engine.followers[follower_id]
     symbols = set(follower.confirmed)
     for lead in follower.settings.sizings:
-        symbols |= set(engine.leads[lead].positions)
+        symbols |= follower_symbols(follower, lead, engine.leads[lead].positions)
     out: dict[str, dict[str, Any]] = {}
     for symbol in sorted(symbols):
         market = follower.markets.get(symbol)
@@ -28,14 +30,14 @@ def follower_positions(engine: Engine, follower_id: str) -> dict[str, dict[str, 
         residual = None
         if not match:
             # An entry difference below the venue minimum cannot be placed; it waits (planner).
-            plan = plan_legs(target, position, market, engine.marks.get(symbol, ZERO))
+            plan = plan_legs(target, position, market, follower.engine.mark(symbol) or ZERO)
             residual = plan.deferred if not plan.legs else None
         out[symbol] = {
             "position": str(position),
             "target": str(target),
             "match": match,
             "residual_below_min": residual,
-            "clipped": clip,
+            "clipped": clip.text if clip else None,
         }
     return out
 
@@ -63,6 +65,7 @@ def snapshot(engine: Engine) -> dict[str, Any]:
     for follower_id, f in engine.followers.items():
         followers[follower_id] = {
             "state": f.state.value,
+            "state_code": f.standing.code.value,
             "reason": f.state_reason or None,
             "equity": str(f.balance.equity),
             "queue": f.queue.qsize(),
@@ -71,15 +74,18 @@ def snapshot(engine: Engine) -> dict[str, Any]:
             "needs_resync": f.needs_resync,
             "positions": follower_positions(engine, follower_id),
         }
-    lags = sorted(engine.internal_lag_ms)
+    lags = list(engine.internal_lag_ms)
 
     def pct(q: float) -> float | None:
-        return round(lags[min(len(lags) - 1, int(q * len(lags)))], 3) if lags else None
+        value = percentile(lags, q)
+        return None if value is None else round(value, 3)
 
     return {
         "internal_lag_ms": {"p50": pct(0.5), "p99": pct(0.99), "max": pct(1.0), "samples": len(lags)},
         "state": engine.state.value,
+        "state_code": engine.states.global_standing.code.value,
         "state_reason": engine.state_reason or None,
+        "workers": engine.supervisor.report(),
         "kill_switch": engine.kill_switch(),
         "ready": engine.ready.is_set(),
         "uptime_s": round(time.time() - engine.started_at, 1),

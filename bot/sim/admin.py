@@ -14,7 +14,7 @@ from bot.sim.accounts import Account
 from bot.sim.faults import Faults
 from bot.sim.jsonfast import dumps
 from bot.sim.limits import Limits
-from bot.sim.matching import Engine
+from bot.sim.matching import MatchingEngine
 from bot.sim.userstream import UserStream
 from bot.sim.wire import admin_order_json, admin_trade_json, s
 
@@ -56,7 +56,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return data
 
 
-def account_summary(engine: Engine, account: Account, since_ns: int = 0) -> dict[str, Any]:
+def account_summary(engine: MatchingEngine, account: Account, since_ns: int = 0) -> dict[str, Any]:
     marks = engine.marks()
     return {
         "api_key": account.api_key,
@@ -83,7 +83,7 @@ def account_summary(engine: Engine, account: Account, since_ns: int = 0) -> dict
 
 
 def admin_routes(
-    engine: Engine,
+    engine: MatchingEngine,
     stream: UserStream,
     faults: Faults,
     limits: Limits,

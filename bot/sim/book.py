@@ -83,7 +83,7 @@ class Book:
                     ladder[i] = min(depth, left + add)
 
     def refill_all(self) -> None:
-        """Restore every level to full depth (tests and the admin API start from a fresh book)."""
+        """Restore every level to full depth, so that a test starts again from a fresh book."""
         self._asks = [self.cfg.depth_per_level] * self.cfg.levels
         self._bids = [self.cfg.depth_per_level] * self.cfg.levels
         self.update_id += 1

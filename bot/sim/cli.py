@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from bot.sim.config import SimConfigError, load_config
+from bot.sim.config import SimConfigError, load_sim_config
 from bot.sim.server import SimExchange
 
 HELP = "Run the local exchange (Binance USD-M and/or Bybit V5 linear: REST + user streams) on loopback."
@@ -67,7 +67,7 @@ async def _serve(args: argparse.Namespace) -> int:
         unlimited = 10**12
         for key in ("weight_limit_1m", "order_limit_10s", "order_limit_1m", "ws_connect_limit"):
             overrides[key] = unlimited
-    config = load_config(args.config, **overrides)
+    config = load_sim_config(args.config, **overrides)
     if args.seed is not None:
         markets = tuple(m.model_copy(update={"seed": m.seed + args.seed}) for m in config.markets)
         config = config.model_copy(update={"markets": markets})

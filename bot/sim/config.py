@@ -153,7 +153,7 @@ def config_from_dict(data: dict[str, Any], *, source: str = "<dict>") -> SimConf
         raise SimConfigError(f"invalid sim config in {source}:\n{exc}") from exc
 
 
-def load_config(path: str | Path | None = None, **overrides: Any) -> SimConfig:
+def load_sim_config(path: str | Path | None = None, **overrides: Any) -> SimConfig:
     """The market file at `path` (or the packaged default), with top-level keys overridden."""
     if path is None:
         text = resources.files("bot.sim").joinpath("default.yaml").read_text(encoding="utf-8")

@@ -7,36 +7,16 @@ X-MBX-APIKEY header (listenKey), "signed" a valid HMAC signature.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from bot.sim.accounts import Account, Order, SimError
+from bot.sim.accounts import SimError
+from bot.sim.call import Call, Handler
 from bot.sim.config import MarketConfig
 from bot.sim.marketdata import depth, int_param, ping, premium, server_time, ticker
-from bot.sim.matching import Engine
-from bot.sim.userstream import UserStream
 from bot.sim.wire import order_json, position_json, s, trade_json
 
 ZERO = Decimal(0)
-
-
-@dataclass(slots=True)
-class Call:
-    engine: Engine
-    stream: UserStream
-    account: Account | None
-    params: dict[str, str]
-    recv_ns: int
-    order: Order | None = None  # the order placed by this call, stamped with its ack time
-
-    @property
-    def acct(self) -> Account:
-        assert self.account is not None, "signed route without an account"
-        return self.account
-
-
-Handler = Callable[[Call], Any]
 
 
 # -- listenKey ------------------------------------------------------------------------------------

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 from bot.sim.accounts import SimError
 from bot.sim.config import MarketConfig
-from bot.sim.matching import Engine
+from bot.sim.matching import MatchingEngine
 from bot.sim.wire import s
 
 if TYPE_CHECKING:
-    from bot.sim.endpoints import Call
+    from bot.sim.call import Call
 
 _DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
 
@@ -34,7 +34,7 @@ def int_param(params: dict[str, str], name: str, default: int) -> int:
         ) from None
 
 
-def exchange_info(engine: Engine) -> dict[str, Any]:
+def exchange_info(engine: MatchingEngine) -> dict[str, Any]:
     """Built once at start: it never changes while the exchange runs."""
 
     def symbol(m: MarketConfig) -> dict[str, Any]:
@@ -135,7 +135,7 @@ def depth(c: Call) -> Any:
     }
 
 
-def _ticker_of(engine: Engine, symbol: str) -> dict[str, Any]:
+def _ticker_of(engine: MatchingEngine, symbol: str) -> dict[str, Any]:
     book = engine.books[symbol]
     now = now_ms()
     change = book.last_price - book.open_price
@@ -166,7 +166,7 @@ def ticker(c: Call) -> Any:
     return [_ticker_of(c.engine, symbol) for symbol in c.engine.books]
 
 
-def _premium_of(engine: Engine, symbol: str) -> dict[str, Any]:
+def _premium_of(engine: MatchingEngine, symbol: str) -> dict[str, Any]:
     mark = s(engine.books[symbol].fair)
     now = now_ms()
     return {

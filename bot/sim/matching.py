@@ -57,7 +57,7 @@ def _multiple(value: Decimal, step: Decimal) -> bool:
     return (value % step) == 0
 
 
-class Engine:
+class MatchingEngine:
     def __init__(self, config: SimConfig) -> None:
         self.config = config
         self.books: dict[str, Book] = {m.symbol: Book(m) for m in config.markets}

@@ -17,12 +17,13 @@ from aiohttp import web
 
 from bot.sim.accounts import SimError
 from bot.sim.auth import key_account, parse_params, verify_signed
-from bot.sim.endpoints import ROUTES, WEIGHTS, Call, Handler
+from bot.sim.call import Call, Handler
+from bot.sim.endpoints import ROUTES, WEIGHTS
 from bot.sim.faults import Faults
 from bot.sim.jsonfast import dumps
 from bot.sim.limits import ORDERS_1M_HEADER, ORDERS_10S_HEADER, WEIGHT_HEADER, Limits
 from bot.sim.marketdata import exchange_info
-from bot.sim.matching import Engine
+from bot.sim.matching import MatchingEngine
 from bot.sim.userstream import UserStream
 
 _JSON = "application/json"
@@ -45,7 +46,7 @@ def _retrieve(task: asyncio.Task[Any]) -> None:
 
 
 class RestApi:
-    def __init__(self, engine: Engine, stream: UserStream, faults: Faults, limits: Limits) -> None:
+    def __init__(self, engine: MatchingEngine, stream: UserStream, faults: Faults, limits: Limits) -> None:
         self.engine = engine
         self.stream = stream
         self.faults = faults

@@ -22,10 +22,10 @@ from aiohttp import web
 from bot.sim.accounts import Account
 from bot.sim.admin import admin_routes
 from bot.sim.bybit.host import BybitHost
-from bot.sim.config import SimConfig, load_config
+from bot.sim.config import SimConfig, load_sim_config
 from bot.sim.faults import Faults
 from bot.sim.limits import Limits
-from bot.sim.matching import Engine
+from bot.sim.matching import MatchingEngine
 from bot.sim.rest import RestApi, build_app
 from bot.sim.userstream import UserStream
 
@@ -37,9 +37,9 @@ class SimExchange:
         unknown = set(venues) - set(VENUES)
         if unknown or not venues:
             raise ValueError(f"venues must be some of {VENUES}, got {tuple(venues)}")
-        self.config = config or load_config()
+        self.config = config or load_sim_config()
         self.venues = tuple(v for v in VENUES if v in venues)
-        self.engine = Engine(self.config)
+        self.engine = MatchingEngine(self.config)
         self.limits = Limits(self.config)
         self.stream = UserStream(self.engine, self.limits)
         self.faults = Faults()

@@ -24,7 +24,7 @@ from websockets.http11 import Request, Response
 from bot.sim.accounts import SimError
 from bot.sim.jsonfast import dumps
 from bot.sim.limits import Limits
-from bot.sim.matching import Engine
+from bot.sim.matching import MatchingEngine
 
 _CLOSE = object()  # queue marker: close the socket normally after what is queued
 
@@ -56,7 +56,7 @@ def listen_key_of(path: str) -> str | None:
 
 
 class UserStream:
-    def __init__(self, engine: Engine, limits: Limits | None = None) -> None:
+    def __init__(self, engine: MatchingEngine, limits: Limits | None = None) -> None:
         self.engine = engine
         self.limits = limits  # connection attempts per source address
         self.ttl_s = engine.config.listen_key_ttl_s

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from bot.venues.base import VenueAdapter, VenueMode
 from bot.venues.binance.adapter import BINANCE
+from bot.venues.bybit.adapter import BYBIT
 from bot.venues.clients import make_pro, make_rest
 from bot.venues.generic import GENERIC
 
 _BY_EXCHANGE: dict[str, VenueAdapter] = {
     "binanceusdm": BINANCE,
+    "bybit": BYBIT,
 }
 
 

@@ -9,7 +9,6 @@ docs/architecture.md, "The venue seam".
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -35,8 +34,8 @@ class StreamExpired:
     reason: str
 
 
-StreamEvent = LeadFill | StreamExpired | None
-# Decodes one raw websocket message of a lead's account stream.
+StreamEvent = LeadFill | tuple[LeadFill, ...] | StreamExpired | None
+# Decodes one raw websocket message of a lead's account stream (a frame may carry several fills).
 StreamDecoder = Callable[[dict[str, Any]], StreamEvent]
 
 
@@ -46,7 +45,6 @@ class VenueAdapter(Protocol):
     name: str  # "binance", "bybit", "ccxt"
     client_ids: ClientIdFormat  # alphabet and length of the venue's client order ids
     backfill_page_limit: int  # the most trades one history page may return
-    duplicate_id: re.Pattern[str] | None  # the venue's "client id already used" answer
     # Request budget per source address: the published limit (None: unknown) and the response
     # header that says how much of it is used.
     weight_limit_1m: int | None

@@ -30,7 +30,9 @@ def classify(
         return ErrorKind.INSUFFICIENT_FUNDS
     if isinstance(exc, ccxt.InvalidOrder | ccxt.BadRequest | ccxt.OperationRejected):
         return ErrorKind.INVALID_ORDER
-    if isinstance(exc, ccxt.DDoSProtection):  # RateLimitExceeded included: 429/418 mean "not executed"
+    # 429/418 and Bybit's 10006 mean "not executed". ccxt 4.5 derives RateLimitExceeded from
+    # NetworkError, not DDoSProtection: named here so it is not taken for an ambiguous outcome.
+    if isinstance(exc, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
         return ErrorKind.RATE_LIMITED
     if isinstance(exc, ccxt.InvalidNonce):  # a stale timestamp: rejected before execution
         return ErrorKind.TEMPORARY

@@ -4,7 +4,6 @@ conservative history page. A venue copybot is meant to trade on gets an adapter 
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -26,7 +25,6 @@ class GenericAdapter:
     name = "ccxt"
     client_ids = ClientIdFormat("-")  # letters, digits and "-" pass on every venue seen
     backfill_page_limit = 100
-    duplicate_id: re.Pattern[str] | None = None
     weight_limit_1m: int | None = None  # unknown: the budget uses the configured limit, if any
     used_weight_header: str | None = None
 

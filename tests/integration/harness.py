@@ -15,10 +15,11 @@ from typing import Any
 
 import aiohttp
 
+from bot.aum.service import AumService
 from bot.config.models import AppConfig, parse_config
 from bot.live.engine import Engine
 from bot.service.app import Daemon
-from bot.sim.config import SimConfig, load_config
+from bot.sim.config import SimConfig, load_sim_config
 from bot.sim.server import SimExchange
 from bot.venues import VenueMode, make_rest
 
@@ -44,7 +45,7 @@ class Harness:
     def __init__(self, tmp: Path, sim_config: SimConfig | None = None) -> None:
         self.tmp = tmp
         # Frozen prices (they move only through the admin API): sizes in tests are exact.
-        self.sim = SimExchange(sim_config or load_config(tick_interval_s=0))
+        self.sim = SimExchange(sim_config or load_sim_config(tick_interval_s=0))
         self.keys: dict[str, tuple[str, str]] = {}
         self.env: dict[str, str] = {}
         self.daemon: Daemon | None = None
@@ -58,6 +59,12 @@ class Harness:
         assert self.daemon is not None
         assert self.daemon.engine is not None
         return self.daemon.engine
+
+    @property
+    def aum(self) -> AumService:
+        assert self.daemon is not None
+        assert self.daemon.aum is not None
+        return self.daemon.aum
 
     async def __aenter__(self) -> Harness:
         await self.sim.start()

@@ -6,14 +6,14 @@ from __future__ import annotations
 import secrets
 from decimal import Decimal
 
-from bot.sim.config import load_config
+from bot.sim.config import load_sim_config
 from bot.sim.server import SimExchange
 from tests.integration.harness import BTC, Harness, follower
 
 
 async def test_follower_on_a_second_venue_uses_its_own_lot_size(harness: Harness) -> None:
     h = harness
-    base = load_config(tick_interval_s=0)
+    base = load_sim_config(tick_interval_s=0)
     coarse = tuple(
         m.model_copy(update={"step": Decimal("0.01"), "min_qty": Decimal("0.01")})
         if m.symbol == "BTCUSDT"

@@ -7,13 +7,13 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from bot.sim.config import SimConfig, load_config
+from bot.sim.config import SimConfig, load_sim_config
 from tests.integration.harness import THIN, Harness, follower
 
 
 def thin_refilling_config() -> SimConfig:
     """THIN: 200 a level, levels 0.002 apart from 1.0000, a level refills in one second."""
-    base = load_config(tick_interval_s=0)
+    base = load_sim_config(tick_interval_s=0)
     fast = {"refill_per_s": Decimal(1)}
     markets = tuple(m.model_copy(update=fast) if m.symbol == "THINUSDT" else m for m in base.markets)
     return base.model_copy(update={"markets": markets})

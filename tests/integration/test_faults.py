@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from bot.core.trading_state import StateCode
 from bot.core.types import TradingState
 from tests.integration.harness import BTC, Harness, follower
 
@@ -85,6 +86,7 @@ async def test_key_revoked_mid_run_disables_only_that_follower(harness: Harness)
     f1 = h.engine.followers["f1"]
     assert f1.state is TradingState.HALTED
     assert "authentication" in f1.state_reason
+    assert f1.standing.code is StateCode.AUTH_FAILED
     for fid in ("f0", "f2"):
         assert (await h.positions(fid))["BTCUSDT"] == Decimal("0.010")
         assert h.engine.followers[fid].state is TradingState.ACTIVE

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.sim.config import load_config
+from bot.sim.config import load_sim_config
 from tests.integration.harness import BTC, Harness, follower
 
 FOLLOWERS = 20
@@ -30,7 +30,7 @@ DELAYS_MS = (1500, 2400)
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("engine_check", [True, False], ids=["engine-check", "no-engine-check"])
 async def test_late_landing_never_fills_twice(tmp_path: Path, engine_check: bool) -> None:
-    sim_config = load_config(tick_interval_s=0, client_id_rule="open", recv_window_at_engine=engine_check)
+    sim_config = load_sim_config(tick_interval_s=0, client_id_rule="open", recv_window_at_engine=engine_check)
     async with Harness(tmp_path, sim_config) as h:
         ids = [f"f{i:02d}" for i in range(FOLLOWERS)]
         h.build_config(

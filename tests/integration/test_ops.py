@@ -71,7 +71,7 @@ async def test_control_api_token_and_metrics(harness: Harness, tmp_path: Path) -
         assert "copybot_copy_lag_seconds" in families
         assert "copybot_orders" in families
         samples = [s for s in families["copybot_denials"].samples if s.name == "copybot_denials_total"]
-        assert any(s.labels["reason"].startswith("halted") for s in samples)
+        assert any(s.labels["reason"] == "halted" for s in samples)  # the code, not the text
         assert (
             request(f"{base}/control/resume", method="POST", token=TOKEN, body={"follower": "f1"})[0] == 200
         )

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.sim.config import SimConfig, load_config
+from bot.sim.config import SimConfig, load_sim_config
 from tests.integration.harness import BTC, ETH, Harness, follower
 
 FOLLOWERS = 20
@@ -96,7 +96,7 @@ def restart_sim_config() -> SimConfig:
     request weight per minute per address. Twenty restarts in under a minute, each reading 21
     accounts from one address, spend more than that: start-up waits out the 429s and bans instead of
     exiting, and an order of a killed run is waited out before anything is looked up or re-read."""
-    return load_config(tick_interval_s=0)
+    return load_sim_config(tick_interval_s=0)
 
 
 @pytest.mark.slow

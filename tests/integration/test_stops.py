@@ -8,6 +8,7 @@ import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
+from bot.core.trading_state import StateCode
 from bot.core.types import TradingState
 from tests.integration.harness import BTC, Harness, follower
 
@@ -36,6 +37,8 @@ async def test_kill_switch_file_halts_every_copy(harness: Harness, tmp_path: Pat
             break
         await asyncio.sleep(0.05)
     assert engine.kill_switch()
+    # Through the one setter: the global state is HALTED with the kill switch's code.
+    assert (engine.state, engine.states.global_standing.code) == (TradingState.HALTED, StateCode.KILL_SWITCH)
     await h.trade(BTC, "buy", "0.05")
     await h.settle(fills=1)
     assert "BTCUSDT" not in await h.positions("f")
@@ -44,9 +47,24 @@ async def test_kill_switch_file_halts_every_copy(harness: Harness, tmp_path: Pat
         if not engine.kill_switch():
             break
         await asyncio.sleep(0.05)
+    assert engine.state is TradingState.ACTIVE
     await h.trade(BTC, "buy", "0.05")  # copying resumes from the target: both fills are covered
     await h.settle(fills=2)
     assert (await h.positions("f"))["BTCUSDT"] == Decimal("0.010")
+
+
+async def test_kill_switch_file_present_at_start_halts_before_anything_is_placed(
+    harness: Harness, tmp_path: Path
+) -> None:
+    h = harness
+    kill = tmp_path / "KILL"
+    h.build_config([follower("f", {"mode": "multiplier", "multiplier": "0.1"})], kill_switch_file=str(kill))
+    await h.trade(BTC, "buy", "0.05")  # a lead position the start-up reconciliation would copy
+    kill.touch()
+    engine = await h.start_daemon()
+    assert (engine.state, engine.states.global_standing.code) == (TradingState.HALTED, StateCode.KILL_SWITCH)
+    await h.settle()
+    assert (await h.admin("f"))["orders"] == []
 
 
 async def test_portfolio_stop_closes_the_copy_and_halts(harness: Harness) -> None:
@@ -62,6 +80,7 @@ async def test_portfolio_stop_closes_the_copy_and_halts(harness: Harness) -> Non
     price = Decimal(order["info"]["avgPrice"])
     await move_price(h, "BTCUSDT", price * Decimal("0.975"))  # about -450 USDT on 2,000: below 90%
     await wait_state(h, "f", TradingState.HALTED)
+    assert h.engine.followers["f"].standing.code is StateCode.PORTFOLIO_STOP
     await h.settle()
     assert "BTCUSDT" not in await h.positions("f")
     with sqlite3.connect(h.config["journal"]["path"]) as db:
@@ -102,6 +121,7 @@ async def test_an_operator_halt_survives_a_restart(harness: Harness) -> None:
     await h.stop_daemon()
     engine = await h.start_daemon()
     assert engine.state is TradingState.HALTED
+    assert engine.states.global_standing.code is StateCode.OPERATOR
     assert engine.followers["g"].state is TradingState.REDUCE_ONLY
     assert engine.followers["f"].state is TradingState.ACTIVE
     await h.trade(BTC, "buy", "0.05")

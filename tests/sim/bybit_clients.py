@@ -16,7 +16,7 @@ import ccxt.async_support as ccxt_async
 import ccxt.pro as ccxt_pro
 import pytest
 
-from bot.sim.config import load_config
+from bot.sim.config import load_sim_config
 from bot.sim.server import SimExchange
 
 BYBIT_KEY, BYBIT_SECRET = "bob-key", "bob-secret"
@@ -85,7 +85,7 @@ def make_bybit(
 @pytest.fixture
 async def bsim() -> AsyncIterator[SimExchange]:
     """Both personalities over one engine, prices frozen; bob trades on Bybit."""
-    exchange = SimExchange(load_config(tick_interval_s=0), venues=("binance", "bybit"))
+    exchange = SimExchange(load_sim_config(tick_interval_s=0), venues=("binance", "bybit"))
     await exchange.start()
     exchange.create_account(BYBIT_KEY, BYBIT_SECRET, Decimal(100_000), name="bob", venue="bybit")
     try:

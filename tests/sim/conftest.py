@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.sim.config import SimConfig, load_config
+from bot.sim.config import SimConfig, load_sim_config
 from bot.sim.server import SimExchange
 from bot.venues import VenueMode, make_pro, make_rest
 
@@ -18,7 +18,7 @@ KEY, SECRET = "alice-key", "alice-secret"
 
 def frozen_config(**overrides: Any) -> SimConfig:
     """The packaged markets with prices frozen (they move only when a test moves them)."""
-    return load_config(**{"tick_interval_s": 0, **overrides})
+    return load_sim_config(**{"tick_interval_s": 0, **overrides})
 
 
 @pytest.fixture

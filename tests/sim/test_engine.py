@@ -9,24 +9,24 @@ import pytest
 
 from bot.sim.accounts import Account, Order, Position, SimError
 from bot.sim.book import Book
-from bot.sim.matching import Engine
+from bot.sim.matching import MatchingEngine
 from tests.sim.conftest import frozen_config
 
 D = Decimal
 
 
 @pytest.fixture
-def engine() -> Engine:
-    return Engine(frozen_config())
+def engine() -> MatchingEngine:
+    return MatchingEngine(frozen_config())
 
 
 @pytest.fixture
-def acct(engine: Engine) -> Account:
+def acct(engine: MatchingEngine) -> Account:
     return engine.create_account("k", "s", D(100_000))
 
 
 def order(
-    engine: Engine, acct: Account, side: str, qty: str, price: str | None = None, **extra: str
+    engine: MatchingEngine, acct: Account, side: str, qty: str, price: str | None = None, **extra: str
 ) -> Order:
     params = {"symbol": "THINUSDT", "side": side, "type": "LIMIT" if price else "MARKET", "quantity": qty}
     if price:
@@ -44,7 +44,7 @@ def test_position_realizes_pnl_on_the_closing_part_and_flips() -> None:
     assert (pos.amt, pos.entry_price) == (D(-2), D(100))
 
 
-def test_fees_and_realized_pnl_go_to_the_wallet(engine: Engine, acct: Account) -> None:
+def test_fees_and_realized_pnl_go_to_the_wallet(engine: MatchingEngine, acct: Account) -> None:
     o = order(engine, acct, "BUY", "100")
     fee = o.cum_quote * D("0.0005")
     assert acct.wallet == D(100_000) - fee
@@ -56,7 +56,7 @@ def test_fees_and_realized_pnl_go_to_the_wallet(engine: Engine, acct: Account) -
     assert acct.trades[-1].realized_pnl == realized
 
 
-def test_ioc_fok_and_gtx(engine: Engine, acct: Account) -> None:
+def test_ioc_fok_and_gtx(engine: MatchingEngine, acct: Account) -> None:
     ioc = order(engine, acct, "BUY", "500", "1.0040", tif="IOC")  # two levels of 200 reachable
     assert (ioc.status, ioc.executed_qty) == ("EXPIRED", D(400))
     engine.books["THINUSDT"].refill_all()
@@ -68,7 +68,7 @@ def test_ioc_fok_and_gtx(engine: Engine, acct: Account) -> None:
     assert maker.status == "NEW"
 
 
-def test_resting_reduce_only_expires_when_the_position_is_gone(engine: Engine, acct: Account) -> None:
+def test_resting_reduce_only_expires_when_the_position_is_gone(engine: MatchingEngine, acct: Account) -> None:
     order(engine, acct, "BUY", "100")
     tp = order(engine, acct, "SELL", "100", "1.2000", reduceOnly="true")
     order(engine, acct, "SELL", "100", reduceOnly="true")
@@ -77,7 +77,7 @@ def test_resting_reduce_only_expires_when_the_position_is_gone(engine: Engine, a
     assert acct.position("THINUSDT").amt == 0
 
 
-def test_margin_counts_open_orders(engine: Engine) -> None:
+def test_margin_counts_open_orders(engine: MatchingEngine) -> None:
     poor = engine.create_account("p", "s", D(10))
     order(engine, poor, "BUY", "150", "0.5000")  # 75 notional at 20x: 3.75 margin
     order(engine, poor, "BUY", "150", "0.5000")
@@ -86,7 +86,7 @@ def test_margin_counts_open_orders(engine: Engine) -> None:
     assert err.value.code == -2019
 
 
-def test_rejects_carry_binance_codes(engine: Engine, acct: Account) -> None:
+def test_rejects_carry_binance_codes(engine: MatchingEngine, acct: Account) -> None:
     cases = {
         -1121: {"symbol": "NOPE"},
         -1111: {"quantity": "1.5"},

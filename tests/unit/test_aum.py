@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.aum.cap import admit
 from bot.aum.definition import (
     RANK_COLUMNS,
     FollowerCapital,
     LeadRow,
-    allocation_allowed,
     lead_aum,
     mark_to_market,
     rank,
@@ -122,18 +122,20 @@ def test_rank_unknown_column_lists_valid_ones() -> None:
     assert all(rank(ROWS, column) for column in RANK_COLUMNS)
 
 
-def test_allocation_allowed_clips_at_the_cap() -> None:
-    assert allocation_allowed(D(800), D(100), D(1000)) == (D(100), None)
-    assert allocation_allowed(D(800), D(200), D(1000)) == (D(200), None)
-    allowed, reason = allocation_allowed(D(800), D(500), D(1000))
-    assert allowed == 200
-    assert reason is not None
-    assert "1000" in reason
-    assert "200" in reason
-    assert allocation_allowed(D(1200), D(5), D(1000))[0] == 0  # already over the cap
-    assert allocation_allowed(D(10**9), D(5), None) == (D(5), None)
-    with pytest.raises(ValueError, match="negative"):
-        allocation_allowed(D(0), D(-1), D(10))
+def test_admit_clips_at_the_cap() -> None:
+    capitals = [
+        FollowerCapital("a", "L", D(800), D(10**6), ACTIVE),
+        FollowerCapital("b", "L", D(500), D(10**6), ACTIVE),
+    ]
+    a, b = admit("L", capitals, D(1000))
+    assert (a.admitted, a.reason) == (D(800), None)
+    assert b.admitted == 200
+    assert b.reason is not None
+    assert "1000" in b.reason
+    assert "200" in b.reason
+    (over,) = admit("L", capitals[1:], D(1000), lead_equity=D(1200))  # already over the cap
+    assert over.admitted == 0
+    assert admit("L", capitals, None)[1].admitted == 500
 
 
 def test_plot_aum_writes_a_png(tmp_path: Path) -> None:

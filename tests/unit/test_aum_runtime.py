@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
+from bot.aum.cap import Admission, admit, capped_sizing, slippage_cap
 from bot.aum.capacity import project, remove_from_top
 from bot.aum.definition import FollowerCapital
-from bot.aum.service import Admission, admit, apply_aum_cap, capped_sizing, lead_rows, slippage_cap
+from bot.aum.service import AumService, AumSettings
 from bot.core.sizing import Sizing, SizingMode, base_ratio
 from bot.core.types import Side, TradingState
 
@@ -134,15 +135,12 @@ class FakeJournal:
     def lead_fills(self, lead: str, since: int | None = None) -> list[Any]:
         return []
 
-
-class FakeEngine(SimpleNamespace):
-    """A plain object with the engine's attributes the cap pass reads (weak-referenceable, as the
-    module keeps its state per engine)."""
-
-    __hash__ = object.__hash__
+    def record_aum(self, ts: int, lead: str, aum: Decimal, followers: int, detail: dict[str, Any]) -> None:
+        pass
 
 
-def fake_engine(equities: dict[str, str], cap: str) -> Any:
+def fake_service(equities: dict[str, str], cap: str) -> Any:
+    """An AUM service over a plain object with the engine's attributes the cap pass reads."""
     followers = {
         fid: SimpleNamespace(
             id=fid,
@@ -152,44 +150,41 @@ def fake_engine(equities: dict[str, str], cap: str) -> Any:
         )
         for fid, eq in equities.items()
     }
-    cfg = SimpleNamespace(
-        followers=[SimpleNamespace(id=fid) for fid in equities],
-        aum=SimpleNamespace(cap=D(cap), max_slippage_bps=None, include_lead=False),
-    )
-    return FakeEngine(
-        cfg=cfg,
+    engine = SimpleNamespace(
         followers=followers,
         followers_of={"L": list(reversed(followers.values()))},  # config order must still win
         leads={"L": SimpleNamespace(equity=D(100000))},
-        journal=FakeJournal(),
         marks={},
     )
+    settings = AumSettings(cap=D(cap), follower_order=tuple(equities))
+    return AumService(engine, FakeJournal(), settings)
 
 
 def test_cap_pass_rewrites_sizings_and_clips_growth() -> None:
-    engine = fake_engine({"a": "6000", "b": "6000"}, cap="10000")
-    reasons = apply_aum_cap(engine)
+    aum = fake_service({"a": "6000", "b": "6000"}, cap="10000")
+    engine = aum.view
+    reasons = aum.apply_cap()
     b_sizing = engine.followers["b"].settings.sizings["L"]
     assert engine.followers["a"].settings.sizings["L"] == Sizing(SizingMode.EQUITY_RATIO)
     assert b_sizing.allocation == D("3999.6")
     assert b_sizing.multiplier == D("0.6666")
     assert len(reasons) == 1
     assert reasons[0].startswith("b: ")
-    assert [(k, s, d["admitted"]) for k, s, d in engine.journal.events] == [("aum_cap", "b", "3999.6000")]
-    (row,) = lead_rows(engine, now_ms=0)
+    assert [(k, s, d["admitted"]) for k, s, d in aum.journal.events] == [("aum_cap", "b", "3999.6000")]
+    (row,) = aum.lead_rows(now_ms=0)
     assert row.aum <= D(10000)
 
     # Same equities: the pass changes nothing and records nothing.
-    assert apply_aum_cap(engine) == []
+    assert aum.apply_cap() == []
     # a grows: b is clipped further, and the total still fits.
     engine.followers["a"].balance.equity = D(9000)
-    reasons = apply_aum_cap(engine)
+    reasons = aum.apply_cap()
     assert len(reasons) == 1
     assert "admitted 999.60 of 6000.00" in reasons[0]
-    (row,) = lead_rows(engine, now_ms=0)
+    (row,) = aum.lead_rows(now_ms=0)
     assert row.aum <= D(10000)
     # a shrinks below the cap's share: b fits again and gets its configured sizing back.
     engine.followers["a"].balance.equity = D(1000)
-    reasons = apply_aum_cap(engine)
+    reasons = aum.apply_cap()
     assert reasons == ["b: lead L AUM cap 10000: all 6000.00 admitted"]
     assert engine.followers["b"].settings.sizings["L"] == Sizing(SizingMode.EQUITY_RATIO)

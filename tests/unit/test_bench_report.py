@@ -12,7 +12,6 @@ from bot.bench.report import (
     Report,
     RunResult,
     fill_lags,
-    percentile,
     render_markdown,
     stats,
     to_json,
@@ -28,27 +27,6 @@ def cids(trade_id: str) -> list[str]:
 
 def order(cid: str, recv_ms: float, ack_ms: float) -> dict[str, object]:
     return {"clientOrderId": cid, "recvTimeNs": T0 + int(recv_ms * MS), "ackTimeNs": T0 + int(ack_ms * MS)}
-
-
-@pytest.mark.parametrize(
-    ("values", "q", "expected"),
-    [
-        ([5.0], 0.5, 5.0),
-        ([1.0, 2.0, 3.0, 4.0], 0.5, 2.0),
-        ([1.0, 2.0, 3.0, 4.0, 5.0], 0.5, 3.0),
-        ([4.0, 1.0, 3.0, 2.0], 1.0, 4.0),
-        (list(map(float, range(1, 101))), 0.99, 99.0),
-        (list(map(float, range(1, 201))), 0.99, 198.0),
-        ([], 0.5, None),
-    ],
-)
-def test_percentile_is_nearest_rank(values: list[float], q: float, expected: float | None) -> None:
-    assert percentile(values, q) == expected
-
-
-def test_percentile_refuses_a_fraction_out_of_range() -> None:
-    with pytest.raises(ValueError, match="q must be in"):
-        percentile([1.0], 0)
 
 
 def test_stats_skips_missing_values() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 import pytest
@@ -9,12 +10,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.aum.capacity import (
+    DEFAULT_MULTIPLIERS,
+    Level,
     max_aum_for_slippage,
-    projected_slippage,
     projection,
     slippage_bps,
     typical_entries,
-    typical_entry,
     walk_book,
 )
 from bot.aum.stats import LeadTrade
@@ -23,6 +24,21 @@ from bot.core.types import Side
 D = Decimal
 ASKS = [(D(100), D(1)), (D(101), D(2)), (D(102), D(3))]
 BIDS = [(D(100), D(1)), (D(99), D(2)), (D(98), D(3))]
+
+
+def projected_slippage(
+    levels: Sequence[Level],
+    ref_price: Decimal,
+    side: Side,
+    lead_qty: Decimal,
+    total_ratio: Decimal,
+    multipliers: Sequence[int] = DEFAULT_MULTIPLIERS,
+    *,
+    after_lead: bool = True,
+) -> dict[int, Decimal]:
+    """multiple -> projected bps of `projection`."""
+    points = projection(levels, ref_price, side, lead_qty, total_ratio, multipliers, after_lead=after_lead)
+    return {m: p.bps for m, p in zip(multipliers, points, strict=True)}
 
 
 def test_walk_book_within_depth() -> None:
@@ -90,14 +106,11 @@ def test_typical_entry_counts_opening_quantities_only() -> None:
 
     # Entries: buy 1, buy 3, the flip's 2 opening a short; sells that only reduce are not entries.
     fills = [t(Side.BUY, "1"), t(Side.BUY, "3"), t(Side.SELL, "2"), t(Side.SELL, "4"), t(Side.BUY, "2")]
-    assert typical_entry(fills, window=10) == 2  # median(1, 3, 2)
-    assert typical_entry(fills, window=2) == D("2.5")  # median(3, 2)
+    assert typical_entries(fills, window=10) == {"BTC": 2}  # median(1, 3, 2)
+    assert typical_entries(fills, window=2) == {"BTC": D("2.5")}  # median(3, 2)
     mixed = [*fills, t(Side.SELL, "7", "ETH")]
     assert typical_entries(mixed, 10) == {"BTC": D(2), "ETH": D(7)}
-    assert typical_entry(mixed, 10, symbol="ETH") == 7
-    assert typical_entry(mixed, 10, symbol="SOL") == 0
-    with pytest.raises(ValueError, match="several symbols"):
-        typical_entry(mixed, 10)
+    assert "SOL" not in typical_entries(mixed, 10)
 
 
 levels_st = st.lists(

@@ -13,9 +13,9 @@ from bot.core.risk import (
     clip_target,
     entry_price_limit,
     evaluate,
-    transition,
 )
-from bot.core.types import Intent, Side, TradingState, Verdict
+from bot.core.trading_state import transition
+from bot.core.types import Intent, ReasonCode, Side, TradingState, Verdict
 from tests.unit.markets import BTC
 
 ETH = "ETH/USDT:USDT"
@@ -199,6 +199,7 @@ def test_halted_denies_everything(changes: dict[str, object], reason: str, reduc
     state = replace(STATE, **changes)  # type: ignore[arg-type]
     decision = evaluate(intent(Side.SELL, "0.1", reduce_only=reduce_only), state, RiskLimits(), BTC)
     assert (decision.verdict, decision.qty, decision.reason) == (Verdict.DENIED, D(0), reason)
+    assert decision.code in (ReasonCode.HALTED, ReasonCode.KILL_SWITCH)
 
 
 @pytest.mark.parametrize(
@@ -235,6 +236,9 @@ def test_entry_denials(changes: dict[str, object], limits: RiskLimits, reason: s
         assert decision.reason.startswith("max_position_notional: 200 > 1")
     else:
         assert decision.reason.startswith(reason)
+    # The code is the text's first word: metrics and control flow read the code, never the text.
+    assert decision.code is not None
+    assert decision.reason.startswith(f"{decision.code.value}: ")
 
 
 def test_evaluate_refuses_a_market_for_another_symbol() -> None:

@@ -1,17 +1,26 @@
 """The Bybit V5 REST endpoints (category linear) ccxt's bybit calls, as plain functions of a parsed
-call. `ROUTES` maps (method, path) to (private, handler)."""
+call (bot.sim.bybit.call): account, positions and orders here, market data in bot.sim.bybit.market.
+`ROUTES` maps (method, path) to (private, handler)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from itertools import islice
 from typing import Any
 
 from bot.sim.accounts import Account, Order, SimError
-from bot.sim.bybit.venue import BybitError, BybitMarket, BybitVenue, from_engine, order_uuid, uid_of
+from bot.sim.bybit.call import (
+    ZERO,
+    Call,
+    Handler,
+    category_of,
+    cursor_page,
+    decimal_param,
+    symbol_filter,
+    time_window,
+)
+from bot.sim.bybit.market import instruments_info, market_time, orderbook, tickers
+from bot.sim.bybit.venue import BybitError, BybitMarket, from_engine, order_uuid, uid_of
 from bot.sim.bybit.wire import (
     execution_json,
     fees_by_order,
@@ -20,242 +29,10 @@ from bot.sim.bybit.wire import (
     position_json,
     wallet_json,
 )
-from bot.sim.matching import Engine
-from bot.sim.wire import s
 
-ZERO = Decimal(0)
-DAY_MS = 86_400_000
-_CATEGORIES = frozenset({"spot", "linear", "inverse", "option"})
 _EXEC_TYPES = frozenset(
     {"Trade", "AdlTrade", "Funding", "BustTrade", "Delivery", "Settle", "BlockTrade", "MovePosition"}
 )
-
-
-@dataclass(slots=True)
-class Call:
-    venue: BybitVenue
-    engine: Engine
-    account: Account | None
-    params: dict[str, str]
-    recv_ns: int
-    order: Order | None = None  # the order placed by this call, stamped with its ack time
-
-    @property
-    def acct(self) -> Account:
-        assert self.account is not None, "private route without an account"
-        return self.account
-
-
-Handler = Callable[[Call], Any]
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def _int(params: dict[str, str], name: str, default: int) -> int:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise BybitError(10001, f"params error: {name} invalid") from None
-
-
-def _decimal(params: dict[str, str], name: str) -> Decimal:
-    raw = params.get(name, "")
-    try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        raise BybitError(10001, f"params error: {name} invalid") from None
-    if not value.is_finite():
-        raise BybitError(10001, f"params error: {name} invalid")
-    return value
-
-
-def _category(c: Call, *, only_linear: bool = True) -> str:
-    category = c.params.get("category", "")
-    if category not in _CATEGORIES:
-        raise BybitError(10001, "params error: category invalid")
-    if only_linear and category != "linear":
-        raise BybitError(10001, f"params error: category {category} is not supported here")
-    return category
-
-
-def _symbol_filter(c: Call) -> BybitMarket | None:
-    """The symbol of a linear list query; Bybit needs symbol, baseCoin or settleCoin."""
-    if c.params.get("symbol"):
-        return c.venue.market(c.params["symbol"])
-    if not (c.params.get("settleCoin") or c.params.get("baseCoin")):
-        raise BybitError(10001, "params error: symbol, baseCoin or settleCoin is required")
-    return None
-
-
-def _cursor_page(
-    rows: list[Any], c: Call, key: Callable[[Any], int], default: int, top: int
-) -> tuple[list[Any], str]:
-    """Newest-first rows after the cursor (the key of the last row of the previous page)."""
-    limit = _int(c.params, "limit", default)
-    if not 1 <= limit <= top:
-        raise BybitError(10001, "params error: limit invalid")
-    cursor = c.params.get("cursor", "")
-    if cursor:
-        try:
-            after = int(cursor)
-        except ValueError:
-            raise BybitError(10001, "params error: cursor invalid") from None
-        rows = [r for r in rows if key(r) < after]
-    page = rows[:limit]
-    more = len(rows) > limit
-    return page, str(key(page[-1])) if more and page else ""
-
-
-def _time_window(c: Call) -> tuple[int, int]:
-    """startTime / endTime: at most 7 days apart; the last 7 days when neither is sent."""
-    start, end = _int(c.params, "startTime", 0), _int(c.params, "endTime", 0)
-    if start and end:
-        if end < start or end - start > 7 * DAY_MS:
-            raise BybitError(10001, "params error: the time range must be within 7 days")
-    elif start:
-        end = start + 7 * DAY_MS
-    elif end:
-        start = end - 7 * DAY_MS
-    else:
-        end = now_ms() + 1000
-        start = end - 7 * DAY_MS
-    return start, end
-
-
-# -- market data ----------------------------------------------------------------------------------
-
-
-def market_time(c: Call) -> Any:
-    ns = time.time_ns()
-    return {"timeSecond": str(ns // 1_000_000_000), "timeNano": str(ns)}
-
-
-def _decimals(value: Decimal) -> int:
-    exponent = value.normalize().as_tuple().exponent
-    return max(0, -exponent) if isinstance(exponent, int) else 0
-
-
-def instrument(m: BybitMarket) -> dict[str, Any]:
-    cfg = m.cfg
-    return {
-        "symbol": m.symbol,
-        "contractType": "LinearPerpetual",
-        "status": "Trading",
-        "baseCoin": m.base,
-        "quoteCoin": cfg.quote,
-        "settleCoin": cfg.quote,
-        "launchTime": "1585526400000",
-        "deliveryTime": "0",
-        "deliveryFeeRate": "",
-        "priceScale": str(_decimals(m.tick)),
-        "leverageFilter": {
-            "minLeverage": "1",
-            "maxLeverage": f"{cfg.max_leverage}.00",
-            "leverageStep": "0.01",
-        },
-        "priceFilter": {
-            "minPrice": s(m.tick),
-            "maxPrice": s(m.price_out(Decimal(10_000_000))),
-            "tickSize": s(m.tick),
-        },
-        "lotSizeFilter": {
-            "maxOrderQty": s(m.qty_out(cfg.max_qty)),
-            "minOrderQty": s(m.qty_out(cfg.min_qty)),
-            "qtyStep": s(m.step),
-            "postOnlyMaxOrderQty": s(m.qty_out(cfg.max_qty)),
-            "maxMktOrderQty": s(m.qty_out(cfg.max_qty)),
-            "minNotionalValue": s(cfg.min_notional),
-        },
-        "unifiedMarginTrade": True,
-        "fundingInterval": 480,
-        "copyTrading": "both",
-        "upperFundingRate": "0.00375",
-        "lowerFundingRate": "-0.00375",
-        "isPreListing": False,
-        "preListingInfo": None,
-        "riskParameters": {"priceLimitRatioX": "0.01", "priceLimitRatioY": "0.02"},
-        "displayName": "",
-    }
-
-
-def instruments_info(c: Call) -> Any:
-    category = _category(c, only_linear=False)
-    rows: list[dict[str, Any]] = []
-    # Other categories, and the PreLaunch listing ccxt asks for, are empty here.
-    if category == "linear" and c.params.get("status", "Trading") == "Trading":
-        wanted = c.params.get("symbol")
-        if wanted:
-            rows = [instrument(c.venue.market(wanted))]
-        else:
-            rows = [instrument(m) for m in c.venue.markets.values()]
-    return {"category": category, "list": rows, "nextPageCursor": ""}
-
-
-def _ticker(c: Call, m: BybitMarket) -> dict[str, Any]:
-    book = c.engine.books[m.engine_symbol]
-    bid, ask = book.levels(True, 1), book.levels(False, 1)
-    now = now_ms()
-    out = m.price_out
-    change = (book.last_price - book.open_price) / book.open_price
-    return {
-        "symbol": m.symbol,
-        "lastPrice": s(out(book.last_price)),
-        "indexPrice": s(out(book.fair)),
-        "markPrice": s(out(book.fair)),
-        "prevPrice24h": s(out(book.open_price)),
-        "price24hPcnt": s(change.quantize(Decimal("0.000001"))),
-        "highPrice24h": s(out(book.high)),
-        "lowPrice24h": s(out(book.low)),
-        "prevPrice1h": s(out(book.open_price)),
-        "openInterest": "0",
-        "openInterestValue": "0",
-        "turnover24h": s(book.quote_volume),
-        "volume24h": s(m.qty_out(book.volume)),
-        "fundingRate": "0.0001",
-        "nextFundingTime": str(now - now % 28_800_000 + 28_800_000),
-        "predictedDeliveryPrice": "",
-        "basisRate": "",
-        "deliveryFeeRate": "",
-        "deliveryTime": "0",
-        "ask1Size": s(m.qty_out(ask[0][1])) if ask else "0",
-        "bid1Price": s(out(bid[0][0])) if bid else "0",
-        "ask1Price": s(out(ask[0][0])) if ask else "0",
-        "bid1Size": s(m.qty_out(bid[0][1])) if bid else "0",
-        "basis": "",
-    }
-
-
-def tickers(c: Call) -> Any:
-    _category(c)
-    if c.params.get("symbol"):
-        rows = [_ticker(c, c.venue.market(c.params["symbol"]))]
-    else:
-        rows = [_ticker(c, m) for m in c.venue.markets.values()]
-    return {"category": "linear", "list": rows}
-
-
-def orderbook(c: Call) -> Any:
-    _category(c)
-    m = c.venue.market(c.params.get("symbol"))
-    limit = _int(c.params, "limit", 25)
-    if not 1 <= limit <= 500:
-        raise BybitError(10001, "params error: limit invalid")
-    book = c.engine.books[m.engine_symbol]
-    now = now_ms()
-    return {
-        "s": m.symbol,
-        "b": [[s(m.price_out(p)), s(m.qty_out(q))] for p, q in book.levels(True, limit)],
-        "a": [[s(m.price_out(p)), s(m.qty_out(q))] for p, q in book.levels(False, limit)],
-        "ts": now,
-        "u": book.update_id,
-        "seq": book.update_id,
-        "cts": now,
-    }
 
 
 # -- account --------------------------------------------------------------------------------------
@@ -328,9 +105,9 @@ def query_api(c: Call) -> Any:
 
 
 def position_list(c: Call) -> Any:
-    if _category(c, only_linear=False) != "linear":  # ccxt's position snapshot also asks inverse
+    if category_of(c, only_linear=False) != "linear":  # ccxt's position snapshot also asks inverse
         return {"category": c.params["category"], "list": [], "nextPageCursor": ""}
-    wanted = _symbol_filter(c)
+    wanted = symbol_filter(c)
     marks = c.engine.marks()
     realised = c.venue.realised(c.acct)
     rows = []
@@ -344,7 +121,7 @@ def position_list(c: Call) -> Any:
 
 
 def set_leverage(c: Call) -> Any:
-    _category(c)
+    category_of(c)
     m = c.venue.market(c.params.get("symbol"))
     buy, sell = c.params.get("buyLeverage", ""), c.params.get("sellLeverage", "")
     if buy != sell:
@@ -371,7 +148,7 @@ _TIF_IN = {"GTC": "GTC", "IOC": "IOC", "FOK": "FOK", "PostOnly": "GTX"}
 
 
 def order_create(c: Call) -> Any:
-    _category(c)
+    category_of(c)
     p, venue, acct = c.params, c.venue, c.acct
     m = venue.market(p.get("symbol"))
     side = {"Buy": "BUY", "Sell": "SELL"}.get(p.get("side", ""))
@@ -382,7 +159,7 @@ def order_create(c: Call) -> Any:
         raise BybitError(10001, "params error: orderType invalid")
     if p.get("positionIdx", "0") not in ("0", ""):
         raise BybitError(10001, "position idx not match position mode")
-    qty = _decimal(p, "qty")
+    qty = decimal_param(p, "qty")
     engine_params = {
         "symbol": m.engine_symbol,
         "side": side,
@@ -393,7 +170,7 @@ def order_create(c: Call) -> Any:
     if otype == "LIMIT":
         if not p.get("price"):
             raise BybitError(10001, "params error: price is required for a limit order")
-        engine_params["price"] = format(m.price_in(_decimal(p, "price")), "f")
+        engine_params["price"] = format(m.price_in(decimal_param(p, "price")), "f")
         tif = _TIF_IN.get(p.get("timeInForce") or "GTC")
         if tif is None:
             raise BybitError(10001, "params error: timeInForce invalid")
@@ -412,7 +189,7 @@ def order_create(c: Call) -> Any:
 
 
 def order_cancel(c: Call) -> Any:
-    _category(c)
+    category_of(c)
     m = c.venue.market(c.params.get("symbol"))
     if not (c.params.get("orderId") or c.params.get("orderLinkId")):
         raise BybitError(10001, "params error: orderId or orderLinkId is required")
@@ -424,7 +201,7 @@ def order_cancel(c: Call) -> Any:
 
 
 def _orders_reply(c: Call, rows: list[Order], default: int) -> Any:
-    page, cursor = _cursor_page(rows, c, lambda o: o.order_id, default, 50)
+    page, cursor = cursor_page(rows, c, lambda o: o.order_id, default, 50)
     fees = fees_by_order(c.acct, page)
     return {
         "category": "linear",
@@ -457,12 +234,12 @@ def _symbol_filter_optional(c: Call) -> BybitMarket | None:
 
 
 def order_realtime(c: Call) -> Any:
-    _category(c)
+    category_of(c)
     found = _by_id(c)
     if found is not None:
         recent = found and found[0].order_id in {o.order_id for o in _recent(c.acct)}
         return _orders_reply(c, found if recent else [], 20)
-    m = _symbol_filter(c)
+    m = symbol_filter(c)
     open_only = c.params.get("openOnly", "0") in ("0", "")
     pool = list(c.acct.open_orders.values()) if open_only else _recent(c.acct)
     rows = [o for o in pool if m is None or o.symbol == m.engine_symbol]
@@ -471,12 +248,12 @@ def order_realtime(c: Call) -> Any:
 
 
 def order_history(c: Call) -> Any:
-    _category(c)
+    category_of(c)
     found = _by_id(c)
     if found is not None:
         return _orders_reply(c, found, 20)
     m = _symbol_filter_optional(c)
-    start, end = _time_window(c)
+    start, end = time_window(c)
     status = c.params.get("orderStatus")
     rows = [
         o
@@ -494,13 +271,13 @@ def _status_matches(order: Order, status: str) -> bool:
 
 
 def execution_list(c: Call) -> Any:
-    _category(c)
+    category_of(c)
     acct, venue = c.acct, c.venue
     m = _symbol_filter_optional(c)
     exec_type = c.params.get("execType", "")
     if exec_type and exec_type not in _EXEC_TYPES:
         raise BybitError(10001, "params error: execType invalid")
-    start, end = _time_window(c)
+    start, end = time_window(c)
     order = None
     if c.params.get("orderId") or c.params.get("orderLinkId"):
         order = venue.find(acct, c.params.get("orderId"), c.params.get("orderLinkId"))
@@ -515,7 +292,7 @@ def execution_list(c: Call) -> Any:
         and start <= t.time_ms <= end
         and (order is None or t.order_id == order.order_id)
     ]
-    page, cursor = _cursor_page(rows, c, lambda t: t.trade_id, 50, 100)
+    page, cursor = cursor_page(rows, c, lambda t: t.trade_id, 50, 100)
     marks = c.engine.marks()
     return {
         "category": "linear",

@@ -11,11 +11,11 @@ from bot.sim.bybit.rest import BybitRestApi, build_app
 from bot.sim.bybit.stream import BybitStream
 from bot.sim.bybit.venue import BybitVenue
 from bot.sim.faults import Faults
-from bot.sim.matching import Engine
+from bot.sim.matching import MatchingEngine
 
 
 class BybitHost:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: MatchingEngine) -> None:
         self.engine = engine
         self.venue = BybitVenue(engine)
         self.stream = BybitStream(engine, self.venue)
@@ -23,7 +23,7 @@ class BybitHost:
         self._runner: web.AppRunner | None = None
         self.rest_url = ""
         self.ws_url = ""
-        # Engine events go to every personality; each keeps only its own accounts' connections.
+        # MatchingEngine events go to every personality; each keeps only its own accounts' connections.
         publish, wants = engine.publish, engine.wants
 
         def publish_all(api_key: str, event: dict[str, Any]) -> None:

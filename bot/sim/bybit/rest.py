@@ -16,11 +16,12 @@ from typing import Any
 from aiohttp import web
 
 from bot.sim.bybit.auth import verify_rest
-from bot.sim.bybit.endpoints import DEFAULT_LIMITS, ROUTES, Call
+from bot.sim.bybit.call import Call
+from bot.sim.bybit.endpoints import DEFAULT_LIMITS, ROUTES
 from bot.sim.bybit.venue import BybitError, BybitVenue
 from bot.sim.faults import Faults
 from bot.sim.jsonfast import dumps
-from bot.sim.matching import Engine
+from bot.sim.matching import MatchingEngine
 
 _JSON = "application/json"
 _ORDER_PATH = "/v5/order/create"
@@ -54,7 +55,7 @@ def _params(query: dict[str, str], body: str) -> dict[str, str]:
 
 
 class BybitRestApi:
-    def __init__(self, engine: Engine, venue: BybitVenue, faults: Faults) -> None:
+    def __init__(self, engine: MatchingEngine, venue: BybitVenue, faults: Faults) -> None:
         self.engine = engine
         self.venue = venue
         self.faults = faults

@@ -28,7 +28,7 @@ from bot.sim.bybit.auth import ws_auth_error
 from bot.sim.bybit.venue import BybitVenue
 from bot.sim.bybit.wire import execution_json, fees_by_order, order_json, position_json, wallet_json
 from bot.sim.jsonfast import dumps
-from bot.sim.matching import Engine
+from bot.sim.matching import MatchingEngine
 
 PRIVATE_PATH = "/v5/private"
 TOPICS = frozenset(
@@ -53,7 +53,7 @@ def _now_ms() -> int:
 
 
 class BybitStream:
-    def __init__(self, engine: Engine, venue: BybitVenue) -> None:
+    def __init__(self, engine: MatchingEngine, venue: BybitVenue) -> None:
         self.engine = engine
         self.venue = venue
         self._conns: dict[str, set[_Conn]] = {}  # authenticated connections per api_key

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from bot.sim.accounts import Account, Order, SimError
 from bot.sim.config import MarketConfig
-from bot.sim.matching import Engine
+from bot.sim.matching import MatchingEngine
 
 VENUE = "bybit"
 ZERO = Decimal(0)
@@ -28,7 +28,7 @@ class BybitError(Exception):
         self.headers = headers
 
 
-# Engine (Binance) reject codes -> Bybit retCode and message.
+# MatchingEngine (Binance) reject codes -> Bybit retCode and message.
 _FROM_ENGINE: dict[int, tuple[int, str]] = {
     -1121: (10001, "params error: symbol invalid"),
     -1111: (10001, "Qty or price precision is over the maximum allowed"),
@@ -110,7 +110,7 @@ class BybitMarket:
 
 
 class BybitVenue:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: MatchingEngine) -> None:
         self.engine = engine
         self.markets: dict[str, BybitMarket] = {}  # by Bybit symbol
         self.by_engine: dict[str, BybitMarket] = {}  # by engine symbol

@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.sim.accounts import Account, Order, Position, Trade
 from bot.sim.bybit.venue import BybitMarket, BybitVenue, exec_uuid, order_uuid
-from bot.sim.matching import Engine
+from bot.sim.matching import MatchingEngine
 from bot.sim.wire import s
 
 ZERO = Decimal(0)
@@ -203,7 +203,7 @@ def position_json(
     return out
 
 
-def wallet_json(engine: Engine, account: Account, cum_realised: Decimal) -> dict[str, Any]:
+def wallet_json(engine: MatchingEngine, account: Account, cum_realised: Decimal) -> dict[str, Any]:
     marks = engine.marks()
     upnl = account.unrealized(marks)
     pos_im = ZERO

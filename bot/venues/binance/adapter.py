@@ -30,7 +30,6 @@ class BinanceAdapter:
     name = "binance"
     client_ids: ClientIdFormat = DOTTED  # `^[\.A-Z\:/a-z0-9_-]{1,36}$`
     backfill_page_limit = 1000  # GET /fapi/v1/userTrades `limit` maximum
-    duplicate_id: re.Pattern[str] | None = _DUPLICATE
     weight_limit_1m: int | None = limits.WEIGHT_LIMIT_1M
     used_weight_header: str | None = limits.USED_WEIGHT_HEADER
 

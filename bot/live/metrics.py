@@ -1,4 +1,5 @@
-"""Prometheus metrics of one engine (its own registry, so tests can run several engines)."""
+"""Prometheus metrics of one engine (its own registry, so tests can run several engines). The live
+pipeline owns them; bot/service only renders them on /metrics."""
 
 from __future__ import annotations
 
@@ -53,6 +54,25 @@ class Metrics:
         )
         self.drift = Counter(
             "copybot_reconcile_drift_total", "Follower positions found off target", ["follower"], registry=r
+        )
+
+        self.state_changes = Counter(
+            "copybot_state_changes_total",
+            "Trading-state changes, by subject (a follower or * for global) and code",
+            ["subject", "state", "code"],
+            registry=r,
+        )
+        self.worker_failures = Counter(
+            "copybot_worker_failures_total",
+            "Unexpected exceptions in a supervised task (a follower's batch, a feed, upkeep, ...)",
+            ["worker"],
+            registry=r,
+        )
+        self.worker_restarts = Counter(
+            "copybot_worker_restarts_total",
+            "Supervised tasks restarted after they ended",
+            ["worker"],
+            registry=r,
         )
 
     def render(self) -> bytes:

@@ -1,0 +1,75 @@
+"""What a follower's worker is given: the work items on its queue, its settings, and what became
+of each lead fill for it (bot/live/follower.py runs them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+from bot.core.risk import RiskLimits
+from bot.core.sizing import Sizing
+from bot.core.types import ZERO, LeadFill
+
+
+@dataclass(frozen=True, slots=True)
+class FillWork:
+    fill: LeadFill
+    lead_before: Decimal
+    lead_after: Decimal
+    new_entry: bool
+    lead_equity: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class SyncWork:
+    """Converge one symbol to its target (reconciliation, start-up, a stop closing positions)."""
+
+    symbol: str
+    lead: str
+    trigger: str
+    ref_price: Decimal
+    reason: str
+    fills: tuple[str, ...] = ()  # lead fills whose batch failed: their disposition is recorded here
+
+
+Work = FillWork | SyncWork
+
+
+class Disposition(StrEnum):
+    """What became of a lead fill for one follower (journal: decisions, verdict 'deferred')."""
+
+    PLANNED = "planned"  # orders were planned (their client ids follow)
+    AT_TARGET = "at_target"  # nothing to do: the follower already holds its target
+    DEFERRED = "deferred"  # below the venue minimum or position unknown: a later pass converges
+    DENIED = "denied"  # a cap, a symbol list, a stop or the venue keeps it from being copied
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """A failed batch is retried after `backoff_s`, doubling up to `backoff_max_s`; `max_failures`
+    failures within `window_s` disable the follower (StateCode.WORKER_FAILURES)."""
+
+    max_failures: int
+    window_s: float
+    backoff_s: float
+    backoff_max_s: float
+
+
+@dataclass
+class FollowerSettings:
+    id: str
+    sizings: dict[str, Sizing]  # lead id -> sizing
+    limits: RiskLimits
+    retry: RetryPolicy  # defaults: the `supervision` config section (bot/config/models.py)
+    round_up_min: bool = False
+    market_orders: bool = True  # False: entries as IOC limits inside limits.slippage_bps
+
+
+@dataclass
+class Balance:
+    equity: Decimal = ZERO
+    peak: Decimal = ZERO
+    day_start: Decimal = ZERO
+    day: str = ""
+    allocation_base: Decimal = ZERO
