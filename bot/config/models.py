@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -22,47 +22,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr,
 from bot.config.loading import ConfigError as ConfigError  # re-exported: callers catch it from here
 from bot.config.loading import inline_secrets, read_yaml, validation_problems
 from bot.config.secrets import CredentialsRef, SecretRef, resolve, resolve_token
-from bot.core.rounding import dec
+from bot.config.values import AccountId, Amount, Fraction, Leverage, NonNegative, Seconds, to_json_flag
 from bot.core.symbols import Listing, SymbolMap
 from bot.core.types import Credentials
 from bot.venues.base import VenueMode
-
-
-def _to_decimal(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise ValueError("must be a number, not a boolean")
-    if isinstance(value, float | int | Decimal):
-        return dec(value)
-    if isinstance(value, str):
-        try:
-            return Decimal(value.strip().replace("_", ""))
-        except InvalidOperation:
-            raise ValueError(f"must be a decimal number, got {value!r}") from None
-    return value
-
-
-def _to_leverage(value: Any) -> Any:
-    if value == "lead":
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 125:
-        return value
-    raise ValueError(f"must be 'lead' or an integer from 1 to 125, got {value!r}")
-
-
-def _to_json_flag(value: Any) -> Any:
-    if isinstance(value, bool) or value == "auto":
-        return value
-    raise ValueError(f"must be true, false or auto, got {value!r}")
-
-
-Amount = Annotated[Decimal, BeforeValidator(_to_decimal), Field(gt=0)]
-NonNegative = Annotated[Decimal, BeforeValidator(_to_decimal), Field(ge=0)]
-Fraction = Annotated[Decimal, BeforeValidator(_to_decimal), Field(gt=0, le=1)]
-AccountId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
-Leverage = Annotated[int | Literal["lead"], BeforeValidator(_to_leverage)]
-Seconds = Annotated[float, Field(gt=0)]
 
 
 class _Model(BaseModel):
@@ -192,7 +155,7 @@ class AlertsConfig(_Model):
 
 class LoggingConfig(_Model):
     level: Literal["debug", "info", "warning", "error", "critical"] = "info"
-    json_: Annotated[bool | Literal["auto"], BeforeValidator(_to_json_flag)] = Field(
+    json_: Annotated[bool | Literal["auto"], BeforeValidator(to_json_flag)] = Field(
         default="auto", alias="json"
     )
 

@@ -13,16 +13,16 @@ import asyncio
 import os
 import time
 from collections import deque
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Protocol
 
 import structlog
 
-from bot.config.models import AppConfig, FollowerConfig
-from bot.config.settings import limits_from, sizings_from
 from bot.core.fanout import fanout_order
 from bot.core.trading_state import StateChange, StateCode
 from bot.core.types import ZERO, Decision, Intent, LeadFill, OrderOutcome, Reason, TradingState
+from bot.live.config_view import EngineConf, FollowerConf
 from bot.live.executor import ExecSettings, OrderPlacer
 from bot.live.follower import FollowerRuntime
 from bot.live.lead_feed import FeedSettings, LeadFeed
@@ -34,7 +34,7 @@ from bot.live.startup import prepare_follower, snapshot_lead
 from bot.live.supervisor import Supervisor
 from bot.live.trading_states import Standing, StateOwner
 from bot.live.venue_runtime import Venue
-from bot.live.work import FillWork, FollowerSettings, RetryPolicy
+from bot.live.work import FillWork, FollowerSettings
 
 log = structlog.get_logger("copybot.engine")
 
@@ -52,8 +52,9 @@ class Observer(Protocol):
 class Engine:
     def __init__(
         self,
-        cfg: AppConfig,
+        cfg: EngineConf,
         journal: JournalPort,
+        follower_settings: Mapping[str, FollowerSettings],
         *,
         slippage: SlippagePort,
         sim_urls: tuple[str, str] | None = None,
@@ -61,6 +62,7 @@ class Engine:
         alerts: AlertPort | None = None,
     ) -> None:
         self.cfg = cfg
+        self.follower_settings = follower_settings
         self.journal = journal
         self.metrics = metrics or Metrics()
         self.alerts = alerts
@@ -152,24 +154,12 @@ class Engine:
         for lead in self.leads.values():
             self._start_feed(lead)
 
-    def _add_follower(self, cfg: FollowerConfig) -> None:
+    def _add_follower(self, cfg: FollowerConf) -> None:
         venue = self.venues[cfg.venue]
         # A follower's client waits at most order_timeout_ms: past that, an order is ambiguous and
         # is settled by looking it up.
         client = self._client(venue, cfg.id, timeout_ms=self.cfg.executor.order_timeout_ms)
-        settings = FollowerSettings(
-            id=cfg.id,
-            sizings=sizings_from(cfg),
-            limits=limits_from(cfg),
-            round_up_min=cfg.risk.min_notional_policy == "round_up",
-            market_orders=cfg.risk.slippage_bps is None,
-            retry=RetryPolicy(
-                max_failures=self.cfg.supervision.max_failures,
-                window_s=self.cfg.supervision.window_s,
-                backoff_s=self.cfg.supervision.retry_backoff_s,
-                backoff_max_s=self.cfg.supervision.retry_backoff_max_s,
-            ),
-        )
+        settings = self.follower_settings[cfg.id]
         ex = self.cfg.executor
         follower = FollowerRuntime(
             settings=settings,

@@ -23,6 +23,7 @@ from bot.live.upkeep import run_upkeep
 from bot.service.alerts import AlertSink
 from bot.service.api import bound_port, start_api
 from bot.service.sdnotify import Notifier, WatchdogPinger
+from bot.service.wiring import follower_settings
 
 log = structlog.get_logger("copybot.app")
 
@@ -135,7 +136,14 @@ class Daemon:
         alerts = AlertSink(url)
         alerts.start()
         slippage = SlippageBook()  # the engine records each follower fill; the AUM report reads it
-        engine = Engine(self.cfg, self.journal, slippage=slippage, sim_urls=self.sim_urls, alerts=alerts)
+        engine = Engine(
+            self.cfg,
+            self.journal,
+            follower_settings(self.cfg),
+            slippage=slippage,
+            sim_urls=self.sim_urls,
+            alerts=alerts,
+        )
         self.engine = engine
         metrics = engine.metrics
         aum = self.aum = AumService(

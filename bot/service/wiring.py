@@ -1,0 +1,30 @@
+"""Config mapped to the live pipeline's per-follower settings, in one place: the core's sizing and
+risk limits (bot/config/settings.py), the order style and the worker's retry policy (the
+`supervision` section). The engine gets the result and never reads those config sections itself."""
+
+from __future__ import annotations
+
+from bot.config.models import AppConfig
+from bot.config.settings import limits_from, sizings_from
+from bot.live.work import FollowerSettings, RetryPolicy
+
+
+def follower_settings(cfg: AppConfig) -> dict[str, FollowerSettings]:
+    sup = cfg.supervision
+    retry = RetryPolicy(
+        max_failures=sup.max_failures,
+        window_s=sup.window_s,
+        backoff_s=sup.retry_backoff_s,
+        backoff_max_s=sup.retry_backoff_max_s,
+    )
+    return {
+        f.id: FollowerSettings(
+            id=f.id,
+            sizings=sizings_from(f),
+            limits=limits_from(f),
+            retry=retry,
+            round_up_min=f.risk.min_notional_policy == "round_up",
+            market_orders=f.risk.slippage_bps is None,
+        )
+        for f in cfg.followers
+    }
