@@ -11,9 +11,10 @@ all its followers (docs/guarantees.md, "Restarts")."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from decimal import Decimal
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -21,17 +22,34 @@ from bot.core.errors import ErrorKind, short
 from bot.core.trading_state import StateCode
 from bot.core.types import OrderOutcome, OrderStatus
 from bot.live.budget import essential
+from bot.live.config_view import EngineConf
 from bot.live.executor import OrderPlacer
 from bot.live.follower import FollowerRuntime
 from bot.live.lead_state import LeadRuntime
 from bot.live.lead_view import follower_symbols, lead_symbol
-
-if TYPE_CHECKING:
-    from bot.live.engine import Engine
+from bot.live.ports import JournalPort
+from bot.live.venue_runtime import Venue
 
 log = structlog.get_logger("copybot.startup")
 
 DEFAULT_LEVERAGE = 5  # when following the lead's leverage and the lead's is not known
+
+
+class Engine(Protocol):
+    """What the start-up steps use of the engine (bot.live.engine.Engine is one); a Protocol, so
+    the engine calls these steps without the two modules importing each other."""
+
+    @property
+    def cfg(self) -> EngineConf: ...
+    @property
+    def venues(self) -> Mapping[str, Venue]: ...
+    @property
+    def journal(self) -> JournalPort: ...
+    @property
+    def leads(self) -> Mapping[str, LeadRuntime]: ...
+    @property
+    def marks(self) -> dict[str, Decimal]: ...
+    async def resync_follower(self, follower: FollowerRuntime) -> None: ...
 
 
 class KeyRefused(Exception):
