@@ -1,5 +1,6 @@
 """`copybot check-config`: validate a config without trading; `--connect` also logs in to every
-account and checks what the venue says about it."""
+account, checks what the venue says about it, and opens its user data stream for a few seconds, so
+a wrong stream host or a key without stream access is found before a trial, not during it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Any
 from bot.commands.common import EXIT_CONFIG, load_or_report
 from bot.config.models import AppConfig
 from bot.core.errors import short
-from bot.venues import VenueMode, adapter_for, make_rest
+from bot.venues import VenueMode, adapter_for, make_pro, make_rest
+from bot.venues.ccxt_stream import is_connected
 
 HELP = "Validate a config file; with --connect, log in to every account and print what the venue says."
 
@@ -18,9 +20,37 @@ HELP = "Validate a config file; with --connect, log in to every account and prin
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="YAML config file")
     parser.add_argument("--connect", action="store_true", help="log in to every lead and follower account")
+    parser.add_argument(
+        "--stream-seconds",
+        type=float,
+        default=3.0,
+        help="with --connect: how long each account's user data stream must stay open (default 3)",
+    )
 
 
-async def _check_account(cfg: AppConfig, account_id: str, role: str) -> dict[str, Any]:
+async def _probe_stream(client: Any, seconds: float) -> str:
+    """Open the account's user data stream (ccxt.pro, as the daemon does) and keep it open for
+    `seconds`: "ok" when it connected and nothing failed meanwhile."""
+    loop = asyncio.get_running_loop()
+    watch = asyncio.ensure_future(client.watch_my_trades())
+    started = loop.time()
+    connected_ms: float | None = None
+    try:
+        while loop.time() - started < seconds:
+            if watch.done() and watch.exception() is not None:
+                return f"FAILED: {short(watch.exception())}"  # type: ignore[arg-type]
+            if connected_ms is None and is_connected(client):
+                connected_ms = (loop.time() - started) * 1000
+            await asyncio.sleep(0.05)
+        if connected_ms is None:
+            return f"FAILED: no stream connection within {seconds:g} s"
+        return f"ok (connected in {connected_ms:.0f} ms, open {seconds:g} s)"
+    finally:
+        watch.cancel()
+        await asyncio.gather(watch, return_exceptions=True)
+
+
+async def _check_account(cfg: AppConfig, account_id: str, role: str, stream_seconds: float) -> dict[str, Any]:
     venue_name = cfg.lead(account_id).venue if role == "lead" else cfg.follower(account_id).venue
     venue = cfg.venues[venue_name]
     row: dict[str, Any] = {
@@ -28,12 +58,18 @@ async def _check_account(cfg: AppConfig, account_id: str, role: str) -> dict[str
         "role": role,
         "venue": f"{venue_name} ({venue.exchange}, {venue.mode})",
     }
-    client = None
+    client = stream = None
     try:
         creds = cfg.credentials_for(account_id)
-        client = make_rest(venue.exchange, VenueMode(venue.mode), api_key=creds.api_key, secret=creds.secret,
-                           rest_url=venue.rest_url, ws_url=venue.ws_url, options=dict(venue.options),
-                           timeout_ms=venue.timeout_ms)  # fmt: skip
+        kwargs: dict[str, Any] = {
+            "api_key": creds.api_key,
+            "secret": creds.secret,
+            "rest_url": venue.rest_url,
+            "ws_url": venue.ws_url,
+            "options": dict(venue.options),
+            "timeout_ms": venue.timeout_ms,
+        }
+        client = make_rest(venue.exchange, VenueMode(venue.mode), **kwargs)
         markets = await client.load_markets()
         row["markets"] = len(markets)
         adapter = adapter_for(venue.exchange)
@@ -47,17 +83,22 @@ async def _check_account(cfg: AppConfig, account_id: str, role: str) -> dict[str
             client, VenueMode(venue.mode), allow_withdrawal=cfg.allow_withdrawal_keys
         )
         row["key"] = "ok" if problem is None else f"REFUSED: {problem}"
+        stream = make_pro(venue.exchange, VenueMode(venue.mode), **kwargs)
+        stream.set_markets(client.markets, client.currencies)
+        row["stream"] = await _probe_stream(stream, stream_seconds)
     except Exception as exc:
-        row["key"] = f"FAILED: {short(exc)}"
+        row.setdefault("key", f"FAILED: {short(exc)}")
+        row.setdefault("stream", f"FAILED: {short(exc)}")
     finally:
-        if client is not None:
-            await client.close()
+        for c in (client, stream):
+            if c is not None:
+                await c.close()
     return row
 
 
-async def _connect_all(cfg: AppConfig) -> list[dict[str, Any]]:
-    jobs = [_check_account(cfg, lead.id, "lead") for lead in cfg.leads]
-    jobs += [_check_account(cfg, f.id, "follower") for f in cfg.followers]
+async def _connect_all(cfg: AppConfig, stream_seconds: float) -> list[dict[str, Any]]:
+    jobs = [_check_account(cfg, lead.id, "lead", stream_seconds) for lead in cfg.leads]
+    jobs += [_check_account(cfg, f.id, "follower", stream_seconds) for f in cfg.followers]
     return list(await asyncio.gather(*jobs))
 
 
@@ -68,16 +109,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.config}: valid ({len(cfg.leads)} lead(s), {len(cfg.followers)} follower(s))")
     if not args.connect:
         return 0
-    rows = asyncio.run(_connect_all(cfg))
+    rows = asyncio.run(_connect_all(cfg, args.stream_seconds))
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title="accounts")
-    for column in ("account", "role", "venue", "markets", "balance", "position_mode", "key"):
+    columns = ("account", "role", "venue", "markets", "balance", "position_mode", "key", "stream")
+    for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*(str(row.get(c, "-")) for c in ("account", "role", "venue", "markets", "balance",
-                                                         "position_mode", "key")))  # fmt: skip
-    Console().print(table)
-    ok = all(r.get("key") == "ok" for r in rows)
+        table.add_row(*(str(row.get(c, "-")) for c in columns))
+    Console(width=200).print(table)
+    ok = all(r.get("key") == "ok" and str(r.get("stream", "")).startswith("ok") for r in rows)
     return 0 if ok else 1
