@@ -17,12 +17,13 @@ import aiohttp
 
 from bot.config.models import parse_config
 from bot.demo.lead_script import ScriptedLead
-from bot.demo.report import Recorder, copy_lags_ms, summarize
-from bot.demo.setup import config_from_file, demo_accounts, demo_config
+from bot.demo.report import Recorder, copy_lags_ms, lag_summary, summarize
+from bot.demo.setup import VENUE_EXCHANGES, config_from_file, demo_accounts, demo_config
 from bot.demo.view import DemoView
 from bot.service.app import Daemon
 from bot.service.logs import configure_logging
 from bot.service.status import snapshot
+from bot.sim.bybit.venue import exec_uuid
 from bot.sim.server import SimExchange
 from bot.venues import VenueMode, make_rest
 
@@ -34,6 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="how long the lead trades (default 30)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON, no live view")
     parser.add_argument("--seed", type=int, default=7, help="seed of the scripted lead")
+    parser.add_argument(
+        "--venues",
+        default="binance",
+        help="venues of the local exchange, comma-separated (binance, bybit): the lead trades on the first, "
+        "followers take them in turn; the summary shows copy lag per venue pair (default binance)",
+    )
     parser.add_argument("--journal", default=None, help="journal path (default: a temporary file)")
     parser.add_argument(
         "--config",
@@ -50,25 +57,41 @@ async def _admin(session: aiohttp.ClientSession, base: str, api_key: str) -> dic
         return data
 
 
+def parse_venues(text: str) -> tuple[str, ...]:
+    venues = tuple(dict.fromkeys(v.strip() for v in text.split(",") if v.strip()))
+    unknown = [v for v in venues if v not in VENUE_EXCHANGES]
+    if not venues or unknown:
+        raise ValueError(
+            f"--venues: {', '.join(unknown) or 'none given'}: use some of {', '.join(VENUE_EXCHANGES)}"
+        )
+    return venues
+
+
 async def run_demo(args: argparse.Namespace, journal_path: str) -> dict[str, Any]:
-    sim = SimExchange()
+    venues = parse_venues(args.venues)
+    sim = SimExchange(venues=venues)
     await sim.start()
+    several = len(venues) > 1
     if args.config:
         data, env, accounts = config_from_file(args.config, journal_path)
+        for account in accounts:
+            account["venue"] = venues[0]
     else:
-        accounts = demo_accounts(args.followers)
-        data, env = demo_config(accounts, journal_path)
+        accounts = demo_accounts(args.followers, venues)
+        data, env = demo_config(accounts, journal_path, sim.urls if several else None)
     for account in accounts:
         balance = Decimal(account["balance"])
-        sim.create_account(account["api_key"], account["secret"], balance, name=account["id"])
+        sim.create_account(account["api_key"], account["secret"], balance, name=account["id"],
+                           venue=account["venue"])  # fmt: skip
     cfg = parse_config(data, source="demo", allow_embedded_sim=True, env=env)
-    daemon = Daemon(cfg, sim_urls=(sim.rest_url, sim.ws_url), api_port=0)
+    first = sim.urls[venues[0]]
+    daemon = Daemon(cfg, sim_urls=(first["rest"], first["ws"]), api_port=0)
     recorder = Recorder()
     daemon_task = asyncio.create_task(daemon.run(), name="daemon")
     lead = accounts[0]
     lead_id = data["leads"][0]["id"]
-    client = make_rest("binanceusdm", VenueMode.SIM, api_key=lead["api_key"], secret=lead["secret"],
-                       rest_url=sim.rest_url, ws_url=sim.ws_url)  # fmt: skip
+    client = make_rest(VENUE_EXCHANGES[lead["venue"]], VenueMode.SIM, api_key=lead["api_key"],
+                       secret=lead["secret"], rest_url=first["rest"], ws_url=first["ws"])  # fmt: skip
     view = None
     try:
         while daemon.engine is None or not daemon.engine.ready.is_set():
@@ -88,7 +111,7 @@ async def run_demo(args: argparse.Namespace, journal_path: str) -> dict[str, Any
         }
         markets = engine.leads[lead_id].markets
         script = ScriptedLead(
-            client, sim.rest_url, markets, symbols=symbols, seed=args.seed, notional=notional
+            client, first["rest"], markets, symbols=symbols, seed=args.seed, notional=notional
         )
         if not args.json and sys.stdout.isatty():
             view = DemoView(engine, recorder)
@@ -102,13 +125,25 @@ async def run_demo(args: argparse.Namespace, journal_path: str) -> dict[str, Any
         await engine.wait_idle(15)
         elapsed = time.monotonic() - started
         async with aiohttp.ClientSession() as session:
-            lead_trades = (await _admin(session, sim.rest_url, lead["api_key"]))["trades"]
-            follower_orders = []
+            lead_trades = (await _admin(session, first["rest"], lead["api_key"]))["trades"]
+            orders_by_venue: dict[str, list[dict[str, Any]]] = {}
             for account in accounts[len(data["leads"]) :]:
-                follower_orders += (await _admin(session, sim.rest_url, account["api_key"]))["orders"]
-        lags = copy_lags_ms(lead_trades, follower_orders, recorder)
-        return summarize(status=snapshot(engine), recorder=recorder, lags_ms=lags, seconds=round(elapsed, 1),
-                         lead_orders=script.orders, reconcile_drifts=len(report.drifts))  # fmt: skip
+                orders = (await _admin(session, first["rest"], account["api_key"]))["orders"]
+                orders_by_venue.setdefault(account["venue"], []).extend(orders)
+        # The admin view names trades by the engine's id; a Bybit lead's fills carry execIds.
+        fill_id = exec_uuid if lead["venue"] == "bybit" else str
+        lags = {
+            f"{lead['venue']}->{venue}": copy_lags_ms(lead_trades, orders, recorder, fill_id)
+            for venue, orders in orders_by_venue.items()
+        }
+        summary = summarize(status=snapshot(engine), recorder=recorder,
+                            lags_ms=[x for pair in lags.values() for x in pair], seconds=round(elapsed, 1),
+                            lead_orders=script.orders, reconcile_drifts=len(report.drifts))  # fmt: skip
+        summary["copy_lag_ms_by_venue"] = {pair: lag_summary(values) for pair, values in lags.items()}
+        venue_of = {a["id"]: a["venue"] for a in accounts}
+        for fid, row in summary["followers"].items():
+            row["venue"] = venue_of.get(fid)
+        return summary
     finally:
         if view is not None:
             view.stop()
@@ -124,6 +159,10 @@ def _print_summary(summary: dict[str, Any]) -> None:
           f"{summary['follower_orders']} follower orders {summary['orders_by_outcome']}")  # fmt: skip
     print(f"copy lag (lead fill -> follower order at the exchange): p50 {lag['p50']} ms, p99 {lag['p99']} ms "
           f"over {lag['samples']} orders")  # fmt: skip
+    by_venue = summary.get("copy_lag_ms_by_venue", {})
+    if len(by_venue) > 1:
+        for pair, v in by_venue.items():
+            print(f"  {pair}: p50 {v['p50']} ms, p99 {v['p99']} ms over {v['samples']} orders")
     denials, clips = summary["denials_by_reason"] or "none", summary["clips_by_reason"] or "none"
     print(f"denials by reason: {denials}; clips: {clips}")
     for fid, f in summary["followers"].items():
@@ -136,7 +175,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
             )
             or "flat"
         )
-        head = f"  [{mark}] {fid} {f['state']} equity {f['equity']} orders {f['orders']}"
+        head = f"  [{mark}] {fid} ({f.get('venue')}) {f['state']} equity {f['equity']} orders {f['orders']}"
         print(f"{head}: position/target {detail}")
     print("all followers on target" if summary["all_match"] else "SOME FOLLOWERS ARE OFF TARGET")
 
@@ -144,6 +183,11 @@ def _print_summary(summary: dict[str, Any]) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.followers < 1:
         print("copybot demo: --followers must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        parse_venues(args.venues)
+    except ValueError as exc:
+        print(f"copybot demo: {exc}", file=sys.stderr)
         return 2
     configure_logging("warning", json=False, stream=sys.stderr, cache=True)
     with tempfile.TemporaryDirectory(prefix="copybot-demo-") as tmp:

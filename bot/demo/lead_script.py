@@ -14,6 +14,7 @@ import structlog
 
 from bot.core.rounding import dec, round_to_step
 from bot.core.types import MarketSpec
+from bot.venues import adapter_for
 
 log = structlog.get_logger("copybot.demo.lead")
 
@@ -89,19 +90,17 @@ class ScriptedLead:
             walked = round_to_step(price * (1 - Decimal("0.0006") * i), market.tick)
             await self._move_price(session, symbol, walked)
             await asyncio.sleep(0.1)
-        status = await self.client.fetch_order(order["id"], symbol)
-        if status.get("status") == "open":
+        # Still open? (asked through the open orders: Bybit looks single orders up in its recent 500 only)
+        if any(o["id"] == order["id"] for o in await self.client.fetch_open_orders(symbol)):
             await self.client.cancel_order(order["id"], symbol)
         await self._move_price(session, symbol, price)
 
     async def _sync_positions(self) -> None:
         """The exchange's view of the lead's positions (a partly filled, cancelled limit order
         leaves a size the script cannot know in advance)."""
-        rows = await self.client.fetch_positions(self.symbols)
-        self.position = dict.fromkeys(self.symbols, Decimal(0))
-        for row in rows:
-            if row["symbol"] in self.position:
-                self.position[row["symbol"]] = dec(row["info"]["positionAmt"])
+        # All positions, then filtered: Bybit's fetch_positions takes at most one symbol.
+        held = adapter_for(self.client.id).positions(await self.client.fetch_positions())
+        self.position = {s: held[s].qty if s in held else Decimal(0) for s in self.symbols}
 
     async def step(self, session: aiohttp.ClientSession) -> str:
         await self._sync_positions()

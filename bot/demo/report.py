@@ -4,6 +4,7 @@ follower ended on its targets."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,15 +35,19 @@ class Recorder:
         self, follower: str, intent: Intent, outcome: OrderOutcome, sent_ns: int, acked_ns: int
     ) -> None:
         self.triggers[intent.client_order_id] = (intent.lead, intent.trigger)
-        self.outcomes[outcome.status] += 1
+        self.outcomes[outcome.status.value] += 1
 
 
 def copy_lags_ms(
-    lead_trades: list[dict[str, Any]], follower_orders: list[dict[str, Any]], recorder: Recorder
+    lead_trades: list[dict[str, Any]],
+    follower_orders: list[dict[str, Any]],
+    recorder: Recorder,
+    fill_id: Callable[[int], str] = str,
 ) -> list[float]:
     """Per follower order copying a lead trade: order arrival at the exchange minus the lead trade's
-    execution, both on the exchange's clock."""
-    trade_ns = {str(t["id"]): int(t["timeNs"]) for t in lead_trades}
+    execution, both on the exchange's clock. `fill_id` names an exchange trade as the lead's venue
+    names its fill (the admin view gives the engine's trade id)."""
+    trade_ns = {fill_id(int(t["id"])): int(t["timeNs"]) for t in lead_trades}
     lags = []
     for order in follower_orders:
         link = recorder.triggers.get(order.get("clientOrderId", ""))
@@ -50,6 +55,15 @@ def copy_lags_ms(
             continue  # reconciliation orders copy no single trade
         lags.append((int(order["recvTimeNs"]) - trade_ns[link[1]]) / 1e6)
     return lags
+
+
+def lag_summary(lags_ms: list[float]) -> dict[str, Any]:
+    p50, p99 = percentile(lags_ms, 0.5), percentile(lags_ms, 0.99)
+    return {
+        "p50": round(p50, 3) if p50 is not None else None,
+        "p99": round(p99, 3) if p99 is not None else None,
+        "samples": len(lags_ms),
+    }
 
 
 def follower_match(positions: dict[str, dict[str, Any]]) -> bool:
@@ -74,7 +88,6 @@ def summarize(
             "match": follower_match(f["positions"]),
             "positions": f["positions"],
         }
-    p50, p99 = percentile(lags_ms, 0.5), percentile(lags_ms, 0.99)
     return {
         "seconds": seconds,
         "lead_orders": lead_orders,
@@ -83,11 +96,7 @@ def summarize(
         "orders_by_outcome": dict(recorder.outcomes),
         "denials_by_reason": dict(recorder.denials),
         "clips_by_reason": dict(recorder.clips),
-        "copy_lag_ms": {
-            "p50": round(p50, 3) if p50 is not None else None,
-            "p99": round(p99, 3) if p99 is not None else None,
-            "samples": len(lags_ms),
-        },
+        "copy_lag_ms": lag_summary(lags_ms),
         "internal_lag_ms": status["internal_lag_ms"],
         "final_reconcile_drifts": reconcile_drifts,
         "followers": followers,

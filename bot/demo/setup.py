@@ -10,6 +10,9 @@ from typing import Any
 
 LEAD_BALANCE = Decimal(100_000)
 
+# The local exchange's personalities (`SimExchange(venues=...)`) and the ccxt client of each.
+VENUE_EXCHANGES = {"binance": "binanceusdm", "bybit": "bybit"}
+
 # (sizing, balance, risk overrides): cycled when there are more followers than rows.
 FOLLOWER_PROFILES: list[tuple[dict[str, Any], Decimal, dict[str, Any]]] = [
     ({"mode": "equity_ratio"}, Decimal(20_000), {"slippage_bps": None}),
@@ -21,20 +24,25 @@ FOLLOWER_PROFILES: list[tuple[dict[str, Any], Decimal, dict[str, Any]]] = [
 ]  # fmt: skip
 
 
-def demo_accounts(followers: int) -> list[dict[str, Any]]:
-    """Accounts to create on the local exchange: the lead first."""
-    accounts = [{"id": "lead", "balance": LEAD_BALANCE}]
+def demo_accounts(followers: int, venues: tuple[str, ...] = ("binance",)) -> list[dict[str, Any]]:
+    """Accounts to create on the local exchange: the lead first, on the first venue; followers take
+    the venues in turn."""
+    accounts = [{"id": "lead", "balance": LEAD_BALANCE, "venue": venues[0]}]
     for i in range(followers):
         _, balance, _ = FOLLOWER_PROFILES[i % len(FOLLOWER_PROFILES)]
-        accounts.append({"id": f"f{i + 1}", "balance": balance})
+        accounts.append({"id": f"f{i + 1}", "balance": balance, "venue": venues[i % len(venues)]})
     for account in accounts:
         account["api_key"] = secrets.token_hex(32)
         account["secret"] = secrets.token_hex(32)
     return accounts
 
 
-def demo_config(accounts: list[dict[str, Any]], journal_path: str) -> tuple[dict[str, Any], dict[str, str]]:
-    """The config dict and the environment its credentials are read from."""
+def demo_config(
+    accounts: list[dict[str, Any]], journal_path: str, urls: dict[str, dict[str, str]] | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The config dict and the environment its credentials are read from. Without `urls` one venue,
+    `local`, whose hosts the daemon is given; with them (several venues) one venue per
+    personality, named after it, with its hosts."""
     env: dict[str, str] = {}
     for account in accounts:
         name = account["id"].upper()
@@ -50,7 +58,7 @@ def demo_config(accounts: list[dict[str, Any]], journal_path: str) -> tuple[dict
         sizing, _, risk = FOLLOWER_PROFILES[i % len(FOLLOWER_PROFILES)]
         followers.append({
             "id": account["id"],
-            "venue": "local",
+            "venue": account["venue"] if urls else "local",
             "credentials": creds(account["id"]),
             "leverage": 10,
             "risk": {
@@ -62,9 +70,15 @@ def demo_config(accounts: list[dict[str, Any]], journal_path: str) -> tuple[dict
             },
             "follows": [{"lead": "lead", "sizing": sizing}],
         })  # fmt: skip
+    if urls:
+        venues = {v: {"exchange": VENUE_EXCHANGES[v], "mode": "sim", "rest_url": u["rest"], "ws_url": u["ws"]}
+                  for v, u in urls.items()}  # fmt: skip
+    else:
+        venues = {"local": {"exchange": VENUE_EXCHANGES[accounts[0]["venue"]], "mode": "sim"}}
+    lead_venue = accounts[0]["venue"] if urls else "local"
     config = {
-        "venues": {"local": {"exchange": "binanceusdm", "mode": "sim"}},
-        "leads": [{"id": "lead", "venue": "local", "credentials": creds("lead"),
+        "venues": venues,
+        "leads": [{"id": "lead", "venue": lead_venue, "credentials": creds("lead"),
                    "symbols": ["BTC/USDT:USDT", "ETH/USDT:USDT", "THIN/USDT:USDT"]}],
         "followers": followers,
         "feed": {"keepalive_s": 5, "stale_after_s": 20},
