@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.core.rounding import dec
 from bot.core.types import ZERO, LeadFill, MarketSpec, OrderOutcome, OrderStatus, PositionSnapshot, Side
+from bot.venues.base import VenueMode
 
 UNIFIED_STATUS = {
     "closed": OrderStatus.FILLED,
@@ -102,3 +103,21 @@ def fill_from_trade(lead: str, trade: dict[str, Any], source: str, *, qty: Any =
         client_order_id=client_order_id or trade.get("clientOrderId"),
         source=source,
     )
+
+
+def apply_mode(exchange: Any, mode: VenueMode) -> Any:
+    """Point a ccxt client at the venue's testnet or demo-trading hosts (live and sim: unchanged)."""
+    if mode is VenueMode.TESTNET:
+        exchange.set_sandbox_mode(True)
+    elif mode is VenueMode.DEMO:
+        exchange.enable_demo_trading(True)
+    return exchange
+
+
+def order_flags(params: dict[str, Any], *, reduce_only: bool, ioc: bool) -> dict[str, Any]:
+    """ccxt's unified reduce-only and IOC flags added to an order's params."""
+    if reduce_only:
+        params["reduceOnly"] = True
+    if ioc:
+        params["timeInForce"] = "IOC"
+    return params

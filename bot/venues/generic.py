@@ -35,11 +35,7 @@ class GenericAdapter:
         return {"fetchCurrencies": False, "adjustForTimeDifference": False, "defaultType": "swap"}
 
     def prepare(self, exchange: Any, mode: VenueMode) -> Any:
-        if mode is VenueMode.TESTNET:
-            exchange.set_sandbox_mode(True)
-        elif mode is VenueMode.DEMO:
-            exchange.enable_demo_trading(True)
-        return exchange
+        return ccxt_common.apply_mode(exchange, mode)
 
     def market_spec(self, market: dict[str, Any]) -> MarketSpec:
         return ccxt_common.market_spec(market)
@@ -70,12 +66,7 @@ class GenericAdapter:
         recv_window_ms: int | None = None,
     ) -> dict[str, Any]:
         # No unified recvWindow in ccxt: the landing window below is a conservative guess instead.
-        params: dict[str, Any] = {"clientOrderId": client_order_id}
-        if reduce_only:
-            params["reduceOnly"] = True
-        if ioc:
-            params["timeInForce"] = "IOC"
-        return params
+        return ccxt_common.order_flags({"clientOrderId": client_order_id}, reduce_only=reduce_only, ioc=ioc)
 
     def landing_window_ms(self, recv_window_ms: int) -> int:
         return GENERIC_LANDING_MS

@@ -43,9 +43,7 @@ class BinanceAdapter:
         if mode is VenueMode.TESTNET:
             # ccxt 4.5 refuses private calls to Binance's futures testnet without this acknowledgement.
             exchange.options["disableFuturesSandboxWarning"] = True
-            exchange.set_sandbox_mode(True)
-        elif mode is VenueMode.DEMO:
-            exchange.enable_demo_trading(True)
+        ccxt_common.apply_mode(exchange, mode)
         # The linear error codes (-2019 InsufficientFunds, -4164 InvalidOrder, ...) are applied by
         # ccxt only for real fapi hosts; merge them so every mode maps them the same way.
         linear = (getattr(exchange, "exceptions", {}) or {}).get("linear", {}).get("exact", {})
@@ -81,11 +79,7 @@ class BinanceAdapter:
         timestamp_ms: int | None = None,
         recv_window_ms: int | None = None,
     ) -> dict[str, Any]:
-        params: dict[str, Any] = {"clientOrderId": client_order_id}
-        if reduce_only:
-            params["reduceOnly"] = True
-        if ioc:
-            params["timeInForce"] = "IOC"
+        params = ccxt_common.order_flags({"clientOrderId": client_order_id}, reduce_only=reduce_only, ioc=ioc)
         # ccxt signs `timestamp` and `recvWindow` from params when given (else its own clock and
         # options['recvWindow'], 10 s): the executor must know both exactly.
         if timestamp_ms is not None:

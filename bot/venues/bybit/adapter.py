@@ -13,6 +13,7 @@ import ccxt
 from bot.core.clientid import ClientIdFormat
 from bot.core.errors import ErrorKind
 from bot.core.types import LeadFill, MarketSpec, OrderOutcome, PositionSnapshot
+from bot.venues import ccxt_common
 from bot.venues.base import StreamDecoder, VenueMode
 from bot.venues.bybit import decode, history, keys, stream, urls
 from bot.venues.errors import classify
@@ -46,11 +47,7 @@ class BybitAdapter:
         # load_markets with keys would also load currencies (/v5/asset/coin/query-info, which needs
         # wallet permissions copybot's keys should not have); ccxt reads `has` here, not an option.
         exchange.has = {**exchange.has, "fetchCurrencies": False}
-        if mode is VenueMode.TESTNET:
-            exchange.set_sandbox_mode(True)
-        elif mode is VenueMode.DEMO:
-            exchange.enable_demo_trading(True)
-        return exchange
+        return ccxt_common.apply_mode(exchange, mode)
 
     def market_spec(self, market: dict[str, Any]) -> MarketSpec:
         return decode.market_spec(market)
@@ -80,12 +77,8 @@ class BybitAdapter:
         recv_window_ms: int | None = None,
     ) -> dict[str, Any]:
         # ccxt signs Bybit's timestamp and recv_window (a header) itself: not needed here, see below.
-        params: dict[str, Any] = {"orderLinkId": client_order_id, "positionIdx": 0}
-        if reduce_only:
-            params["reduceOnly"] = True
-        if ioc:
-            params["timeInForce"] = "IOC"
-        return params
+        params = {"orderLinkId": client_order_id, "positionIdx": 0}
+        return ccxt_common.order_flags(params, reduce_only=reduce_only, ioc=ioc)
 
     def landing_window_ms(self, recv_window_ms: int) -> int:
         # An orderLinkId is taken by every order the account ever placed (110072 on reuse): if the
