@@ -82,7 +82,7 @@ class Daemon:
         self.api_port = api_port
         self.on_ready = on_ready
         self.stop_event = asyncio.Event()
-        self.journal: Any = None
+        self.journal: Journal | None = None
         self.engine: Engine | None = None
         self.aum: AumService | None = None
         self.reconciler: Reconciler | None = None
@@ -131,14 +131,14 @@ class Daemon:
                 loop.add_signal_handler(sig, self.request_stop, sig.name)
             except (NotImplementedError, RuntimeError):  # not the main thread (tests)
                 pass
-        self.journal = Journal.open(journal_path(self.cfg))
+        journal = self.journal = Journal.open(journal_path(self.cfg))
         url = self.cfg.webhook_url()
         alerts = AlertSink(url)
         alerts.start()
         slippage = SlippageBook()  # the engine records each follower fill; the AUM report reads it
         engine = Engine(
             self.cfg,
-            self.journal,
+            journal,
             follower_settings(self.cfg),
             slippage=slippage,
             sim_urls=self.sim_urls,
@@ -148,7 +148,7 @@ class Daemon:
         metrics = engine.metrics
         aum = self.aum = AumService(
             engine,
-            self.journal,
+            journal,
             aum_settings(self.cfg),
             slippage=slippage,
             on_aum=lambda lead, value: metrics.aum.labels(lead).set(float(value)),
@@ -199,7 +199,7 @@ class Daemon:
             if self.api_runner is not None:
                 await self.api_runner.cleanup()
             await alerts.stop()
-            self.journal.close()
+            journal.close()
             self.notifier.close()
             log.info("stopped", drained=drained)
         return 0
