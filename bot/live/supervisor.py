@@ -72,6 +72,7 @@ class Supervisor:
         self.workers: dict[str, WorkerHealth] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.stopping = False
+        self._stopped: set[str] = set()  # cancelled on purpose: not dead
 
     def spawn(
         self, name: str, run: Callable[[], Awaitable[None]], *, restart: bool = True
@@ -80,6 +81,7 @@ class Supervisor:
         if name in self._tasks and not self._tasks[name].done():
             raise ValueError(f"supervisor: a task named {name!r} is already running")
         health = self.workers.setdefault(name, WorkerHealth(name))
+        self._stopped.discard(name)
         task = asyncio.create_task(self._guard(name, run, restart, health), name=name)
         self._tasks[name] = task
         return task
@@ -137,7 +139,7 @@ class Supervisor:
         """Supervised tasks that ended for good (not by stop())."""
         if self.stopping:
             return []
-        return sorted(name for name, task in self._tasks.items() if task.done())
+        return sorted(name for name, task in self._tasks.items() if task.done() and name not in self._stopped)
 
     def failing(self) -> list[str]:
         return sorted(name for name, h in self.workers.items() if h.failing(self.failing_window_s))
@@ -153,6 +155,7 @@ class Supervisor:
         if names is None:
             self.stopping = True
         chosen = [t for n, t in self._tasks.items() if names is None or n in names]
+        self._stopped.update(n for n in self._tasks if names is None or n in names)
         for task in chosen:
             task.cancel()
         await asyncio.gather(*chosen, return_exceptions=True)

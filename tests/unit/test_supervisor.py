@@ -104,6 +104,16 @@ async def test_failing_until_success_or_the_window_passes() -> None:
     assert sup.report()["follower:f1"]["failures"] == 2
 
 
+async def test_a_task_stopped_on_purpose_is_not_dead() -> None:
+    sup, _, _ = make()
+    sup.spawn("feed:a", lambda: asyncio.sleep(3600))
+    sup.spawn("feed:b", lambda: asyncio.sleep(3600))
+    await sup.stop(["feed:a"])  # the engine stops the feeds first when it drains
+    assert sup.dead() == []
+    assert not sup.stopping
+    await sup.stop()
+
+
 async def test_names_are_unique_while_running() -> None:
     sup, _, _ = make()
     sup.spawn("feed:a", lambda: asyncio.sleep(3600))
