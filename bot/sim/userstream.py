@@ -25,6 +25,7 @@ from bot.sim.accounts import SimError
 from bot.sim.jsonfast import dumps
 from bot.sim.limits import Limits
 from bot.sim.matching import MatchingEngine
+from bot.sim.socket_faults import SocketFaults
 
 _CLOSE = object()  # queue marker: close the socket normally after what is queued
 
@@ -55,7 +56,7 @@ def listen_key_of(path: str) -> str | None:
     return None
 
 
-class UserStream:
+class UserStream(SocketFaults):
     def __init__(self, engine: MatchingEngine, limits: Limits | None = None) -> None:
         self.engine = engine
         self.limits = limits  # connection attempts per source address
@@ -124,26 +125,6 @@ class UserStream:
 
     def connections(self, api_key: str | None = None) -> list[_Conn]:
         return [c for k, cs in self._conns.items() if api_key in (None, k) for c in cs]
-
-    def drop(self, api_key: str | None = None) -> int:
-        """Cut the matching sockets without a close frame (the client sees 1006)."""
-        conns = self.connections(api_key)
-        for conn in conns:
-            conn.ws.transport.abort()
-        return len(conns)
-
-    def stall(self, seconds: float, api_key: str | None = None) -> int:
-        """For `seconds` the sockets deliver nothing and answer no pings; then they are cut."""
-        conns = self.connections(api_key)
-        for conn in conns:
-            conn.stalled_until = time.monotonic() + seconds
-            conn.ws.transport.pause_reading()
-            self._spawn(self._cut_later(conn, seconds))
-        return len(conns)
-
-    async def _cut_later(self, conn: _Conn, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-        conn.ws.transport.abort()
 
     # -- the websocket host -----------------------------------------------------------------------
 
@@ -223,11 +204,6 @@ class UserStream:
         state = self.keys[key]
         # expire() works per account; an account has one live key, so this is the same thing
         self.expire(state.api_key)
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def start(self, host: str, port: int) -> str:
         ping = self.engine.config.ping_interval_s

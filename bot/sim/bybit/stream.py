@@ -29,6 +29,7 @@ from bot.sim.bybit.venue import BybitVenue
 from bot.sim.bybit.wire import execution_json, fees_by_order, order_json, position_json, wallet_json
 from bot.sim.jsonfast import dumps
 from bot.sim.matching import MatchingEngine
+from bot.sim.socket_faults import SocketFaults
 
 PRIVATE_PATH = "/v5/private"
 TOPICS = frozenset(
@@ -52,7 +53,7 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class BybitStream:
+class BybitStream(SocketFaults):
     def __init__(self, engine: MatchingEngine, venue: BybitVenue) -> None:
         self.engine = engine
         self.venue = venue
@@ -121,35 +122,12 @@ class BybitStream:
             return list(self._all)
         return list(self._conns.get(api_key, ()))
 
-    def drop(self, api_key: str | None = None) -> int:
-        conns = self.connections(api_key)
-        for conn in conns:
-            conn.ws.transport.abort()
-        return len(conns)
-
-    def stall(self, seconds: float, api_key: str | None = None) -> int:
-        conns = self.connections(api_key)
-        for conn in conns:
-            conn.stalled_until = time.monotonic() + seconds
-            conn.ws.transport.pause_reading()
-            self._spawn(self._cut_later(conn, seconds))
-        return len(conns)
-
     def close_account(self, api_key: str) -> int:
         """A revoked key: its sockets are closed."""
         conns = self.connections(api_key)
         for conn in conns:
             conn.queue.put_nowait(_CLOSE)
         return len(conns)
-
-    async def _cut_later(self, conn: _Conn, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-        conn.ws.transport.abort()
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     # -- the websocket host -------------------------------------------------------------------------
 
