@@ -8,7 +8,7 @@ calls a loopback venue does not serve.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +18,7 @@ import pytest
 
 from bot.sim.config import load_sim_config
 from bot.sim.server import SimExchange
+from tests.sim.factory import ClientFactory, closing
 
 BYBIT_KEY, BYBIT_SECRET = "bob-key", "bob-secret"
 BTC = "BTC/USDT:USDT"
@@ -94,35 +95,26 @@ async def bsim() -> AsyncIterator[SimExchange]:
         await exchange.stop()
 
 
-BybitFactory = Callable[..., Any]
-
-
 @pytest.fixture
-async def bybit_clients(bsim: SimExchange) -> AsyncIterator[BybitFactory]:
+async def bybit_clients(bsim: SimExchange) -> AsyncIterator[ClientFactory]:
     """`bybit_clients(api_key=..., secret=..., pro=False, **options)`: closed after the test."""
-    made: list[Any] = []
 
-    def factory(api_key: str = BYBIT_KEY, secret: str = BYBIT_SECRET, *, pro: bool = False, **kw: Any) -> Any:
-        client = make_bybit(bsim, api_key, secret, pro=pro, **kw)
-        made.append(client)
-        return client
+    def make(api_key: str = BYBIT_KEY, secret: str = BYBIT_SECRET, *, pro: bool = False, **kw: Any) -> Any:
+        return make_bybit(bsim, api_key, secret, pro=pro, **kw)
 
-    try:
+    async with closing(make) as factory:
         yield factory
-    finally:
-        for client in made:
-            await client.close()
 
 
 @pytest.fixture
-async def bybit(bybit_clients: BybitFactory) -> Any:
+async def bybit(bybit_clients: ClientFactory) -> Any:
     client = bybit_clients()
     await client.load_markets()
     return client
 
 
 @pytest.fixture
-async def bybit_pro(bybit_clients: BybitFactory) -> Any:
+async def bybit_pro(bybit_clients: ClientFactory) -> Any:
     client = bybit_clients(pro=True)
     await client.load_markets()
     return client

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -12,6 +12,7 @@ import pytest
 from bot.sim.config import SimConfig, load_sim_config
 from bot.sim.server import SimExchange
 from bot.venues import VenueMode, make_pro, make_rest
+from tests.sim.factory import ClientFactory, closing
 
 KEY, SECRET = "alice-key", "alice-secret"
 
@@ -32,34 +33,18 @@ async def sim() -> AsyncIterator[SimExchange]:
         await exchange.stop()
 
 
-ClientFactory = Callable[..., Any]
-
-
 @pytest.fixture
 async def clients(sim: SimExchange) -> AsyncIterator[ClientFactory]:
     """`clients(api_key=..., secret=..., pro=False, **kw)` builds a ccxt client that is closed after
     the test."""
-    made: list[Any] = []
 
-    def factory(api_key: str = KEY, secret: str = SECRET, *, pro: bool = False, **kw: Any) -> Any:
+    def make(api_key: str = KEY, secret: str = SECRET, *, pro: bool = False, **kw: Any) -> Any:
         maker = make_pro if pro else make_rest
-        client = maker(
-            "binanceusdm",
-            VenueMode.SIM,
-            api_key=api_key,
-            secret=secret,
-            rest_url=sim.rest_url,
-            ws_url=sim.ws_url,
-            **kw,
-        )
-        made.append(client)
-        return client
+        return maker("binanceusdm", VenueMode.SIM, api_key=api_key, secret=secret,
+                     rest_url=sim.rest_url, ws_url=sim.ws_url, **kw)  # fmt: skip
 
-    try:
+    async with closing(make) as factory:
         yield factory
-    finally:
-        for client in made:
-            await client.close()
 
 
 @pytest.fixture

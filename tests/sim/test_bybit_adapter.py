@@ -4,7 +4,7 @@ make_pro exactly as the daemon builds them, against the local exchange's Bybit p
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -19,9 +19,9 @@ from bot.sim.server import SimExchange
 from bot.venues import VenueMode, adapter_for, make_pro, make_rest
 from bot.venues.ccxt_stream import install_hook
 from tests.sim.bybit_clients import BTC, BYBIT_KEY, BYBIT_SECRET, PEPE, THIN
+from tests.sim.factory import ClientFactory, closing
 
 BYBIT = adapter_for("bybit")
-Factory = Callable[..., Any]
 
 
 @pytest.fixture
@@ -38,26 +38,20 @@ async def bsim() -> AsyncIterator[SimExchange]:
 
 
 @pytest.fixture
-async def clients(bsim: SimExchange) -> AsyncIterator[Factory]:
-    made: list[Any] = []
+async def clients(bsim: SimExchange) -> AsyncIterator[ClientFactory]:
     urls = bsim.urls["bybit"]
 
-    def factory(key: str = BYBIT_KEY, secret: str = BYBIT_SECRET, *, pro: bool = False) -> Any:
-        make = make_pro if pro else make_rest
-        client = make("bybit", VenueMode.SIM, api_key=key, secret=secret, rest_url=urls["rest"],
-                      ws_url=urls["ws"])  # fmt: skip
-        made.append(client)
-        return client
+    def make(key: str = BYBIT_KEY, secret: str = BYBIT_SECRET, *, pro: bool = False) -> Any:
+        maker = make_pro if pro else make_rest
+        return maker("bybit", VenueMode.SIM, api_key=key, secret=secret, rest_url=urls["rest"],
+                     ws_url=urls["ws"])  # fmt: skip
 
-    try:
+    async with closing(make) as factory:
         yield factory
-    finally:
-        for client in made:
-            await client.close()
 
 
 @pytest.fixture
-async def rest(clients: Factory) -> Any:
+async def rest(clients: ClientFactory) -> Any:
     client = clients()
     await client.load_markets()
     return client
@@ -136,7 +130,7 @@ async def test_equity_and_benign_leverage(rest: Any) -> None:
     assert not BYBIT.is_benign(ccxt.BadRequest('bybit {"retCode":10001,"retMsg":"params error"}'))
 
 
-async def test_key_problem_refuses_withdrawal_keys(bsim: SimExchange, clients: Factory) -> None:
+async def test_key_problem_refuses_withdrawal_keys(bsim: SimExchange, clients: ClientFactory) -> None:
     assert await BYBIT.key_problem(clients(), VenueMode.SIM, allow_withdrawal=False) is None
     bsim.create_account("w-key", "w-secret", Decimal(1000), name="w", venue="bybit", withdrawals_enabled=True)
     risky = clients("w-key", "w-secret")
@@ -160,7 +154,7 @@ async def test_backfill_pages_by_cursor_oldest_first(rest: Any) -> None:
     assert later == []
 
 
-async def test_stream_fills_are_decoded_inside_ccxts_handler(clients: Factory) -> None:
+async def test_stream_fills_are_decoded_inside_ccxts_handler(clients: ClientFactory) -> None:
     pro = clients(pro=True)
     await pro.load_markets()
     seen: list[LeadFill] = []

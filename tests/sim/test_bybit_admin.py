@@ -17,8 +17,9 @@ import ccxt.async_support as ccxt
 import pytest
 
 from bot.sim.server import SimExchange
-from tests.sim.bybit_clients import BTC, BYBIT_KEY, BybitFactory, make_bybit
+from tests.sim.bybit_clients import BTC, BYBIT_KEY, make_bybit
 from tests.sim.conftest import frozen_config
+from tests.sim.factory import ClientFactory
 
 
 async def admin(sim: SimExchange, method: str, path: str, body: Any = None) -> tuple[int, Any]:
@@ -27,7 +28,7 @@ async def admin(sim: SimExchange, method: str, path: str, body: Any = None) -> t
         return resp.status, await resp.json()
 
 
-async def test_accounts_are_created_for_a_venue(bsim: SimExchange, bybit_clients: BybitFactory) -> None:
+async def test_accounts_are_created_for_a_venue(bsim: SimExchange, bybit_clients: ClientFactory) -> None:
     spec = {"api_key": "dave", "secret": "dave-secret", "balance": "5000", "venue": "bybit"}
     status, created = await admin(bsim, "POST", "/_sim/accounts", spec)
     assert (status, created["venue"]) == (201, "bybit")
@@ -76,7 +77,9 @@ async def test_http_faults_hit_the_bybit_host(bybit: Any, bsim: SimExchange, bin
     assert (status, cleared) == (200, {"cleared": True})
 
 
-async def test_accept_then_timeout_executes_the_order(bsim: SimExchange, bybit_clients: BybitFactory) -> None:
+async def test_accept_then_timeout_executes_the_order(
+    bsim: SimExchange, bybit_clients: ClientFactory
+) -> None:
     client = bybit_clients()
     client.timeout = 500
     await client.load_markets()

@@ -12,8 +12,9 @@ import ccxt.async_support as ccxt
 import pytest
 
 from bot.sim.server import SimExchange
-from tests.sim.bybit_clients import BTC, BYBIT_KEY, PEPE, THIN, BybitFactory, make_bybit
+from tests.sim.bybit_clients import BTC, BYBIT_KEY, PEPE, THIN, make_bybit
 from tests.sim.conftest import frozen_config
+from tests.sim.factory import ClientFactory
 
 ETH = "ETH/USDT:USDT"
 
@@ -33,7 +34,7 @@ async def test_load_markets_gives_bybit_filters(bybit: Any) -> None:
 
 
 async def test_unified_account_is_detected_from_query_api_and_account_info(
-    bybit_clients: BybitFactory, bsim: SimExchange
+    bybit_clients: ClientFactory, bsim: SimExchange
 ) -> None:
     client = bybit_clients(preset_unified=False)
     await client.load_markets()
@@ -209,7 +210,7 @@ async def test_ticker_and_order_book(bybit: Any, bsim: SimExchange) -> None:
 
 
 async def test_error_codes_map_to_ccxt_exceptions(
-    bybit: Any, bybit_clients: BybitFactory, bsim: SimExchange
+    bybit: Any, bybit_clients: ClientFactory, bsim: SimExchange
 ) -> None:
     with pytest.raises(ccxt.InvalidOrder, match="110017"):
         await bybit.create_order(BTC, "market", "sell", 0.01, params={"reduceOnly": True})
@@ -240,7 +241,7 @@ async def test_error_codes_map_to_ccxt_exceptions(
         await bybit.fetch_balance()
 
 
-async def test_keys_belong_to_one_venue(bybit_clients: BybitFactory, bsim: SimExchange) -> None:
+async def test_keys_belong_to_one_venue(bybit_clients: ClientFactory, bsim: SimExchange) -> None:
     bsim.create_account("alice-b", "alice-b-secret", Decimal(1000))  # a Binance account
     client = bybit_clients(api_key="alice-b", secret="alice-b-secret")
     with pytest.raises(ccxt.AuthenticationError, match="10003"):
