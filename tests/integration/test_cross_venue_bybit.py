@@ -223,7 +223,14 @@ async def cross_trader(h: Harness, stop: asyncio.Event, seed: int) -> int:
 async def test_kill_minus_nine_during_cross_venue_fan_out_places_nothing_twice(
     xharness: Harness, tmp_path: Path
 ) -> None:
-    from tests.integration.test_restarts import free_port, get_json, spawn, wait_for, write_config
+    from tests.integration.test_restarts import (
+        converged,
+        free_port,
+        kill_repeatedly,
+        spawn,
+        wait_for,
+        write_config,
+    )
 
     h = xharness
     followers = [follower(fid, {"mode": "multiplier", "multiplier": m}) for fid, m in CROSS_FOLLOWERS.items()]
@@ -234,35 +241,15 @@ async def test_kill_minus_nine_during_cross_venue_fan_out_places_nothing_twice(
     config = tmp_path / "copybot.yaml"
     write_config(h, config, port)
     log = tmp_path / "daemon.log"
-    rng = random.Random(20261128)
-    stop = asyncio.Event()
-    proc = await spawn(config, h.env, log)
-    await wait_for(lambda: get_json(f"http://127.0.0.1:{port}/readyz")[0] == 200, 30, "first start")
-    trader = asyncio.create_task(cross_trader(h, stop, seed=12))
-    try:
-        for kill in range(CROSS_KILLS):
-            if kill:
-                proc = await spawn(config, h.env, log)
-            await asyncio.sleep(rng.uniform(0.5, 3.0))
-            proc.send_signal(signal.SIGKILL)
-            await proc.wait()
-    finally:
-        stop.set()
-        lead_orders = await trader
+    lead_orders = await kill_repeatedly(
+        h, config, log, port, kills=CROSS_KILLS, rng=random.Random(20261128), pause_s=(0.5, 3.0),
+        trader=lambda stop: cross_trader(h, stop, seed=12),
+    )  # fmt: skip
     assert lead_orders > 10
 
     proc = await spawn(config, h.env, log)
     try:
-
-        def converged() -> Any:
-            code, status = get_json(f"http://127.0.0.1:{port}/status")
-            if code != 200 or not status["ready"]:
-                return None
-            ok = all(p["match"] or p["residual_below_min"] for f in status["followers"].values()
-                     for p in f["positions"].values())  # fmt: skip
-            return ok and all(f["queue"] == 0 and not f["busy"] for f in status["followers"].values())
-
-        await wait_for(converged, 60, "followers on target after the last restart")
+        await wait_for(lambda: converged(port), 60, "followers on target after the last restart")
     finally:
         proc.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(proc.wait(), 30)

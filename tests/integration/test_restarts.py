@@ -14,6 +14,7 @@ import sqlite3
 import sys
 import time
 import urllib.request
+from collections.abc import Awaitable, Callable
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,50 @@ def get_json(url: str) -> tuple[int, Any]:
         return exc.code, None
     except OSError:
         return 0, None
+
+
+async def kill_repeatedly(
+    h: Harness,
+    config: Path,
+    log: Path,
+    port: int,
+    *,
+    kills: int,
+    rng: random.Random,
+    pause_s: tuple[float, float],
+    trader: Callable[[asyncio.Event], Awaitable[int]],
+) -> int:
+    """Start the daemon, let `trader` trade on the lead, and kill -9 the daemon `kills` times at a
+    random moment (start-up, fan-out or idle alike), restarting it each time. Returns the lead's
+    order count."""
+    stop = asyncio.Event()
+    proc = await spawn(config, h.env, log)
+    await wait_for(lambda: get_json(f"http://127.0.0.1:{port}/readyz")[0] == 200, 30, "first start")
+    trading = asyncio.create_task(trader(stop))
+    try:
+        for kill in range(kills):
+            if kill:
+                proc = await spawn(config, h.env, log)
+            await asyncio.sleep(rng.uniform(*pause_s))
+            proc.send_signal(signal.SIGKILL)
+            await proc.wait()
+    finally:
+        stop.set()
+    return await trading
+
+
+def converged(port: int, last: list[Any] | None = None) -> Any:
+    """The daemon's /status when it is ready, idle and every follower is on target (or within a
+    residual below the venue minimum); else None. `last` keeps the latest status for a report."""
+    code, status = get_json(f"http://127.0.0.1:{port}/status")
+    if last is not None:
+        last[0] = status
+    if code != 200 or not status["ready"]:
+        return None
+    followers = status["followers"].values()
+    ok = all(p["match"] or p["residual_below_min"] for f in followers for p in f["positions"].values())
+    idle = all(f["queue"] == 0 and not f["busy"] for f in followers)
+    return status if ok and idle else None
 
 
 async def wait_for(predicate: Any, timeout: float, what: str) -> Any:
@@ -113,44 +158,19 @@ async def kill_minus_nine_loop(h: Harness, tmp_path: Path) -> None:
     config = tmp_path / "copybot.yaml"
     write_config(h, config, port)
     log = tmp_path / "daemon.log"
-    rng = random.Random(20261125)
-    stop = asyncio.Event()
     # The copy starts with the daemon's first start: every lead fill from then on must be accounted.
-    proc = await spawn(config, h.env, log)
-    await wait_for(lambda: get_json(f"http://127.0.0.1:{port}/readyz")[0] == 200, 30, "first start")
-    trader = asyncio.create_task(lead_trader(h, stop, seed=5))
-    try:
-        for kill in range(KILLS):
-            if kill:
-                proc = await spawn(config, h.env, log)
-            await asyncio.sleep(rng.uniform(0.3, 4.0))  # during start-up, fan-out or idle alike
-            proc.send_signal(signal.SIGKILL)
-            await proc.wait()
-    finally:
-        stop.set()
-        lead_orders = await trader
+    lead_orders = await kill_repeatedly(
+        h, config, log, port, kills=KILLS, rng=random.Random(20261125), pause_s=(0.3, 4.0),
+        trader=lambda stop: lead_trader(h, stop, seed=5),
+    )  # fmt: skip
     assert lead_orders > 20
 
     # A last, clean run: it must converge every follower and exit 0 on SIGTERM.
     proc = await spawn(config, h.env, log)
     last: list[Any] = [None]
     try:
-
-        def converged() -> Any:
-            code, status = get_json(f"http://127.0.0.1:{port}/status")
-            last[0] = status
-            if code != 200 or not status["ready"]:
-                return None
-            ok = all(
-                p["match"] or p["residual_below_min"]
-                for f in status["followers"].values()
-                for p in f["positions"].values()
-            )
-            idle = all(f["queue"] == 0 and not f["busy"] for f in status["followers"].values())
-            return status if ok and idle else None
-
         try:
-            await wait_for(converged, 60, "followers on target after the last restart")
+            await wait_for(lambda: converged(port, last), 60, "followers on target after the last restart")
         except AssertionError as exc:
             off = {fid: {s: p for s, p in f["positions"].items() if not p["match"]}
                    for fid, f in (last[0] or {}).get("followers", {}).items()}  # fmt: skip
