@@ -22,6 +22,7 @@ import structlog
 from bot.core.fanout import fanout_order
 from bot.core.trading_state import StateChange, StateCode
 from bot.core.types import ZERO, Decision, Intent, LeadFill, OrderOutcome, Reason, TradingState
+from bot.live import equity, stops
 from bot.live.config_view import EngineConf, FollowerConf
 from bot.live.executor import ExecSettings, OrderPlacer
 from bot.live.follower import FollowerRuntime
@@ -75,6 +76,7 @@ class Engine:
         self.marks: dict[str, Decimal] = {}
         self.states = StateOwner(journal, self.metrics, self.alert)
         self.supervisor = Supervisor(self.metrics, self.alert)
+        self.mark_watch = stops.MarkWatch(self)
         self._before_kill: Standing | None = None  # the global standing the kill switch replaced
         self.started_at = time.time()
         self.ready = asyncio.Event()
@@ -116,6 +118,13 @@ class Engine:
 
     def mark(self, symbol: str) -> Decimal | None:
         return self.marks.get(symbol)
+
+    def on_mark(self, symbol: str, price: Decimal) -> None:
+        """A new price for a symbol (a lead fill, the mark-price feed): every follower's equity
+        and stops move with it, checked once the current fan-out is queued (bot.live.stops)."""
+        if self.marks.get(symbol) != price:
+            self.marks[symbol] = price
+            self.mark_watch.changed()
 
     # -- start-up -----------------------------------------------------------------------------
 
@@ -195,26 +204,17 @@ class Engine:
             self.followers_of[link.lead].append(follower)
 
     async def resync_follower(self, follower: FollowerRuntime) -> None:
-        """Adopt the venue's positions and balance as the truth."""
+        """Adopt the venue's positions and equity as the truth: the follower's ledger is rebased
+        on them (bot.live.equity), and its stops see the result."""
         positions = follower.adapter.positions(await follower.client.fetch_positions())
+        account = follower.adapter.equity(await follower.client.fetch_balance())
         follower.confirmed = {s: p.qty for s, p in positions.items() if p.qty != 0}
         for symbol, p in positions.items():
             if p.entry_price > 0:
                 self.marks.setdefault(symbol, p.entry_price)
-        await self.refresh_balance(follower)
+        equity.rebase(follower, positions, account)
         follower.needs_resync = False
-
-    async def refresh_balance(self, follower: FollowerRuntime) -> None:
-        equity = follower.adapter.equity(await follower.client.fetch_balance())
-        b = follower.balance
-        day = time.strftime("%Y-%m-%d", time.gmtime())
-        if b.day != day:
-            b.day, b.day_start = day, equity
-        b.equity = equity
-        b.peak = max(b.peak, equity)
-        allocations = [s.allocation for s in follower.settings.sizings.values() if s.allocation]
-        if not b.allocation_base:
-            b.allocation_base = sum(allocations, ZERO) if allocations else equity
+        stops.check(self, follower)
 
     def _backfill_cursors(self, lead: LeadRuntime) -> dict[str, tuple[int, str]]:
         """Backfill each symbol from its durable cursor; a symbol never traded since the start
@@ -262,7 +262,7 @@ class Engine:
             self.journal.record_lead_fill(fill, "in_snapshot", "already in the position snapshot")
             return
         applied = lead.apply(fill)
-        self.marks[fill.symbol] = fill.price
+        self.on_mark(fill.symbol, fill.price)
         self._received_ns[(fill.lead, fill.trade_id)] = fill.received_ns
         if len(self._received_ns) > 100_000:
             self._received_ns.pop(next(iter(self._received_ns)))
@@ -307,6 +307,8 @@ class Engine:
                 rank=follower.fanout_rank.get(intent.trigger, 0),
             )
             self.metrics.slippage.labels(intent.lead).observe(float(record.bps))
+        if outcome.filled_qty > 0:
+            stops.check(self, follower)  # its equity moved by the fill's fee and price (bot.live.equity)
         for observer in self.observers:
             observer.on_outcome(follower.id, intent, outcome, sent_ns, acked_ns)
 

@@ -37,6 +37,7 @@ from bot.core.types import (
     TradingState,
     Verdict,
 )
+from bot.live import equity
 from bot.live.entry_retry import EntryRetry
 from bot.live.executor import OrderPlacer
 from bot.live.ports import JournalPort
@@ -383,6 +384,8 @@ class FollowerRuntime:
         self.orders_sent += 1
         filled = outcome.filled_qty if intent.side is Side.BUY else -outcome.filled_qty
         self.confirmed[symbol] = self.confirmed.get(symbol, ZERO) + filled
+        if filled and outcome.avg_price:
+            equity.record_fill(self, symbol, filled, outcome.avg_price)
         self.journal.record_outcome(outcome, self.id, sent_ns=sent_ns, acked_ns=acked_ns)
         bound.info(
             "order_outcome",

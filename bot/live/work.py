@@ -3,10 +3,12 @@ of each lead fill for it (bot/live/follower.py runs them)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
+from bot.core.ledger import MarkToMarket
 from bot.core.risk import RiskLimits
 from bot.core.sizing import Sizing
 from bot.core.types import ZERO, LeadFill
@@ -68,8 +70,20 @@ class FollowerSettings:
 
 @dataclass
 class Balance:
+    """A follower's equity and what its stops measure against. `equity` is the ledger's value at
+    the latest mark (bot.core.ledger), re-read from the venue at each reconcile pass."""
+
     equity: Decimal = ZERO
     peak: Decimal = ZERO
     day_start: Decimal = ZERO
     day: str = ""
     allocation_base: Decimal = ZERO
+    ledger: MarkToMarket = field(default_factory=MarkToMarket)
+    read_ms: int = 0  # when the venue last reported this account's equity (0: never)
+
+    def set_equity(self, equity: Decimal, now_s: float | None = None) -> None:
+        day = time.strftime("%Y-%m-%d", time.gmtime(now_s))
+        if self.day != day:
+            self.day, self.day_start = day, equity
+        self.equity = equity
+        self.peak = max(self.peak, equity)

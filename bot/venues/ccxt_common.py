@@ -43,6 +43,7 @@ def market_spec(market: dict[str, Any], *, step: Any = None, min_qty: Any = None
         tick=tick_d.normalize(),
         min_notional=min_notional_d,
         contract_size=dec(market.get("contractSize") or 1),
+        taker_fee=dec(market.get("taker") or 0),
     )
 
 
