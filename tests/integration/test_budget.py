@@ -95,11 +95,15 @@ async def test_background_reads_stay_within_their_share_of_the_minute(harness: H
     assert budget.rate_limited == 0
     assert seen <= 200 * 0.9 + 20, seen  # start-up's share plus the unpaced reads, never the venue's 2,400
     # /status shows the address's budget as the daemon counts it.
-    assert h.http is not None and h.daemon is not None
+    assert h.http is not None
+    assert h.daemon is not None
     async with h.http.get(f"http://127.0.0.1:{h.daemon.bound_api_port}/status") as resp:
         shown = (await resp.json())["venues"]["local"]["request_budget"]
-    assert shown["limit_1m"] == 200 and shown["background_share"] == 0.5
-    assert shown["waits"] >= 1 and shown["rate_limited"] == 0 and shown["banned"] == 0
+    assert shown["limit_1m"] == 200
+    assert shown["background_share"] == 0.5
+    assert shown["waits"] >= 1
+    assert shown["rate_limited"] == 0
+    assert shown["banned"] == 0
     assert 0 < shown["peak_1m"] <= 200
     await h.trade(BTC, "buy", "0.05")  # orders are not held back by the spent share
     await h.settle(fills=1)
