@@ -47,6 +47,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--venue-limits", action="store_true",
                         help="keep Binance's request-weight and order limits in the exchange and the daemon "
                              "(default: lifted, so copy lags compare with earlier reports)")  # fmt: skip
+    parser.add_argument("--steady-s", type=float, default=0.0,
+                        help="keep each copybot run going this many seconds from its first fill, with the "
+                             "daemon's default reconcile and balance intervals, and report the weight per "
+                             "minute after start-up (use with --venue-limits; 150 or more for two whole "
+                             "minutes)")  # fmt: skip
 
 
 async def run_bench(args: argparse.Namespace, workdir: Path) -> Report:
@@ -61,7 +66,10 @@ async def run_bench(args: argparse.Namespace, workdir: Path) -> Report:
                 print(f"copybot bench: copybot with {n} follower(s) ...", file=sys.stderr, flush=True)
                 results.append(await run_copybot(http=http, admin=admin, rest_url=rest_url, ws_url=ws_url,
                                                  followers=n, fills=args.fills, workdir=workdir,
-                                                 lifted=lifted))  # fmt: skip
+                                                 lifted=lifted, steady_s=args.steady_s,
+                                                 # under the venue's limits start-up reads are paced:
+                                                 # about 13 weight a follower at 2,160 a minute
+                                                 ready_timeout=180.0 if lifted else max(180.0, n * 0.6)))  # fmt: skip
             if args.profile:
                 # A separate run, so the profiler's overhead stays out of the measured rows.
                 n, prof = max(args.followers), workdir / "daemon.prof"
@@ -90,6 +98,9 @@ async def run_bench(args: argparse.Namespace, workdir: Path) -> Report:
 def run(args: argparse.Namespace) -> int:
     if args.fills < 1:
         print("copybot bench: --fills must be at least 1", file=sys.stderr)
+        return 2
+    if args.steady_s < 0:
+        print("copybot bench: --steady-s must be 0 or more", file=sys.stderr)
         return 2
     raise_fd_limit()
     out = Path(args.out)

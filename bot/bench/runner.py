@@ -13,6 +13,7 @@ import io
 import os
 import pstats
 import secrets
+import sys
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -65,8 +66,11 @@ async def create_accounts(admin: Admin, lead: Account, followers: list[Account])
 
 
 def daemon_config(lead: Account, followers: list[Account], rest_url: str, ws_url: str, *, api_port: int,
-                  journal: Path, lifted: bool = True) -> tuple[dict[str, Any], dict[str, str]]:  # fmt: skip
-    """The daemon's config (multiplier 1, caps far above the orders) and the env holding the keys."""
+                  journal: Path, lifted: bool = True,
+                  production_reads: bool = False) -> tuple[dict[str, Any], dict[str, str]]:  # fmt: skip
+    """The daemon's config (multiplier 1, caps far above the orders) and the env holding the keys.
+    With `production_reads` its background reads (reconcile, balances) run at the config's defaults,
+    as a deployed daemon's do; otherwise once a day, so they stay out of the copy-lag rows."""
     env: dict[str, str] = {}
     for a in (lead, *followers):
         env[f"BENCH_{a.env_prefix}_KEY"], env[f"BENCH_{a.env_prefix}_SECRET"] = a.api_key, a.secret
@@ -85,10 +89,11 @@ def daemon_config(lead: Account, followers: list[Account], rest_url: str, ws_url
              "follows": [{"lead": lead.id, "sizing": {"mode": "multiplier", "multiplier": "1"}}]}
             for f in followers
         ],
-        "reconcile": {"mode": "correct", "interval_s": 86_400, "on_start": True},
+        "reconcile": {"mode": "correct", "on_start": True,
+                      **({} if production_reads else {"interval_s": 86_400})},
         # The exchange's limits are lifted (processes.SIM_REQUEST_BUDGET): so is the daemon's budget,
         # so start-up and fan-out run as before; the report shows the weight Binance would count.
-        "executor": {"balance_refresh_s": 86_400, "drain_timeout_s": 10},
+        "executor": {"drain_timeout_s": 10, **({} if production_reads else {"balance_refresh_s": 86_400})},
         "journal": {"path": str(journal)},
         "api": {"enabled": True, "host": "127.0.0.1", "port": api_port},
         "logging": {"level": "warning", "json": True},
@@ -168,12 +173,14 @@ async def watch_limits(admin: Admin, tally: LimitsTally, stop: asyncio.Event) ->
 
 async def run_copybot(*, http: aiohttp.ClientSession, admin: Admin, rest_url: str, ws_url: str,
                       followers: int, fills: int, workdir: Path, profile: Path | None = None,
-                      ready_timeout: float = 180.0, lifted: bool = True) -> RunResult:  # fmt: skip
+                      ready_timeout: float = 180.0, lifted: bool = True,
+                      steady_s: float = 0.0) -> RunResult:  # fmt: skip
     lead, accounts = new_accounts(followers)
     await create_accounts(admin, lead, accounts)
     port = free_port()
     config, env = daemon_config(lead, accounts, rest_url, ws_url, api_port=port,
-                                journal=workdir / f"journal-{followers}.sqlite", lifted=lifted)  # fmt: skip
+                                journal=workdir / f"journal-{followers}.sqlite", lifted=lifted,
+                                production_reads=steady_s > 0)  # fmt: skip
     config_path = workdir / f"copybot-{followers}.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     child_env = {**os.environ, **env}
@@ -191,6 +198,7 @@ async def run_copybot(*, http: aiohttp.ClientSession, admin: Admin, rest_url: st
     try:
         await daemon.spawn()
         startup = await wait_ready(http, api, daemon, ready_timeout)
+        ready_window = int(time.time() // 60)
         await client.load_markets()
         since_ns = time.time_ns()
         by_id = {a.id: a for a in accounts}
@@ -201,6 +209,9 @@ async def run_copybot(*, http: aiohttp.ClientSession, admin: Admin, rest_url: st
             # Each fan-out completes before the next fill, so fills are measured one at a time.
             await wait_fanout(admin, lead, by_id, placed_ns, timeout=2.0 + followers / 250)
             await asyncio.sleep(0.05)
+        if steady_s > 0:
+            print(f"copybot bench: steady state for {steady_s:g} s ...", file=sys.stderr, flush=True)
+            await asyncio.sleep(max(0.0, steady_s - (time.time() - since_ns / 1e9)))
         async with http.get(f"{api}/status") as resp:
             internal = (await resp.json())["internal_lag_ms"]
         rss = peak_rss_mb(daemon.pid)
@@ -216,10 +227,13 @@ async def run_copybot(*, http: aiohttp.ClientSession, admin: Admin, rest_url: st
         await watcher
     ids = [a.id for a in accounts]
     peak, rejected, bans = tally.totals()
+    steady = tally.steady(ready_window) if steady_s > 0 else None
 
     def cids(trade_id: str) -> list[str]:
         return [clientid.client_order_id(lead.id, trade_id, fid, SYMBOL, 0) for fid in ids]
 
     return RunResult("copybot", followers, fill_lags(trades, orders, followers, cids), startup_s=startup,
                      rss_mb=rss, internal_lag_ms=internal, exit_code=code, notes=tuple(notes),
-                     peak_weight_1m=peak, rejected_429=rejected, bans_418=bans)  # fmt: skip
+                     peak_weight_1m=peak, rejected_429=rejected, bans_418=bans,
+                     steady_weight_1m=steady[0] if steady else None, steady_429=steady[1] if steady else None,
+                     steady_minutes=steady[2] if steady else None)  # fmt: skip
