@@ -64,12 +64,12 @@ async def run_bench(args: argparse.Namespace, workdir: Path) -> Report:
             admin = Admin(http, rest_url)
             for n in args.followers:
                 print(f"copybot bench: copybot with {n} follower(s) ...", file=sys.stderr, flush=True)
+                # Under the venue's limits start-up reads are paced: ~13 weight a follower, 2,160 a minute.
+                ready_timeout = 180.0 if lifted else max(180.0, n * 0.6)
                 results.append(await run_copybot(http=http, admin=admin, rest_url=rest_url, ws_url=ws_url,
                                                  followers=n, fills=args.fills, workdir=workdir,
                                                  lifted=lifted, steady_s=args.steady_s,
-                                                 # under the venue's limits start-up reads are paced:
-                                                 # about 13 weight a follower at 2,160 a minute
-                                                 ready_timeout=180.0 if lifted else max(180.0, n * 0.6)))  # fmt: skip
+                                                 ready_timeout=ready_timeout))  # fmt: skip
             if args.profile:
                 # A separate run, so the profiler's overhead stays out of the measured rows.
                 n, prof = max(args.followers), workdir / "daemon.prof"
