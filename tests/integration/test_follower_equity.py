@@ -1,0 +1,44 @@
+"""A follower's equity between account reads: marked to market from its own fills and the mark,
+equal to what the exchange itself holds, with no read of the account (bot.live.equity)."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+from tests.integration.harness import BTC, Harness, follower
+
+
+async def sim_equity(h: Harness, account: str, symbol_id: str, mark: Decimal) -> Decimal:
+    """The exchange's own figures for the account: wallet plus the position valued at `mark`."""
+    data = await h.admin(account)
+    wallet = Decimal(data["balance"])
+    for p in data["positions"]:
+        if p["symbol"] == symbol_id:
+            return wallet + Decimal(p["positionAmt"]) * (mark - Decimal(p["entryPrice"]))
+    return wallet
+
+
+async def test_equity_follows_own_fills_and_marks_without_reading_the_account(harness: Harness) -> None:
+    h = harness
+    h.build_config([follower("f", {"mode": "multiplier", "multiplier": "1"}, balance=10_000)])
+    engine = await h.start_daemon()
+    f = engine.followers["f"]
+    read_ms = f.balance.read_ms
+    assert read_ms > 0
+    assert f.balance.equity == Decimal("10000")
+    order = await h.trade(BTC, "buy", "0.1")
+    await h.trade(BTC, "buy", "0.05")
+    await h.settle(fills=2)
+    entry = Decimal(order["info"]["avgPrice"])
+    for mark in (entry * Decimal("0.98"), entry * Decimal("1.03"), entry):
+        engine.on_mark(BTC, mark)  # what a lead fill or the mark-price feed calls
+        await asyncio.sleep(0)  # the coalesced stop pass runs on the next loop turn
+        expected = await sim_equity(h, "f", "BTCUSDT", mark)
+        # The fee is estimated at the market's published taker rate; the exchange charges the same.
+        assert abs(f.balance.equity - expected) < Decimal("0.01"), (mark, f.balance.equity, expected)
+    await h.trade(BTC, "sell", "0.15", reduceOnly=True)  # closed: the PnL is realized
+    await h.settle(fills=3)
+    assert "BTCUSDT" not in await h.positions("f")
+    assert abs(f.balance.equity - Decimal((await h.admin("f"))["balance"])) < Decimal("0.01")
+    assert f.balance.read_ms == read_ms, "the account was read: equity must come from fills and marks"
