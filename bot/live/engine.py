@@ -22,7 +22,8 @@ import structlog
 from bot.core.fanout import fanout_order
 from bot.core.trading_state import StateChange, StateCode
 from bot.core.types import ZERO, Decision, Intent, LeadFill, OrderOutcome, Reason, TradingState
-from bot.live import equity, stops
+from bot.live import stops
+from bot.live.budget import paced
 from bot.live.config_view import EngineConf, FollowerConf
 from bot.live.executor import ExecSettings, OrderPlacer
 from bot.live.follower import FollowerRuntime
@@ -205,16 +206,30 @@ class Engine:
 
     async def resync_follower(self, follower: FollowerRuntime) -> None:
         """Adopt the venue's positions and equity as the truth: the follower's ledger is rebased
-        on them (bot.live.equity), and its stops see the result."""
+        on them (bot.live.work.Balance), and its stops see the result."""
         positions = follower.adapter.positions(await follower.client.fetch_positions())
         account = follower.adapter.equity(await follower.client.fetch_balance())
         follower.confirmed = {s: p.qty for s, p in positions.items() if p.qty != 0}
         for symbol, p in positions.items():
             if p.entry_price > 0:
                 self.marks.setdefault(symbol, p.entry_price)
-        equity.rebase(follower, positions, account)
+        balance = follower.balance
+        balance.rebase(account, positions, follower.markets, follower.engine.mark)
+        if not balance.allocation_base:
+            allocations = [s.allocation for s in follower.settings.sizings.values() if s.allocation]
+            balance.allocation_base = sum(allocations, ZERO) if allocations else account
         follower.needs_resync = False
         stops.check(self, follower)
+
+    async def read_lead_book(self, lead_id: str, symbol: str) -> dict[str, Any]:
+        """A lead symbol's order book, as a background read paced in the lead's address budget."""
+        lead = self.leads[lead_id]
+        budget = self.venues[self.cfg.lead(lead_id).venue].budget
+        book: dict[str, Any] = await paced(
+            budget, lead.adapter, lead.rest, lead.adapter.weight("book"),
+            lambda: lead.rest.fetch_order_book(symbol),
+        )  # fmt: skip
+        return book
 
     def _backfill_cursors(self, lead: LeadRuntime) -> dict[str, tuple[int, str]]:
         """Backfill each symbol from its durable cursor; a symbol never traded since the start
@@ -308,7 +323,7 @@ class Engine:
             )
             self.metrics.slippage.labels(intent.lead).observe(float(record.bps))
         if outcome.filled_qty > 0:
-            stops.check(self, follower)  # its equity moved by the fill's fee and price (bot.live.equity)
+            stops.check(self, follower)  # its equity moved by the fee and the price
         for observer in self.observers:
             observer.on_outcome(follower.id, intent, outcome, sent_ns, acked_ns)
 

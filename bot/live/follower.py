@@ -37,7 +37,6 @@ from bot.core.types import (
     TradingState,
     Verdict,
 )
-from bot.live import equity
 from bot.live.entry_retry import EntryRetry
 from bot.live.executor import OrderPlacer
 from bot.live.ports import JournalPort
@@ -385,7 +384,9 @@ class FollowerRuntime:
         filled = outcome.filled_qty if intent.side is Side.BUY else -outcome.filled_qty
         self.confirmed[symbol] = self.confirmed.get(symbol, ZERO) + filled
         if filled and outcome.avg_price:
-            equity.record_fill(self, symbol, filled, outcome.avg_price)
+            self.balance.record_fill(
+                self.markets.get(symbol), symbol, filled, outcome.avg_price, self.engine.mark
+            )
         self.journal.record_outcome(outcome, self.id, sent_ns=sent_ns, acked_ns=acked_ns)
         bound.info(
             "order_outcome",

@@ -7,17 +7,27 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Protocol
 
 from bot.core import risk
-from bot.core.trading_state import StateCode
+from bot.core.trading_state import StateChange, StateCode
 from bot.core.types import ZERO, TradingState
-from bot.live.equity import revalue
 from bot.live.follower import FollowerRuntime
+from bot.live.supervisor import Supervisor
 from bot.live.work import SyncWork
 
-if TYPE_CHECKING:
-    from bot.live.engine import Engine
+
+class Engine(Protocol):
+    """What the stops need of the engine (bot.live.engine.Engine is one)."""
+
+    @property
+    def followers(self) -> Mapping[str, FollowerRuntime]: ...
+    @property
+    def supervisor(self) -> Supervisor: ...
+    def set_follower_state(
+        self, follower: FollowerRuntime, state: TradingState, code: StateCode, reason: str
+    ) -> StateChange: ...
 
 
 def apply_stops(engine: Engine, follower: FollowerRuntime) -> None:
@@ -43,7 +53,7 @@ def check(engine: Engine, follower: FollowerRuntime) -> None:
     """Revalue one follower and apply its stops (a HALTED follower has nothing tighter to get)."""
     if follower.state is TradingState.HALTED or not follower.balance.read_ms:
         return
-    revalue(follower)
+    follower.balance.revalue(follower.engine.mark)
     apply_stops(engine, follower)
 
 

@@ -1,5 +1,5 @@
 """Periodic upkeep beside the hot path: the leads' balances, the kill-switch file. (Followers'
-equity and stops: bot.live.equity and bot.live.stops; the AUM passes and history are
+equity and stops: bot.live.work.Balance and bot.live.stops; the AUM passes and history are
 bot.aum.service.AumService's, run by the app.)
 
 Balance reads are background reads: paced within the venue address's request budget
@@ -26,7 +26,7 @@ log = structlog.get_logger("copybot.upkeep")
 
 async def refresh_leads(engine: Engine) -> None:
     """The leads' equity, which proportional sizing divides by. Followers' equity needs no pass:
-    it is marked to market continuously and re-read at each reconcile (bot.live.equity)."""
+    it is marked to market continuously and re-read at each reconcile (bot.live.work.Balance)."""
     for lead in engine.leads.values():
         budget = engine.venues[engine.cfg.lead(lead.id).venue].budget
         try:

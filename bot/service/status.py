@@ -69,7 +69,7 @@ def snapshot(engine: Engine) -> dict[str, Any]:
             "state_code": f.standing.code.value,
             "reason": f.state_reason or None,
             "equity": str(f.balance.equity),
-            # equity is marked to market between account reads (bot.live.equity): how old the read is
+            # equity is marked to market between account reads (bot.live.work.Balance): how old the read is
             "equity_read_age_s": round(now - f.balance.read_ms / 1000, 1) if f.balance.read_ms else None,
             "queue": f.queue.qsize(),
             "busy": f.busy,

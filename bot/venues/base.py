@@ -91,7 +91,7 @@ class VenueAdapter(Protocol):
 
     def weight(self, call: str) -> int:
         """The published request weight of one call the bot makes: "balance", "positions",
-        "order_lookup", "time", "leverage", "key_check", "trades"."""
+        "order_lookup", "time", "leverage", "key_check", "trades", "book"."""
         ...
 
     def backfill(

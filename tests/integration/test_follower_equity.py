@@ -1,5 +1,5 @@
 """A follower's equity between account reads: marked to market from its own fills and the mark,
-equal to what the exchange itself holds, with no read of the account (bot.live.equity)."""
+equal to what the exchange itself holds, with no read of the account (bot.live.work.Balance)."""
 
 from __future__ import annotations
 
