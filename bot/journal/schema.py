@@ -116,7 +116,8 @@ class CopyLeg:
     status: str | None  # the order's status (bot.core.types.OrderStatus value)
     filled_qty: Decimal | None
     avg_price: Decimal | None
-    error: str | None
+    error: str | None  # the error kind (bot.core.errors.ErrorKind value)
+    venue_reason: str | None  # the venue's words, redacted
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,11 +217,11 @@ def settled_fill_from_row(r: Sequence[Any]) -> SettledFill:
 
 
 def copy_leg_from_row(r: Sequence[Any]) -> CopyLeg:
-    """(client_order_id, verdict, qty, reason, status, filled_qty, avg_price, error)"""
-    cid, verdict, qty, reason, status, filled, avg, error = r
+    """(client_order_id, verdict, qty, reason, status, filled_qty, avg_price, error, order reason)"""
+    cid, verdict, qty, reason, status, filled, avg, error, venue_reason = r
     return CopyLeg(cid, verdict, None if qty is None else Decimal(qty), reason, status,
                    None if filled is None else Decimal(filled), None if avg is None else Decimal(avg),
-                   error)  # fmt: skip
+                   error, venue_reason)  # fmt: skip
 
 
 def event_from_row(r: Sequence[Any]) -> JournalEvent:

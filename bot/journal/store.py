@@ -169,7 +169,7 @@ class Journal(JournalBase):
         marks = ",".join("?" * len(cids))
         rows = self._read(
             "SELECT d.client_order_id, d.verdict, d.qty, d.reason, o.status, o.filled_qty, o.avg_price,"  # noqa: S608
-            f" o.error FROM decisions d LEFT JOIN orders o ON o.client_order_id = d.client_order_id"
+            f" o.error, o.reason FROM decisions d LEFT JOIN orders o ON o.client_order_id = d.client_order_id"
             f" WHERE d.client_order_id IN ({marks}) ORDER BY d.id",
             tuple(cids),
         )

@@ -13,7 +13,9 @@ from bot.core.types import ZERO, OrderStatus
 from bot.journal.schema import CopiedFill, CopyDisposition, CopyLeg
 
 # What the page shows, worst first where a follower's orders disagree.
-OUTCOMES = ("failed", "denied", "pending", "deferred", "clipped", "partial", "filled", "at_target")
+OUTCOMES = (
+    "failed", "denied", "unfilled", "pending", "deferred", "clipped", "partial", "filled", "at_target",
+)  # fmt: skip
 
 _FAILED = {OrderStatus.REJECTED.value, OrderStatus.NOT_PLACED.value, OrderStatus.CANCELED.value}
 _OPEN = {None, OrderStatus.NEW.value, OrderStatus.UNKNOWN.value, OrderStatus.PARTIALLY_FILLED.value}
@@ -25,9 +27,10 @@ def _leg_outcome(leg: CopyLeg) -> tuple[str, str | None]:
     if leg.status in _OPEN:
         return "pending", None
     filled = leg.filled_qty or ZERO
-    if filled == 0:
-        why = leg.error or leg.status
-        return ("failed" if leg.status in _FAILED else "denied"), why
+    if filled == 0:  # refused by the venue, or an IOC that found nothing inside its price band
+        if leg.status in _FAILED:
+            return "failed", leg.venue_reason or leg.error or leg.status
+        return "unfilled", leg.status
     if leg.verdict == "clipped":
         return "clipped", leg.reason
     if leg.status == OrderStatus.EXPIRED.value and leg.qty is not None and filled < leg.qty:
@@ -68,6 +71,6 @@ def timeline_json(fills: list[CopiedFill]) -> list[dict[str, Any]]:
             "lead": f.lead, "trade_id": f.trade_id, "symbol": f.symbol, "side": f.side.value,
             "qty": str(f.qty), "price": str(f.price), "ts_ms": f.ts_ms, "recorded_ts": c.recorded_ts,
             "source": f.source, "status": c.status,
-            "followers": [follower_outcome(d) for d in c.followers],
+            "followers": [follower_outcome(d) for d in sorted(c.followers, key=lambda d: d.follower)],
         })  # fmt: skip
     return out

@@ -13,6 +13,7 @@
   const SILENCE_MS = 15000; // the server sends a state at least every 5 s: a silent stream is dead
   const page = { token: sessionStorage.getItem(TOKEN_KEY) || "", doc: null, events: 0, reconnects: 0 };
   const $ = (id) => document.getElementById(id);
+  const OUTCOME_WORDS = { at_target: "at target", unfilled: "not filled" };
 
   // -- building DOM from data, as text --------------------------------------------------------
 
@@ -129,7 +130,8 @@
           cell(slip ? `${num(slip.mean, 2)} / ${num(slip.p90, 2)} (${slip.count})` : "–"),
           el("td", {}, ...controls(fid))));
       }
-      const posHead = el("tr", {}, ...["Follower", "Symbol", "Position", "Target", "", "Note"].map((h) => el("th", {}, h)));
+      const posHead = el("tr", {}, ...["Follower", "Symbol", "Position", "Target", "", "Note"].map((h) =>
+        el("th", { class: ["Symbol", "Note"].includes(h) ? "text" : null }, h)));
       const posRows = [];
       for (const fid of ids) {
         const f = status.followers[fid];
@@ -154,7 +156,7 @@
   function renderTimeline(doc) {
     const items = doc.timeline.map((t) => {
       const outcomes = t.followers.map((o) => {
-        let text = `${o.follower}: ${o.outcome.replace("_", " ")}`;
+        let text = `${o.follower}: ${OUTCOME_WORDS[o.outcome] || o.outcome}`;
         if (o.filled_qty) text += ` ${o.filled_qty} @ ${o.avg_price}`;
         if (o.why) text += ` (${o.why})`;
         return el("span", { class: `chip o-${o.outcome}`, "data-follower": o.follower, "data-outcome": o.outcome }, text);
