@@ -36,13 +36,14 @@ def free_port() -> int:
 
 
 class DemoRun:
-    def __init__(self, tmp: Path, followers: int = 3) -> None:
+    def __init__(self, tmp: Path, followers: int = 3, host: str = "127.0.0.1") -> None:
         self.sim = SimExchange()
         self.accounts = demo_accounts(followers)
         self.token = secrets.token_hex(24)
         self.port = free_port()
         self.data, self.env = demo_config(self.accounts, str(tmp / "journal.sqlite"))
-        self.data["api"] = {"enabled": True, "port": self.port, "token": {"env": "DASHBOARD_TEST_TOKEN"}}
+        self.data["api"] = {"enabled": True, "host": host, "port": self.port,
+                            "token": {"env": "DASHBOARD_TEST_TOKEN"}}  # fmt: skip
         self.data["logging"] = {"level": "error"}
         self.env["DASHBOARD_TEST_TOKEN"] = self.token
         self.daemon: Daemon | None = None

@@ -26,6 +26,7 @@ pytestmark = [
 ]  # fmt: skip
 
 BTC = "BTC/USDT:USDT"
+PROBE = '<img src=x onerror="window.pwned = 1">'
 
 
 @pytest.fixture
@@ -73,6 +74,10 @@ def _money(value: str) -> str:
 async def test_page_shows_status_live_fills_and_halts_a_follower(demo: DemoRun, page: Any) -> None:
     await demo.trade(BTC, "buy", "0.2")
     await demo.wait_idle()
+    # Text from outside (a venue's error, an id) that looks like markup must stay text.
+    assert demo.daemon is not None
+    assert demo.daemon.engine is not None
+    demo.daemon.engine.alert("probe", PROBE, {"error": "<script>window.pwned = 2</script>"})
     await page.goto(f"{demo.url}/dashboard")
     await page.wait_for_selector("body[data-conn='live']", timeout=10_000)
     await page.wait_for_selector("#followers tr[data-follower='f1']", timeout=5000)
@@ -90,6 +95,10 @@ async def test_page_shows_status_live_fills_and_halts_a_follower(demo: DemoRun, 
             assert await _text(page, f"{cells} [data-field='position']") == p["position"]
             assert await _text(page, f"{cells} [data-field='target']") == p["target"]
     assert await _text(page, "#global-state") == status["state"].upper()
+    await page.wait_for_selector("#alerts li", timeout=5000)
+    assert PROBE in await _text(page, "#alerts")
+    assert await page.locator("#alerts img, #alerts script").count() == 0
+    assert await page.evaluate("window.pwned") is None
     assert await page.locator("#timeline li").count() == 1
     assert await page.locator("#leads tr[data-lead='lead']").count() == 1
 
@@ -163,3 +172,17 @@ async def test_event_rate_stays_a_few_per_second_under_the_demo(demo: DemoRun, p
     assert received >= 1
     assert rate <= 5.0  # state at most every 0.25 s, charts every 5 s
     assert await page.locator("#timeline li").count() > 3
+
+
+async def test_beyond_loopback_the_page_asks_for_the_token_before_showing_data(
+    tmp_path: Path, page: Any
+) -> None:
+    async with DemoRun(tmp_path, host="0.0.0.0") as demo:
+        await page.goto(f"{demo.url}/dashboard")
+        await page.wait_for_selector("body[data-conn='token needed']", timeout=10_000)
+        assert await page.locator("#followers tr[data-follower]").count() == 0
+        await page.fill("#token", demo.token)
+        await page.click("#token-use")
+        await page.wait_for_selector("body[data-conn='live']", timeout=5000)
+        await page.wait_for_selector("#followers tr[data-follower='f1']", timeout=5000)
+        assert demo.token not in page.url
