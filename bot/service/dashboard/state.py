@@ -109,10 +109,8 @@ class DashboardState:
         now = _now_ms()
         rows = rank(self.aum.lead_rows(now_ms=now), "aum")
         self._current_aum = {r.lead: r.aum for r in rows}
-        followers_of = self._followers_of()
         return [
             {**row_json(r), "cap": jsonable(self.aum.effective_cap(r.lead)),
-             "follower_ids": followers_of.get(r.lead, []),
              "allocations": jsonable(self.aum.allocations(r.lead))}
             for r in rows
         ]  # fmt: skip
