@@ -109,6 +109,7 @@ async def test_page_shows_status_live_fills_and_halts_a_follower(demo: DemoRun, 
     await page.wait_for_selector(f"#timeline li[data-trade='{trade_id}'] .chip[data-follower='f1']",
                                  timeout=1000)  # fmt: skip
     shown_after_s = time.monotonic() - started
+    print(json.dumps({"lead_order_to_page_s": round(shown_after_s, 3)}))
     assert shown_after_s < 1.0
     outcomes = await page.locator(f"#timeline li[data-trade='{trade_id}'] .chip").evaluate_all(
         "chips => chips.map(c => [c.dataset.follower, c.dataset.outcome])"
@@ -126,6 +127,15 @@ async def test_page_shows_status_live_fills_and_halts_a_follower(demo: DemoRun, 
     assert status["followers"]["f2"]["state"] == "HALTED"
     assert status["followers"]["f2"]["reason"] == "operator: dashboard"
     assert status["followers"]["f1"]["state"] == "ACTIVE"
+    await page.click("#followers tr[data-follower='f2'] button[data-action='resume']")
+    await page.wait_for_selector("#followers tr[data-follower='f2'] .state-active", timeout=3000)
+    # The global buttons act on the process as a whole.
+    await page.click("header button[data-action='reduce-only']")
+    await page.wait_for_selector("#global-state.state-reduce_only", timeout=3000)
+    assert (await demo.status())["state"] == "REDUCE_ONLY"
+    await page.click("header button[data-action='resume']")
+    await page.wait_for_selector("#global-state.state-active", timeout=3000)
+    assert (await demo.status())["state"] == "ACTIVE"
     # The token was typed into the page, never put in a URL, and nothing else was refused.
     assert demo.token not in page.url
     assert await page.evaluate("sessionStorage.getItem('copybot.token')") == demo.token

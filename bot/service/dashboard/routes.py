@@ -21,6 +21,7 @@ import time
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from aiohttp import web
 
 from bot.service.auth import bearer_ok, is_loopback
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from bot.aum.service import AumService
     from bot.journal.store import Journal
     from bot.live.engine import Engine
+
+log = structlog.get_logger("copybot.dashboard")
 
 MIN_INTERVAL_S = 0.25  # at most four state events a second per page, changes coalesced
 REFRESH_S = 5.0
@@ -110,8 +113,15 @@ def install_dashboard(
         )
 
     async def document(request: web.Request) -> web.Response:
-        return refused(request, data=True) or _json({**state.document(), "charts": state.charts(),
-                                                     "reads_need_token": reads_need_token})  # fmt: skip
+        refusal = refused(request, data=True)
+        if refusal is not None:
+            return refusal
+        try:
+            body = {**state.document(), "charts": state.charts(), "reads_need_token": reads_need_token}
+        except Exception as exc:  # the daemon is stopping (journal closed) or a read failed
+            log.warning("dashboard_state_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+            return _json({"error": "the dashboard's data is not available now; try again"}, 503)
+        return _json(body)
 
     async def events(request: web.Request) -> web.StreamResponse:
         refusal = refused(request, data=True)
@@ -119,23 +129,30 @@ def install_dashboard(
             return refusal
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
-        seq, sent_sig, sent_at, charts_ts = 0, "", 0.0, None
-        with contextlib.suppress(ConnectionResetError):
-            while not closing.is_set():
-                doc, now = state.document(), time.monotonic()
-                sig = _signature(doc)
-                if sig != sent_sig or now - sent_at >= REFRESH_S:
-                    seq += 1
-                    await response.write(_frame("state", seq, doc))
-                    sent_sig, sent_at = sig, now
-                charts = state.charts()
-                if charts["ts_ms"] != charts_ts:
-                    seq += 1
-                    await response.write(_frame("charts", seq, charts))
-                    charts_ts = charts["ts_ms"]
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(closing.wait(), MIN_INTERVAL_S)
+        try:
+            await _stream(response)
+        except ConnectionResetError:  # the page went away
+            pass
+        except Exception as exc:  # a failed build ends this stream; the page reconnects
+            log.warning("dashboard_stream_failed", error=f"{type(exc).__name__}: {exc}"[:300])
         return response
+
+    async def _stream(response: web.StreamResponse) -> None:
+        seq, sent_sig, sent_at, charts_ts = 0, "", 0.0, None
+        while not closing.is_set():
+            doc, now = state.document(), time.monotonic()
+            sig = _signature(doc)
+            if sig != sent_sig or now - sent_at >= REFRESH_S:
+                seq += 1
+                await response.write(_frame("state", seq, doc))
+                sent_sig, sent_at = sig, now
+            charts = state.charts()
+            if charts["ts_ms"] != charts_ts:
+                seq += 1
+                await response.write(_frame("charts", seq, charts))
+                charts_ts = charts["ts_ms"]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(closing.wait(), MIN_INTERVAL_S)
 
     async def on_shutdown(_: web.Application) -> None:
         closing.set()
