@@ -233,9 +233,14 @@
     if (!data) return;
     page.events += 1;
     document.body.setAttribute("data-seq", String(page.events));
-    const payload = JSON.parse(data);
-    if (event === "state") render(payload);
-    else if (event === "charts") renderCharts(payload);
+    try {
+      const payload = JSON.parse(data);
+      if (event === "state") render(payload);
+      else if (event === "charts") renderCharts(payload);
+    } catch (err) {
+      // A document this page cannot draw must not drop the stream into a reconnect loop.
+      console.error(`copybot dashboard: cannot show a ${event} event: ${err}`);
+    }
   }
 
   let current = null;
