@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import secrets
 import signal
 import sqlite3
 from collections.abc import AsyncIterator
@@ -44,11 +43,7 @@ async def xharness(tmp_path: Path) -> AsyncIterator[Harness]:
 
 
 def bybit_account(h: Harness, account_id: str, balance: int) -> None:
-    key, secret = secrets.token_hex(24), secrets.token_hex(24)
-    h.sim.create_account(key, secret, Decimal(balance), name=account_id, venue="bybit")
-    h.keys[account_id] = (key, secret)
-    name = account_id.upper().replace("-", "_")
-    h.env[f"K_{name}"], h.env[f"S_{name}"] = key, secret
+    h.account(account_id, balance, "bybit")
 
 
 def cross_config(
