@@ -223,6 +223,7 @@ class BybitStream(SocketFaults):
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+        self.cut_stalled()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()

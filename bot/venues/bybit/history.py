@@ -12,6 +12,9 @@ from bot.core.types import LeadFill
 from bot.venues.bybit.decode import fill_from_execution
 
 PAGE_LIMIT = 100  # GET /v5/execution/list `limit` maximum
+# GET /v5/order/history answers the last 7 days by default (and /v5/order/realtime only the latest
+# 500 orders): an order older than that may not be found by its orderLinkId however it ended.
+LOOKUP_REACH_MS = 7 * 24 * 3600 * 1000
 WINDOW_MS = 7 * 24 * 3600 * 1000  # endTime - startTime may span at most 7 days
 RETENTION_MS = 730 * 24 * 3600 * 1000  # executions are kept two years
 # The cursor is the venue's time, "now" this host's: a venue clock running ahead by up to this much
