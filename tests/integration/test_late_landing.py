@@ -73,6 +73,7 @@ BYBIT_FOLLOWERS = 10
 BYBIT_ROUNDS = ROUNDS[:3]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 async def test_bybit_followers_under_late_landing_never_fill_twice(tmp_path: Path) -> None:
     """On Bybit there is no landing window to wait out (bot.venues.bybit.adapter): the executor looks
