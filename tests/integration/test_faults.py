@@ -14,9 +14,10 @@ from bot.core.trading_state import StateCode
 from bot.core.types import TradingState
 from tests.integration.harness import BTC, PAIRS, Harness, follower
 
-# Lead-side faults: the lead's venue matters; follower-side faults: the followers'.
+# Lead-side faults: the lead's venue matters; follower-side faults: the followers' (the lead's venue
+# does not enter a follower's order path, so those run with a Binance lead only, to save suite time).
 LEAD_PAIRS = [p for p in PAIRS if p.id in ("binance-binance", "bybit-binance", "bybit-bybit")]
-FOLLOWER_PAIRS = [p for p in PAIRS if p.id in ("binance-binance", "binance-bybit", "bybit-binance")]
+FOLLOWER_PAIRS = [p for p in PAIRS if p.id in ("binance-binance", "binance-bybit")]
 # The venue's own rate-limit answer: Binance's HTTP 429 -1003 with Retry-After, Bybit's 10006 (HTTP 200).
 RATE_LIMITED = {
     "binance": {"http_status": 429, "code": -1003, "retry_after": 1, "count": 1},
