@@ -1,7 +1,9 @@
 """Copy lag per venue pair on each exchange's own clock: the Bybit personality's clock runs 1.5 s ahead
-of the Binance one's (and of this host's). copybot turns each venue's timestamps into local time with
-the clock offset it measured for that venue before subtracting, so the lag it reports across venues is
-the few milliseconds a copy takes, not the clocks' 1.5 s skew (or minus that, for a Bybit lead)."""
+of (or behind) the Binance one's and this host's. copybot turns each venue's timestamps into local
+time with the clock offset it measured for that venue before subtracting, so the lag it reports
+across venues is the few milliseconds a copy takes, not the clocks' 1.5 s skew (or minus that). A
+venue clock behind ours also needs copybot's requests signed on the venue's clock (Bybit refuses a
+timestamp more than 1 s ahead of its own: 10002)."""
 
 from __future__ import annotations
 
@@ -14,9 +16,8 @@ from bot.service.status import snapshot
 from bot.sim.config import load_sim_config
 from tests.integration.harness import BTC, CONFIG_VENUE, Harness, follower
 
-OFFSET_MS = 1500
 
-
+@pytest.mark.parametrize("offset_ms", [1500, -1500], ids=["bybit-ahead", "bybit-behind"])
 @pytest.mark.parametrize(
     ("lead_venue", "follower_venue"),
     [
@@ -25,9 +26,9 @@ OFFSET_MS = 1500
     ],
 )
 async def test_cross_venue_lag_is_small_and_positive_despite_a_skewed_venue_clock(
-    tmp_path: Path, lead_venue: str, follower_venue: str
+    tmp_path: Path, lead_venue: str, follower_venue: str, offset_ms: int
 ) -> None:
-    sim_config = load_sim_config(tick_interval_s=0, bybit={"clock_offset_ms": OFFSET_MS})
+    sim_config = load_sim_config(tick_interval_s=0, bybit={"clock_offset_ms": offset_ms})
     async with Harness(tmp_path, sim_config, lead_venue=lead_venue, follower_venue=follower_venue) as h:
         h.build_config([
             follower("cross", {"mode": "multiplier", "multiplier": "0.1"}),
@@ -35,8 +36,10 @@ async def test_cross_venue_lag_is_small_and_positive_despite_a_skewed_venue_cloc
         ])  # fmt: skip
         engine = await h.start_daemon()
         # copybot measured the skew it has to undo
-        assert abs(engine.venues["bybit"].clock.offset_ms - OFFSET_MS) < 100
+        assert abs(engine.venues["bybit"].clock.offset_ms - offset_ms) < 100
         assert abs(engine.venues["local"].clock.offset_ms) < 100
+        if lead_venue == "bybit":  # the test's own lead client signs on Bybit's clock too
+            (await h.lead()).options["timeDifference"] = -offset_ms
         for n, side in enumerate(["buy", "sell", "buy", "sell"], start=1):
             await h.trade(BTC, side, "0.05")
             await h.settle(fills=n)
