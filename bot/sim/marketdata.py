@@ -166,7 +166,7 @@ def ticker(c: Call) -> Any:
     return [_ticker_of(c.engine, symbol) for symbol in c.engine.books]
 
 
-def _premium_of(engine: MatchingEngine, symbol: str) -> dict[str, Any]:
+def premium_of(engine: MatchingEngine, symbol: str) -> dict[str, Any]:
     mark = s(engine.books[symbol].fair)
     now = now_ms()
     return {
@@ -183,5 +183,5 @@ def _premium_of(engine: MatchingEngine, symbol: str) -> dict[str, Any]:
 
 def premium(c: Call) -> Any:
     if c.params.get("symbol"):
-        return _premium_of(c.engine, c.engine.market(c.params["symbol"]).symbol)
-    return [_premium_of(c.engine, symbol) for symbol in c.engine.books]
+        return premium_of(c.engine, c.engine.market(c.params["symbol"]).symbol)
+    return [premium_of(c.engine, symbol) for symbol in c.engine.books]
