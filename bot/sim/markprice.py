@@ -9,14 +9,31 @@ r (funding rate), T (next funding time), as the REST premiumIndex gives them.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from bot.sim.marketdata import premium_of
 from bot.sim.marketstream import PublicConn
 from bot.sim.matching import MatchingEngine
+from bot.sim.wire import s
 
 _ALL = "!markPrice@arr"
 _METHODS = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS")
+
+
+def premium_of(engine: MatchingEngine, symbol: str) -> dict[str, Any]:
+    """The premiumIndex row of one market: REST and the mark price streams give the same figures."""
+    mark = s(engine.books[symbol].fair)
+    now = time.time_ns() // 1_000_000
+    return {
+        "symbol": symbol,
+        "markPrice": mark,
+        "indexPrice": mark,
+        "estimatedSettlePrice": mark,
+        "lastFundingRate": "0.00010000",
+        "interestRate": "0.00010000",
+        "nextFundingTime": now - now % 28_800_000 + 28_800_000,
+        "time": now,
+    }
 
 
 def _event(engine: MatchingEngine, symbol: str) -> dict[str, Any]:
