@@ -15,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from decimal import Decimal
+from functools import partial
 from typing import Any, Protocol
 
 import structlog
@@ -28,6 +29,7 @@ from bot.live.follower import FollowerRuntime
 from bot.live.lead_feed import FeedSettings, LeadFeed
 from bot.live.lead_state import LeadRuntime
 from bot.live.lead_view import LeadView, seen_by
+from bot.live.mark_feed import MarkFeed, mark_feed_for, symbols_in_use, venues_in_use
 from bot.live.metrics import Metrics
 from bot.live.ports import AlertPort, JournalPort, SlippagePort
 from bot.live.startup import prepare_follower, snapshot_lead
@@ -72,7 +74,12 @@ class Engine:
         self.feeds: dict[str, LeadFeed] = {}
         self.followers: dict[str, FollowerRuntime] = {}
         self.followers_of: dict[str, list[FollowerRuntime]] = {}
+        # The latest price per unified symbol, whichever venue said it (mark feeds, lead fills,
+        # snapshots); a symbol listed under one name on two venues shares it. `venue_marks` keeps
+        # each venue's feed apart (LeadView prefers the follower's own venue's).
         self.marks: dict[str, Decimal] = {}
+        self.venue_marks: dict[str, dict[str, Decimal]] = {}
+        self.mark_feeds: dict[str, MarkFeed] = {}
         self.states = StateOwner(journal, self.metrics, self.alert)
         self.supervisor = Supervisor(self.metrics, self.alert)
         self._before_kill: Standing | None = None  # the global standing the kill switch replaced
@@ -117,6 +124,15 @@ class Engine:
     def mark(self, symbol: str) -> Decimal | None:
         return self.marks.get(symbol)
 
+    def venue_mark(self, venue: str, symbol: str) -> Decimal | None:
+        """`symbol`'s mark from `venue`'s own public feed (None when it has not said one)."""
+        return self.venue_marks.get(venue, {}).get(symbol)
+
+    def on_mark(self, symbol: str, price: Decimal, *, venue: str | None = None) -> None:
+        """Every mark price change from a venue's public feed. Stores it; what reacts to prices
+        (stops, equity) hooks in here."""
+        self.marks[symbol] = price
+
     # -- start-up -----------------------------------------------------------------------------
 
     def _client(
@@ -151,6 +167,9 @@ class Engine:
         await asyncio.gather(*(prepare_follower(self, f, sem) for f in self.followers.values()))
         for follower in self.followers.values():
             self.supervisor.spawn(f"follower:{follower.id}", follower.run)
+        if self.cfg.feed.marks:
+            for name in venues_in_use(self):
+                self._start_mark_feed(self.venues[name])
         for lead in self.leads.values():
             self._start_feed(lead)
 
@@ -246,6 +265,16 @@ class Engine:
         )
         self.feeds[lead.id] = feed
         self.supervisor.spawn(f"feed:{lead.id}", feed.run)
+
+    def _start_mark_feed(self, venue: Venue) -> None:
+        symbols = partial(symbols_in_use, self, venue.name)
+        feed = mark_feed_for(venue, self.cfg.feed, symbols, self._on_feed_mark, self.metrics)
+        self.mark_feeds[venue.name] = feed
+        self.supervisor.spawn(f"marks:{venue.name}", feed.run)
+
+    def _on_feed_mark(self, venue: str, symbol: str, price: Decimal) -> None:
+        self.venue_marks.setdefault(venue, {})[symbol] = price
+        self.on_mark(symbol, price, venue=venue)
 
     # -- the hot path ---------------------------------------------------------------------------
 
