@@ -12,6 +12,8 @@ import aiohttp
 
 from bot.live.engine import Engine
 from tests.integration.harness import BTC, ETH, Harness, follower
+# xharness: both venues over one exchange (a fixture, imported for pytest to find)
+from tests.integration.test_cross_venue_bybit import PEPE_BINANCE, PEPE_BYBIT, cross_config, xharness  # noqa: F401
 
 
 async def set_price(h: Harness, symbol: str, price: str) -> None:
@@ -104,3 +106,25 @@ async def test_marks_off_means_no_public_connection(harness: Harness) -> None:
     assert h.sim.stream.public.connections() == []
     assert engine.mark(BTC) is not None  # the fill price, as before the feed
     assert (await status_of(h))["marks"] == {}
+
+
+async def test_one_feed_per_venue_and_followers_read_their_own(xharness: Harness) -> None:  # noqa: F811
+    """A Binance lead, followers on Binance and Bybit: one public connection per venue; the Bybit
+    follower's PEPE mark is Bybit's own (per PEPE), Binance's 1000PEPE mark stays Binance's."""
+    h = xharness
+    fol = [follower(fid, {"mode": "multiplier", "multiplier": "0.1"}) for fid in ("fa", "fb")]
+    cross_config(h, fol, on_bybit={"fb"}, lead_on_bybit=False)
+    engine = await h.start_daemon()
+    assert set(engine.mark_feeds) == {"local", "bybit"}
+    await set_price(h, "1000PEPEUSDT", "0.0125")
+    await mark_reaches(engine, PEPE_BINANCE, Decimal("0.0125"), 3)
+    await mark_reaches(engine, PEPE_BYBIT, Decimal("0.0000125"), 3)  # Bybit lists PEPE per coin
+    assert engine.venue_mark("bybit", PEPE_BYBIT) == Decimal("0.0000125")
+    assert engine.venue_mark("local", PEPE_BINANCE) == Decimal("0.0125")
+    assert engine.followers["fb"].engine.mark(PEPE_BYBIT) == Decimal("0.0000125")
+    # BTC is one unified name on both venues: each feed keeps its own, LeadView reads its venue's.
+    await mark_reaches(engine, BTC, Decimal("60000"), 3)
+    assert engine.venue_mark("bybit", BTC) == engine.venue_mark("local", BTC) == Decimal("60000")
+    assert len(h.sim.stream.public.connections()) == 1
+    assert h.sim.bybit is not None
+    assert len(h.sim.bybit.stream.public.connections()) == 1
