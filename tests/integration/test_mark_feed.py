@@ -12,6 +12,7 @@ import aiohttp
 
 from bot.live.engine import Engine
 from tests.integration.harness import BTC, ETH, Harness, follower
+
 # xharness: both venues over one exchange (a fixture, imported for pytest to find)
 from tests.integration.test_cross_venue_bybit import PEPE_BINANCE, PEPE_BYBIT, cross_config, xharness  # noqa: F401
 
