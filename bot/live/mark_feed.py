@@ -52,8 +52,8 @@ class MarkFeedSettings:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     connect_timeout_s: float = 15.0
-    resubscribe_check_s: float = 5.0  # how often the set of symbols in use is looked at again
-    idle_wait_s: float = 5.0  # with no symbol in use, how long before looking again
+    resubscribe_check_s: float = 2.0  # how often the set of symbols in use is looked at again
+    idle_wait_s: float = 2.0  # with no symbol in use, how long before looking again
 
 
 class MarkFeed:
@@ -252,18 +252,18 @@ def symbols_in_use(engine: EngineView, venue: str) -> set[str]:
     or traded), each follower's there (its leads' symbols as its venue lists them, and what it
     holds). Only markets the venue lists."""
     out: set[str] = set()
+    of_lead: dict[str, set[str]] = {}
     for lead_cfg in engine.cfg.leads:
         lead = engine.leads.get(lead_cfg.id)
-        if lead is None:
-            continue
-        lead_symbols = lead.symbols(set(engine.journal.cursors(lead.id))) | set(lead.positions)
-        if lead_cfg.venue == venue:
-            out |= lead_symbols
-        for follower in engine.followers.values():
-            if lead.id in follower.settings.sizings and engine.cfg.follower(follower.id).venue == venue:
-                out |= follower_symbols(follower, lead.id, lead_symbols)
+        if lead is not None:
+            of_lead[lead.id] = lead.symbols(set(engine.journal.cursors(lead.id))) | set(lead.positions)
+            if lead_cfg.venue == venue:
+                out |= of_lead[lead.id]
     for follower in engine.followers.values():
-        if engine.cfg.follower(follower.id).venue == venue:
-            out |= set(follower.confirmed)
+        if engine.cfg.follower(follower.id).venue != venue:
+            continue
+        out |= set(follower.confirmed)
+        for lead_id in follower.settings.sizings:
+            out |= follower_symbols(follower, lead_id, of_lead.get(lead_id, set()))
     markets = engine.venues[venue].markets
     return {s for s in out if s in markets}

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import aiohttp
+import pytest
 
 from bot.live.engine import Engine
 from tests.integration.harness import BTC, ETH, Harness, follower
@@ -129,3 +130,59 @@ async def test_one_feed_per_venue_and_followers_read_their_own(xharness: Harness
     assert len(h.sim.stream.public.connections()) == 1
     assert h.sim.bybit is not None
     assert len(h.sim.bybit.stream.public.connections()) == 1
+
+
+async def test_a_silent_stream_is_stale_and_reconnects(harness: Harness) -> None:
+    h = harness
+    h.build_config([follower("f0", {"mode": "multiplier", "multiplier": "0.1"})],
+                   feed={"marks_stale_after_s": 1})  # fmt: skip
+    engine = await h.start_daemon()
+    feed = engine.mark_feeds["local"]
+    await mark_reaches(engine, BTC, Decimal("60000"), 5)
+    # Stalled: no update, no pong, for longer than the limit; the sim cuts it only after 6 s.
+    await h.fault(stall_ws=6, public_ws=True)
+    started = time.monotonic()
+    while feed.sessions < 2 or not feed.connected:
+        assert time.monotonic() - started < 4, f"stale stream not replaced: {feed.status()}"
+        await asyncio.sleep(0.02)
+    # Whichever sees it first: ccxt's missed pongs (it pings at a third of the limit) or the feed's
+    # own check (no update and no pong for the limit).
+    assert "pong" in (feed.last_error or "")
+    await set_price(h, "BTCUSDT", "60100")
+    await mark_reaches(engine, BTC, Decimal("60100"), 2.5)
+
+
+async def test_a_symbol_newly_in_use_is_subscribed(harness: Harness) -> None:
+    h = harness
+    h.build_config([follower("f0", {"mode": "multiplier", "multiplier": "0.1"})])
+    del h.config["leads"][0]["symbols"]  # the lead's symbols are what it holds or trades
+    engine = await h.start_daemon()
+    feed = engine.mark_feeds["local"]
+    assert feed.subscribed == ()
+    await h.trade(ETH, "buy", "1")
+    await h.settle(fills=1)
+    await set_price(h, "ETHUSDT", "3333.3")
+    await mark_reaches(engine, ETH, Decimal("3333.3"), 5)
+    assert feed.subscribed == (ETH,)
+    await h.trade(BTC, "buy", "0.05")
+    await h.settle(fills=2)
+    await set_price(h, "BTCUSDT", "60200")
+    await mark_reaches(engine, BTC, Decimal("60200"), 5)
+    assert feed.subscribed == (BTC, ETH)
+    assert feed.reconnects == 0  # a resubscription is not a failure
+    assert len(h.sim.stream.public.connections()) == 1
+
+
+@pytest.mark.slow
+async def test_a_quiet_live_stream_is_not_stale(xharness: Harness) -> None:  # noqa: F811
+    """Frozen prices: Bybit pushes nothing while nothing changes; the pongs keep the feed alive."""
+    h = xharness
+    fol = [follower("fb", {"mode": "multiplier", "multiplier": "0.1"})]
+    cross_config(h, fol, on_bybit={"fb"}, lead_on_bybit=False)
+    h.config["feed"]["marks_stale_after_s"] = 1.5
+    engine = await h.start_daemon()
+    feed = engine.mark_feeds["bybit"]
+    await mark_reaches(engine, BTC, Decimal("60000"), 5)
+    await asyncio.sleep(5)
+    assert feed.sessions == 1, feed.status()
+    assert feed.connected
