@@ -102,6 +102,10 @@ class PublicStreams(SocketFaults):
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+        now = time.monotonic()
+        for conn in self._conns:  # a stalled socket reads no close frame: the server would wait on it
+            if conn.stalled_until > now:
+                conn.ws.transport.abort()
 
 
 class MarkClock:

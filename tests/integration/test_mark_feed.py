@@ -139,11 +139,11 @@ async def test_a_silent_stream_is_stale_and_reconnects(harness: Harness) -> None
     engine = await h.start_daemon()
     feed = engine.mark_feeds["local"]
     await mark_reaches(engine, BTC, Decimal("60000"), 5)
-    # Stalled: no update, no pong, for longer than the limit; the sim cuts it only after 6 s.
-    await h.fault(stall_ws=6, public_ws=True)
+    # Stalled: no update, no pong, for longer than the limit; the sim cuts it only after 2.5 s.
+    await h.fault(stall_ws=2.5, public_ws=True)
     started = time.monotonic()
     while feed.sessions < 2 or not feed.connected:
-        assert time.monotonic() - started < 4, f"stale stream not replaced: {feed.status()}"
+        assert time.monotonic() - started < 2.4, f"stale stream not replaced: {feed.status()}"
         await asyncio.sleep(0.02)
     # Whichever sees it first: ccxt's missed pongs (it pings at a third of the limit) or the feed's
     # own check (no update and no pong for the limit).

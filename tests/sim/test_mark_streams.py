@@ -57,7 +57,7 @@ async def test_binance_mark_prices_equal_rest_and_follow_the_price(pro: Any, sim
     await set_price(sim, BTC_ID, "61234.5")
     started = time.monotonic()
     moved = await mark_until(lambda: pro.watch_mark_prices([BTC, THIN]), BTC, "p", "61234.5")
-    assert time.monotonic() - started < 1.6  # @1s: at most a second (plus a tick) behind
+    assert time.monotonic() - started < 2  # @1s: a second (plus a tick) behind at most, some slack
     assert moved["markPrice"] == 61234.5
     assert (await pro.fapiPublicGetPremiumIndex({"symbol": BTC_ID}))["markPrice"] == "61234.5"
 
