@@ -80,6 +80,7 @@ class Engine:
         self.marks: dict[str, Decimal] = {}
         self.venue_marks: dict[str, dict[str, Decimal]] = {}
         self.mark_feeds: dict[str, MarkFeed] = {}
+        self._lead_venue = {lead.id: lead.venue for lead in cfg.leads}
         self.states = StateOwner(journal, self.metrics, self.alert)
         self.supervisor = Supervisor(self.metrics, self.alert)
         self._before_kill: Standing | None = None  # the global standing the kill switch replaced
@@ -125,8 +126,10 @@ class Engine:
         return self.marks.get(symbol)
 
     def venue_mark(self, venue: str, symbol: str) -> Decimal | None:
-        """`symbol`'s mark from `venue`'s own public feed (None when it has not said one)."""
-        return self.venue_marks.get(venue, {}).get(symbol)
+        """`symbol`'s mark from `venue`'s own public feed while it is connected, else None (a fill
+        price in `marks` may then be newer)."""
+        feed = self.mark_feeds.get(venue)
+        return self.venue_marks.get(venue, {}).get(symbol) if feed is not None and feed.connected else None
 
     def on_mark(self, symbol: str, price: Decimal, *, venue: str | None = None) -> None:
         """Every mark price change from a venue's public feed. Stores it; what reacts to prices
@@ -291,7 +294,8 @@ class Engine:
             self.journal.record_lead_fill(fill, "in_snapshot", "already in the position snapshot")
             return
         applied = lead.apply(fill)
-        self.marks[fill.symbol] = fill.price
+        if self.venue_mark(self._lead_venue[fill.lead], fill.symbol) is None:
+            self.marks[fill.symbol] = fill.price  # no live mark feed for it: the fill price stands in
         self._received_ns[(fill.lead, fill.trade_id)] = fill.received_ns
         if len(self._received_ns) > 100_000:
             self._received_ns.pop(next(iter(self._received_ns)))
