@@ -77,6 +77,10 @@ def snapshot(engine: Engine) -> dict[str, Any]:
             "needs_resync": f.needs_resync,
             "positions": follower_positions(engine, follower_id),
         }
+    marks = {
+        venue: feed.status() | {"marks": {s: str(p) for s, p in sorted(feed.marks.items())}}
+        for venue, feed in engine.mark_feeds.items()
+    }
     lags = list(engine.internal_lag_ms)
 
     def pct(q: float) -> float | None:
@@ -97,6 +101,7 @@ def snapshot(engine: Engine) -> dict[str, Any]:
         "uptime_s": round(time.time() - engine.started_at, 1),
         "leads": leads,
         "followers": followers,
+        "marks": marks,
         # Request weight per source address (one per venue here), as bot.live.budget counts it.
         "venues": {name: {"request_budget": v.budget.snapshot()} for name, v in engine.venues.items()},
     }

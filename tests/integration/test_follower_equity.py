@@ -7,6 +7,7 @@ import asyncio
 from decimal import Decimal
 
 from tests.integration.harness import BTC, Harness, follower
+from tests.integration.test_stops import move_price
 
 
 async def sim_equity(h: Harness, account: str, symbol_id: str, mark: Decimal) -> Decimal:
@@ -31,12 +32,24 @@ async def test_equity_follows_own_fills_and_marks_without_reading_the_account(ha
     await h.trade(BTC, "buy", "0.05")
     await h.settle(fills=2)
     entry = Decimal(order["info"]["avgPrice"])
-    for mark in (entry * Decimal("0.98"), entry * Decimal("1.03"), entry):
-        engine.on_mark(BTC, mark)  # what a lead fill or the mark-price feed calls
-        await asyncio.sleep(0)  # the coalesced stop pass runs on the next loop turn
+    for target in (entry * Decimal("0.98"), entry * Decimal("1.03")):
+        await move_price(h, "BTCUSDT", target)
+        for _ in range(60):  # the public mark feed brings it (about 1 s)
+            mark = f.engine.mark(BTC)
+            if mark is not None and abs(mark - target) / target < Decimal("0.002"):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError(f"the mark did not follow {target}: {f.engine.mark(BTC)}")
+        await asyncio.sleep(0)  # the coalesced stop pass revalues on the next loop turn
+        mark = f.engine.mark(BTC)
+        assert mark is not None
+        # Valued at the same mark, the follower's equity is what the exchange holds for it; the fee
+        # is estimated at the market's published taker rate, which the exchange also charges.
         expected = await sim_equity(h, "f", "BTCUSDT", mark)
-        # The fee is estimated at the market's published taker rate; the exchange charges the same.
-        assert abs(f.balance.equity - expected) < Decimal("0.01"), (mark, f.balance.equity, expected)
+        assert abs(f.balance.revalue(f.engine.mark) - expected) < Decimal("0.01"), (mark, expected)
+        moved = (target - entry) * Decimal("0.15")
+        assert abs(f.balance.equity - (Decimal("10000") + moved)) < abs(moved) / 2 + 20  # it did move
     await h.trade(BTC, "sell", "0.15", reduceOnly=True)  # closed: the PnL is realized
     await h.settle(fills=3)
     assert "BTCUSDT" not in await h.positions("f")
