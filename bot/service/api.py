@@ -14,11 +14,13 @@ from aiohttp import web
 
 from bot.core.types import TradingState
 from bot.service.aum_routes import aum_routes
+from bot.service.membership_routes import membership_routes
 from bot.service.status import snapshot
 
 if TYPE_CHECKING:
     from bot.aum.service import AumService
     from bot.live.engine import Engine
+    from bot.service.membership import Membership
 
 log = structlog.get_logger("copybot.api")
 
@@ -33,7 +35,9 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, default=str))
 
 
-def build_app(engine: Engine, aum: AumService, token: str | None) -> web.Application:
+def build_app(
+    engine: Engine, aum: AumService, token: str | None, membership: Membership | None = None
+) -> web.Application:
     async def healthz(_: web.Request) -> web.Response:
         return _json({"ok": True})
 
@@ -89,13 +93,20 @@ def build_app(engine: Engine, aum: AumService, token: str | None) -> web.Applica
     app.router.add_get("/status", status)
     app.router.add_post("/control/{action}", control)
     app.router.add_routes(aum_routes(aum))
+    if membership is not None:  # followers joining and leaving at run time (same token)
+        app.router.add_routes(membership_routes(membership, token))
     return app
 
 
 async def start_api(
-    engine: Engine, aum: AumService, host: str, port: int, token: str | None
+    engine: Engine,
+    aum: AumService,
+    host: str,
+    port: int,
+    token: str | None,
+    membership: Membership | None = None,
 ) -> web.AppRunner:
-    runner = web.AppRunner(build_app(engine, aum, token), access_log=None)
+    runner = web.AppRunner(build_app(engine, aum, token, membership), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
