@@ -91,7 +91,7 @@ async def plan_join(
         entries: dict[str, Decimal] = {}
         prices: dict[str, Decimal | None] = {}
         if held and policy.on_join == "copy_open" and policy.max_adverse_bps is not None:
-            entries, prices = await _entries_and_prices(engine, lead_id, sorted(held))
+            entries, prices = await _entries_and_prices(engine, lead_id, held)
         for lead_symbol, qty in sorted(held.items()):
             for symbol in follower_symbols(follower, lead_id, [lead_symbol]):
                 reason: str | None = NEW_ONLY_REASON
@@ -107,8 +107,10 @@ async def plan_join(
 
 
 async def _entries_and_prices(
-    engine: Engine, lead_id: str, symbols: list[str]
+    engine: Engine, lead_id: str, held: dict[str, Decimal]
 ) -> tuple[dict[str, Decimal], dict[str, Decimal | None]]:
+    """The lead's entry prices (from the venue) and the price a copier entering now would pay: the
+    best ask for a long, the best bid for a short."""
     lead = engine.leads[lead_id]
     budget, adapter, rest = engine.venues[engine.cfg.lead(lead_id).venue].budget, lead.adapter, lead.rest
     rows = await essential(
@@ -116,12 +118,13 @@ async def _entries_and_prices(
     )
     entries = {s: p.entry_price for s, p in adapter.positions(rows).items()}
     prices: dict[str, Decimal | None] = {}
-    for symbol in symbols:
-        ticker = await essential(
-            budget, adapter, rest, adapter.weight("ticker"), partial(rest.fetch_ticker, symbol), what="price"
-        )
-        last = ticker.get("last") if isinstance(ticker, dict) else None
-        prices[symbol] = dec(last) if last is not None else None
+    for symbol, qty in sorted(held.items()):
+        book = await essential(
+            budget, adapter, rest, adapter.weight("order_book"), partial(rest.fetch_order_book, symbol, 5),
+            what="order book",
+        )  # fmt: skip
+        side = book.get("asks") if qty > 0 else book.get("bids")
+        prices[symbol] = dec(side[0][0]) if side else None
     return entries, prices
 
 
