@@ -36,7 +36,8 @@ def with_token(h: Harness) -> dict[str, Any]:
 
 
 async def api(h: Harness, method: str, path: str, body: Any = None, *, token: bool = True) -> tuple[int, Any]:
-    assert h.http is not None and h.daemon is not None
+    assert h.http is not None
+    assert h.daemon is not None
     headers = {"Authorization": f"Bearer {h.env[TOKEN_ENV]}"} if token else {}
     url = f"http://127.0.0.1:{h.daemon.bound_api_port}{path}"
     async with h.http.request(method, url, json=body, headers=headers) as resp:

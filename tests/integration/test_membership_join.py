@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from tests.integration.harness import BTC, ETH, Harness, follower
-from tests.integration.membership_helpers import MULT, api, block, btc, set_price, wait_for, with_token
+from tests.integration.membership_helpers import MULT, api, block, btc, set_price, with_token
 
 
 async def test_copy_open_copies_what_the_lead_holds_and_counts_in_aum_at_once(harness: Harness) -> None:
@@ -20,12 +20,15 @@ async def test_copy_open_copies_what_the_lead_holds_and_counts_in_aum_at_once(ha
 
     status, body = await api(h, "POST", "/followers", {"follower": block(h, "carol"), "actor": "ops"})
     assert status == 200, body
-    assert body["copied"] == [f"lead:{BTC}"] and body["not_copied"] == {}
-    assert "carol" in engine.followers and engine.supervisor.task("follower:carol") is not None
+    assert body["copied"] == [f"lead:{BTC}"]
+    assert body["not_copied"] == {}
+    assert "carol" in engine.followers
+    assert engine.supervisor.task("follower:carol") is not None
     await h.settle()
     assert await btc(h, "carol") == Decimal("0.010")  # the open position, at the same ratio
     row = h.aum.lead_rows(now_ms=0)[0]
-    assert row.followers == aum_before.followers + 1 and row.aum == aum_before.aum + Decimal(20_000)
+    assert row.followers == aum_before.followers + 1
+    assert row.aum == aum_before.aum + Decimal(20_000)
 
     # From now on carol gets every lead fill, like a follower from the start.
     await h.trade(BTC, "buy", "0.1")
@@ -47,14 +50,16 @@ async def test_new_only_copies_only_what_the_lead_opens_after_the_join(harness: 
 
     status, body = await api(h, "POST", "/followers", {"follower": block(h, "carol", on_join="new_only")})
     assert status == 200, body
-    assert body["copied"] == [] and "new_only" in body["not_copied"][f"lead:{BTC}"]
+    assert body["copied"] == []
+    assert "new_only" in body["not_copied"][f"lead:{BTC}"]
     await h.trade(BTC, "buy", "0.1")  # the lead adds to a position held at the join: not copied
     await h.trade(ETH, "buy", "1")  # a position opened after the join: copied
     await h.settle(fills=3)
     assert await h.positions("carol") == {"ETHUSDT": Decimal("0.100")}
     assert await btc(h, "a") == Decimal("0.020")
     # The reconciler does not bring the held-out position back either.
-    assert h.daemon is not None and h.daemon.reconciler is not None
+    assert h.daemon is not None
+    assert h.daemon.reconciler is not None
     report = await h.daemon.reconciler.run_once("test")
     assert not [d for d in report.drifts if d.follower == "carol"]
 
@@ -81,7 +86,8 @@ async def test_the_price_guard_refuses_a_position_that_moved_too_far(harness: Ha
     assert status == 200, body
     assert body["copied"] == [f"lead:{ETH}"]
     reason = body["not_copied"][f"lead:{BTC}"]
-    assert reason.startswith("price guard:") and "bps worse" in reason
+    assert reason.startswith("price guard:")
+    assert "bps worse" in reason
     await h.settle()
     assert await h.positions("carol") == {"ETHUSDT": Decimal("0.100")}
 
@@ -95,8 +101,10 @@ async def test_a_join_is_refused_when_its_key_may_withdraw_and_nothing_changes(h
     h.env["K_RISKY"], h.env["S_RISKY"] = key, secret
     h.keys["risky"] = (key, secret)
     status, body = await api(h, "POST", "/followers", {"follower": block(h, "risky")})
-    assert status == 409 and "withdraw" in body["error"]
-    assert set(engine.followers) == {"a"} and [f.id for f in engine.followers_of["lead"]] == ["a"]
+    assert status == 409
+    assert "withdraw" in body["error"]
+    assert set(engine.followers) == {"a"}
+    assert [f.id for f in engine.followers_of["lead"]] == ["a"]
     assert engine.supervisor.task("follower:risky") is None
 
 
@@ -114,6 +122,7 @@ async def test_the_aum_cap_clips_a_join_and_refuses_one_past_it(harness: Harness
     full = block(h, "dave")
     full["follows"][0]["sizing"] = alloc
     status, body = await api(h, "POST", "/followers", {"follower": full})
-    assert status == 409 and "AUM cap" in body["error"]
+    assert status == 409
+    assert "AUM cap" in body["error"]
     assert "dave" not in engine.followers
     assert h.aum.lead_rows(now_ms=0)[0].aum == Decimal(15_000)

@@ -17,7 +17,8 @@ async def test_each_on_leave_policy(harness: Harness) -> None:
     await h.settle(fills=1)
 
     status, body = await api(h, "DELETE", "/followers/closer", {"on_leave": "close"})
-    assert status == 200 and body["on_leave"] == "close", body
+    assert status == 200, body
+    assert body["on_leave"] == "close", body
     status, body = await api(h, "DELETE", "/followers/keeper", {"on_leave": "keep"})
     assert (status, body["left"]) == (200, True), body
     status, body = await api(h, "DELETE", "/followers/exiter", {"on_leave": "follow_exits"})
@@ -30,7 +31,8 @@ async def test_each_on_leave_policy(harness: Harness) -> None:
         return await btc(h, "closer") == 0 and "closer" not in engine.followers
 
     await wait_for(closer_gone)
-    assert "keeper" not in engine.followers and await btc(h, "keeper") == Decimal("0.010")
+    assert "keeper" not in engine.followers
+    assert await btc(h, "keeper") == Decimal("0.010")
 
     await h.trade(BTC, "buy", "0.1")  # an entry: only `a` copies it
     await h.trade(ETH, "buy", "1")
@@ -49,11 +51,13 @@ async def test_each_on_leave_policy(harness: Harness) -> None:
         return await btc(h, "exiter") == 0 and "exiter" not in engine.followers
 
     await wait_for(exiter_gone)
-    assert engine.supervisor.task("follower:exiter") is None and not engine.departing_of["lead"]
+    assert engine.supervisor.task("follower:exiter") is None
+    assert not engine.departing_of["lead"]
     assert await btc(h, "keeper") == Decimal("0.010")  # keep: never touched
     engine.journal.flush()
     actions = [(c.follower, c.action) for c in reversed(engine.journal.membership_changes())]
-    assert ("exiter", "leave") in actions and ("exiter", "remove") in actions
+    assert ("exiter", "leave") in actions
+    assert ("exiter", "remove") in actions
     assert actions.index(("exiter", "leave")) < actions.index(("exiter", "remove"))
 
 
@@ -84,7 +88,8 @@ async def test_pause_copies_exits_only_and_set_changes_a_cap(harness: Harness) -
     await h.trade(BTC, "buy", "0.1")  # a's target would be 0.015 BTC = 900 > 700: clipped
     await h.settle(fills=5)
     a_btc = await btc(h, "a")
-    assert Decimal("0.010") < a_btc < Decimal("0.015") and a_btc * Decimal("60000.5") <= 700
+    assert Decimal("0.010") < a_btc < Decimal("0.015")
+    assert a_btc * Decimal("60000.5") <= 700
     assert await btc(h, "b") == Decimal("0.015")
     engine.journal.flush()
     actions = [c.action for c in reversed(engine.journal.membership_changes())]
@@ -97,25 +102,32 @@ async def test_bad_input_is_refused_with_the_key_path_and_changes_nothing(harnes
     engine = await h.start_daemon()
     bad = block(h, "carol", risk={"max_leverage": -1})
     status, body = await api(h, "POST", "/followers", {"follower": bad})
-    assert status == 400 and "follower.risk.max_leverage" in body["error"], body
+    assert status == 400, body
+    assert "follower.risk.max_leverage" in body["error"], body
     bad = block(h, "carol")
     bad["follows"][0]["on_join"] = "sometimes"
     status, body = await api(h, "POST", "/followers", {"follower": bad})
-    assert status == 400 and "follower.follows[0].on_join" in body["error"], body
+    assert status == 400, body
+    assert "follower.follows[0].on_join" in body["error"], body
     status, body = await api(h, "POST", "/followers", {"follower": block(h, "carol"), "color": "red"})
-    assert status == 400 and body["error"].startswith("color: unknown field"), body
+    assert status == 400, body
+    assert body["error"].startswith("color: unknown field"), body
     status, body = await api(h, "POST", "/followers", {"follower": block(h, "carol")}, token=False)
     assert status == 401
     status, body = await api(h, "PATCH", "/followers/a", {"changes": {"risk": {"max_order_notional": 0}}})
-    assert status == 400 and "changes.risk.max_order_notional" in body["error"], body
+    assert status == 400, body
+    assert "changes.risk.max_order_notional" in body["error"], body
     status, body = await api(h, "PATCH", "/followers/a", {"changes": {"venue": "elsewhere"}})
-    assert status == 400 and "changes.venue: cannot change" in body["error"], body
+    assert status == 400, body
+    assert "changes.venue: cannot change" in body["error"], body
     status, body = await api(h, "PATCH", "/followers/nobody", {"changes": {"leverage": 3}})
     assert status == 404, body
     status, body = await api(h, "DELETE", "/followers/a", {"on_leave": "vanish"})
-    assert status == 400 and body["error"].startswith("on_leave:"), body
+    assert status == 400, body
+    assert body["error"].startswith("on_leave:"), body
     status, body = await api(h, "POST", "/followers/a/pause", [1, 2])
     assert status == 400, body
-    assert set(engine.followers) == {"a"} and engine.followers["a"].state.value == "ACTIVE"
+    assert set(engine.followers) == {"a"}
+    assert engine.followers["a"].state.value == "ACTIVE"
     engine.journal.flush()
     assert engine.journal.membership_changes() == []
