@@ -23,6 +23,7 @@ from bot.aum.cap import Admission
 from bot.aum.definition import FollowerCapital
 from bot.aum.service import AumService
 from bot.config.models import AppConfig, ConfigError, FollowerConfig
+from bot.core.errors import short
 from bot.core.types import TradingState
 from bot.journal.store import Journal
 from bot.live import membership as live
@@ -149,7 +150,7 @@ class Membership:
             self._running(follower_id)
             fcfg = self.cfg.follower(follower_id)
             policy = roster.leave_policy(fcfg, on_leave)
-            await self._leave(fcfg, policy, actor, journal_override=True)
+            await self._leave(fcfg, policy, actor)
             self._aum_changed()
             return {
                 "ok": True,
@@ -229,7 +230,7 @@ class Membership:
             )
         for fid in removed:
             fcfg = old_cfg.follower(fid)
-            await self._leave(fcfg, roster.leave_policy(fcfg, None), "reload", journal_override=False)
+            await self._leave(fcfg, roster.leave_policy(fcfg, None), "reload")
         self._apply_settings(eff.cfg, changed)
         for fid in changed:
             self._record(fid, "set", "reload", {"from_file": new_file.source})
@@ -281,7 +282,10 @@ class Membership:
         ahead: list[FollowerCapital] = []
         try:
             for fcfg in joiners:
-                runtime = await live.prepare_joiner(self.engine, fcfg, settings[fcfg.id])
+                try:
+                    runtime = await live.prepare_joiner(self.engine, fcfg, settings[fcfg.id])
+                except live.AdmissionRefused as exc:
+                    raise RosterError(f"follower {fcfg.id!r} refused: {exc}", 409) from exc
                 try:
                     admissions = self.aum.preview_join(
                         fcfg.id, runtime.settings.sizings, runtime.balance.equity, ahead
@@ -301,10 +305,14 @@ class Membership:
                     FollowerCapital(fcfg.id, a.lead, a.admitted, runtime.balance.equity, TradingState.ACTIVE)
                     for a in admissions
                 ]
-        except live.AdmissionRefused as exc:
+        except (live.AdmissionRefused, RosterError, asyncio.CancelledError):
             await self._discard(done)
             self.engine.cfg = before_cfg
-            raise RosterError(f"follower {fcfg.id!r} refused: {exc}", 409) from exc
+            raise
+        except Exception as exc:  # credentials missing, the venue unreachable: not admitted
+            await self._discard(done)
+            self.engine.cfg = before_cfg
+            raise RosterError(f"follower {fcfg.id!r} refused: {short(exc)}", 409) from exc
         except BaseException:
             await self._discard(done)
             self.engine.cfg = before_cfg
@@ -320,7 +328,9 @@ class Membership:
         for (lead, symbol), reason in joiner.plan.holds.items():
             self.journal.set_hold(joiner.cfg.id, lead, symbol, reason)
 
-    async def _leave(self, fcfg: FollowerConfig, policy: str, actor: str, *, journal_override: bool) -> None:
+    async def _leave(self, fcfg: FollowerConfig, policy: str, actor: str) -> None:
+        """Start `fcfg` leaving by `policy`; journaled so that a restart before it has left goes on
+        with it (the fingerprint is of the file as it is now: absent after a reload removed it)."""
         follower = self.engine.followers[fcfg.id]
         self.leaving[fcfg.id] = policy
         self.leaving_cfg[fcfg.id] = fcfg
@@ -328,15 +338,14 @@ class Membership:
             self.cfg, [roster.block(f) for f in self.cfg.followers if f.id != fcfg.id], self.cfg.source
         )
         live.start_leaving(self.engine, follower, policy)
-        if journal_override:
-            self.journal.save_override(
-                fcfg.id,
-                "leave",
-                roster.block(fcfg),
-                roster.fingerprint(self.file_cfg, fcfg.id),
-                actor,
-                on_leave=policy,
-            )
+        self.journal.save_override(
+            fcfg.id,
+            "leave",
+            roster.block(fcfg),
+            roster.fingerprint(self.file_cfg, fcfg.id),
+            actor,
+            on_leave=policy,
+        )
         self._record(
             fcfg.id,
             "leave",

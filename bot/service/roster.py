@@ -71,11 +71,11 @@ def effective(file_cfg: AppConfig, overrides: Mapping[str, FollowerOverride]) ->
             out.superseded.append(row)
             continue
         kept = True
+        index = next((i for i, r in enumerate(rows) if r["id"] == fid), len(rows))
         rows = [r for r in rows if r["id"] != fid]
-        if row.action == "set" and row.config is not None:
-            rows.append(row.config)
-        elif row.action == "leave" and row.config is not None:
-            rows.append(row.config)
+        if row.action in ("set", "leave") and row.config is not None:
+            rows.insert(index, row.config)  # in the file's place: admission order is config order
+        if row.action == "leave":
             out.leaving[fid] = row.on_leave or "keep"
     if kept:
         out.cfg = checked(file_cfg, rows, f"{file_cfg.source} with runtime changes")

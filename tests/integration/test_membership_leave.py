@@ -112,6 +112,11 @@ async def test_bad_input_is_refused_with_the_key_path_and_changes_nothing(harnes
     status, body = await api(h, "POST", "/followers", {"follower": block(h, "carol"), "color": "red"})
     assert status == 400, body
     assert body["error"].startswith("color: unknown field"), body
+    unset = block(h, "carol")
+    unset["credentials"] = {"api_key_env": "NOT_SET_K", "secret_env": "NOT_SET_S"}
+    status, body = await api(h, "POST", "/followers", {"follower": unset})
+    assert status == 409, body
+    assert "NOT_SET_K" in body["error"], body  # the variable named, never a value
     status, body = await api(h, "POST", "/followers", {"follower": block(h, "carol")}, token=False)
     assert status == 401
     status, body = await api(h, "PATCH", "/followers/a", {"changes": {"risk": {"max_order_notional": 0}}})

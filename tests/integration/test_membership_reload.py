@@ -16,7 +16,7 @@ import yaml
 
 from bot.config.models import load_config, parse_config
 from bot.service.roster import RosterError
-from tests.integration.harness import BTC, Harness, follower
+from tests.integration.harness import BTC, ETH, Harness, follower
 from tests.integration.membership_helpers import MULT, api, block, btc, wait_for, with_token
 from tests.integration.test_restarts import free_port, get_json, spawn
 
@@ -115,24 +115,42 @@ async def test_an_invalid_reload_changes_nothing(harness: Harness, tmp_path: Pat
     assert [c.action for c in engine.journal.membership_changes()] == ["reload_refused"] * 3
 
 
+@pytest.mark.slow  # three starts, each waiting out the earlier run's landing window
 async def test_a_restart_keeps_runtime_changes_until_the_file_changes_that_follower(harness: Harness) -> None:
     h = harness
-    h.build_config([follower("a", MULT), follower("b", MULT)], api=with_token(h))
+    h.build_config([follower(fid, MULT) for fid in ("a", "b", "x")], api=with_token(h))
     await h.start_daemon()
+    await h.trade(BTC, "buy", "0.1")
+    await h.settle(fills=1)
     status, _ = await api(h, "POST", "/followers", {"follower": block(h, "carol", on_join="new_only")})
     assert status == 200
     status, _ = await api(h, "PATCH", "/followers/a", {"changes": {"risk": {"max_order_notional": 777}}})
     assert status == 200
     status, _ = await api(h, "DELETE", "/followers/b", {"on_leave": "keep"})
     assert status == 200
-    await h.trade(BTC, "buy", "0.1")
-    await h.settle(fills=1)
+    status, _ = await api(h, "DELETE", "/followers/x", {"on_leave": "follow_exits"})
+    assert status == 200
     await h.stop_daemon()
 
-    engine = await h.start_daemon()  # the same file
-    assert set(engine.followers) == {"a", "carol"}
+    engine = await h.start_daemon()  # the same file: every runtime change comes back
+    assert h.daemon is not None
+    assert h.daemon.membership is not None
+    assert set(engine.followers) == {"a", "carol", "x"}
     assert engine.followers["a"].settings.limits.max_order_notional == Decimal(777)
-    assert await btc(h, "carol") == Decimal("0.010")
+    assert h.daemon.membership.leaving == {"x": "follow_exits"}
+    assert [f.id for f in engine.followers_of["lead"]] == ["a", "carol"]
+    assert engine.followers["carol"].holds == {
+        ("lead", BTC): "new_only: the lead held this position when the follower joined"
+    }
+    await h.trade(ETH, "buy", "1")  # x copies no entry; carol copies what is new
+    await h.trade(BTC, "sell", "0.1")  # the lead's exit: x follows it out and leaves
+    await h.settle(fills=2)  # counted since this start
+    assert await h.positions("carol") == {"ETHUSDT": Decimal("0.100")}
+
+    async def x_gone() -> bool:
+        return not await h.positions("x") and "x" not in engine.followers
+
+    await wait_for(x_gone)
     await h.stop_daemon()
 
     h.config["followers"][0]["risk"]["max_order_notional"] = 888  # the file changes a: the file wins
@@ -143,7 +161,11 @@ async def test_a_restart_keeps_runtime_changes_until_the_file_changes_that_follo
     (superseded,) = engine.journal.membership_changes(follower="a")[:1]
     assert superseded.action == "override_superseded"
     assert "the file wins" in superseded.detail["why"]
-    assert set(engine.journal.overrides()) == {"b", "carol"}
+    assert {fid: row.action for fid, row in engine.journal.overrides().items()} == {
+        "b": "remove",
+        "carol": "set",
+        "x": "remove",
+    }
 
 
 @pytest.mark.slow
