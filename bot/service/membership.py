@@ -14,36 +14,25 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
-from bot.aum.cap import Admission
-from bot.aum.definition import FollowerCapital
 from bot.aum.service import AumService
 from bot.config.models import AppConfig, ConfigError, FollowerConfig
-from bot.core.errors import short
 from bot.core.types import TradingState
 from bot.journal.store import Journal
 from bot.live import membership as live
 from bot.live.engine import Engine
 from bot.live.follower import FollowerRuntime
 from bot.service import roster
+from bot.service.admission import Joiner, admit
 from bot.service.roster import RosterError
 from bot.service.wiring import follower_settings
 
 log = structlog.get_logger("copybot.membership")
 
 DEPARTURE_POLL_S = 0.2
-
-
-@dataclass
-class _Joiner:
-    cfg: FollowerConfig
-    runtime: FollowerRuntime
-    plan: live.JoinPlan
-    admissions: list[Admission]
 
 
 class Membership:
@@ -272,58 +261,10 @@ class Membership:
 
     # -- steps ------------------------------------------------------------------------------------
 
-    async def _admit(self, joiners: list[FollowerConfig], candidate: AppConfig) -> list[_Joiner]:
-        """Check every joiner (key, account, AUM cap) before any is registered; on a refusal close
-        what was opened and change nothing."""
-        before_cfg = self.engine.cfg
-        self.engine.cfg = candidate  # the start-up checks read the joiner's config there
-        settings = follower_settings(candidate)
-        done: list[_Joiner] = []
-        ahead: list[FollowerCapital] = []
-        try:
-            for fcfg in joiners:
-                try:
-                    runtime = await live.prepare_joiner(self.engine, fcfg, settings[fcfg.id])
-                except live.AdmissionRefused as exc:
-                    raise RosterError(f"follower {fcfg.id!r} refused: {exc}", 409) from exc
-                try:
-                    admissions = self.aum.preview_join(
-                        fcfg.id, runtime.settings.sizings, runtime.balance.equity, ahead
-                    )
-                    refused = [a for a in admissions if a.fraction <= 0]
-                    if refused:
-                        raise RosterError(f"follower {fcfg.id!r} refused: {refused[0].reason}", 409)
-                    policies = {
-                        f.lead: live.JoinPolicy(f.on_join, f.join_max_adverse_bps) for f in fcfg.follows
-                    }
-                    plan = await live.plan_join(self.engine, runtime, policies)
-                except BaseException:
-                    await live.close_client(runtime)
-                    raise
-                done.append(_Joiner(fcfg, runtime, plan, admissions))
-                ahead += [
-                    FollowerCapital(fcfg.id, a.lead, a.admitted, runtime.balance.equity, TradingState.ACTIVE)
-                    for a in admissions
-                ]
-        except (live.AdmissionRefused, RosterError, asyncio.CancelledError):
-            await self._discard(done)
-            self.engine.cfg = before_cfg
-            raise
-        except Exception as exc:  # credentials missing, the venue unreachable: not admitted
-            await self._discard(done)
-            self.engine.cfg = before_cfg
-            raise RosterError(f"follower {fcfg.id!r} refused: {short(exc)}", 409) from exc
-        except BaseException:
-            await self._discard(done)
-            self.engine.cfg = before_cfg
-            raise
-        return done
+    async def _admit(self, joiners: list[FollowerConfig], candidate: AppConfig) -> list[Joiner]:
+        return await admit(self.engine, self.aum, joiners, candidate)
 
-    async def _discard(self, joiners: list[_Joiner]) -> None:
-        for joiner in joiners:
-            await live.close_client(joiner.runtime)
-
-    def _register(self, joiner: _Joiner) -> None:
+    def _register(self, joiner: Joiner) -> None:
         live.register(self.engine, joiner.runtime, joiner.plan, self._hold_cleared)
         for (lead, symbol), reason in joiner.plan.holds.items():
             self.journal.set_hold(joiner.cfg.id, lead, symbol, reason)
@@ -416,7 +357,7 @@ class Membership:
         self.journal.clear_hold(follower.id, lead, symbol)
         log.info("hold_cleared", follower=follower.id, lead=lead, symbol=symbol)
 
-    def _join_detail(self, joiner: _Joiner) -> dict[str, Any]:
+    def _join_detail(self, joiner: Joiner) -> dict[str, Any]:
         clipped = {a.lead: a.reason for a in joiner.admissions if a.fraction < 1}
         return {**joiner.plan.report(), "aum_cap": clipped, "equity": str(joiner.runtime.balance.equity)}
 
