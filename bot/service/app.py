@@ -136,6 +136,10 @@ class Daemon:
                 loop.add_signal_handler(sig, self.request_stop, sig.name)
             except (NotImplementedError, RuntimeError):  # not the main thread (tests)
                 pass
+        try:  # from the first moment: SIGHUP's default action would end the process
+            loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        except (NotImplementedError, RuntimeError):
+            pass
         journal = self.journal = Journal.open(journal_path(self.cfg))
         start = self._start_config(journal)
         url = self.cfg.webhook_url()
@@ -166,10 +170,6 @@ class Daemon:
                 engine, aum, journal, self.cfg, start, load_file=self.load_config, aum_settings=aum_settings
             )
             membership.restore(start)  # before any fill is processed: no await since engine.start()
-            try:
-                loop.add_signal_handler(signal.SIGHUP, membership.request_reload)
-            except (NotImplementedError, RuntimeError):  # not the main thread (tests)
-                pass
             if self.cfg.api.enabled:
                 port = self.cfg.api.port if self.api_port is None else self.api_port
                 self.api_runner = await start_api(
@@ -220,6 +220,13 @@ class Daemon:
             self.notifier.close()
             log.info("stopped", drained=drained)
         return 0
+
+    def request_reload(self) -> None:
+        """SIGHUP (`systemctl reload`): re-read the config file and apply its followers."""
+        if self.membership is None:
+            log.warning("reload_ignored", reason="the daemon is still starting")
+            return
+        self.membership.request_reload()
 
     def _start_config(self, journal: Journal) -> Effective:
         """The file plus the runtime changes still valid (bot.service.roster); the file alone when

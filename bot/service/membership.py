@@ -293,8 +293,8 @@ class Membership:
             actor,
             {"on_leave": policy, "positions": {s: str(q) for s, q in follower.confirmed.items() if q}},
         )
-        if live.finished(follower):
-            await self._retire(follower)
+        if policy == "keep" or live.finished(follower):
+            await self._retire(follower)  # keep: once its in-flight work is done (bounded)
 
     async def _retire(self, follower: FollowerRuntime) -> None:
         on_leave = self.leaving.pop(follower.id, "keep")
