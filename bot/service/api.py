@@ -1,11 +1,11 @@
-"""HTTP status, metrics and control API (aiohttp), bound to loopback by default.
+"""HTTP status, metrics and control API (aiohttp), bound to loopback by default, and the
+dashboard (bot.service.dashboard, docs/dashboard.md).
 
 Reads are open; control (halt, reduce-only, resume) needs `Authorization: Bearer <token>` with the
 token from a credential. Without a configured token the control endpoints refuse everything."""
 
 from __future__ import annotations
 
-import hmac
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -14,11 +14,14 @@ from aiohttp import web
 
 from bot.core.types import TradingState
 from bot.service.aum_routes import aum_routes
+from bot.service.auth import bearer_ok
+from bot.service.dashboard import install_dashboard
 from bot.service.membership_routes import membership_routes
 from bot.service.status import snapshot
 
 if TYPE_CHECKING:
     from bot.aum.service import AumService
+    from bot.journal.store import Journal
     from bot.live.engine import Engine
     from bot.service.membership import Membership
 
@@ -36,7 +39,13 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 
 def build_app(
-    engine: Engine, aum: AumService, token: str | None, membership: Membership | None = None
+    engine: Engine,
+    aum: AumService,
+    token: str | None,
+    *,
+    journal: Journal,
+    host: str = "127.0.0.1",
+    membership: Membership | None = None,
 ) -> web.Application:
     async def healthz(_: web.Request) -> web.Response:
         return _json({"ok": True})
@@ -70,9 +79,7 @@ def build_app(
         action = request.match_info["action"]
         if action not in _ACTIONS:
             return _json({"error": f"unknown action {action!r}; use one of {sorted(_ACTIONS)}"}, 404)
-        supplied = request.headers.get("Authorization", "")
-        expected = f"Bearer {token}" if token else None
-        if expected is None or not hmac.compare_digest(supplied.encode(), expected.encode()):
+        if not bearer_ok(request.headers.get("Authorization", ""), token):
             log.warning("control_refused", action=action, remote=request.remote)
             return _json({"error": "missing or wrong bearer token"}, 401)
         try:
@@ -93,6 +100,7 @@ def build_app(
     app.router.add_get("/status", status)
     app.router.add_post("/control/{action}", control)
     app.router.add_routes(aum_routes(aum))
+    install_dashboard(app, engine, aum, journal, token=token, host=host)
     if membership is not None:  # followers joining and leaving at run time (same token)
         app.router.add_routes(membership_routes(membership, token))
     return app
@@ -104,9 +112,12 @@ async def start_api(
     host: str,
     port: int,
     token: str | None,
+    *,
+    journal: Journal,
     membership: Membership | None = None,
 ) -> web.AppRunner:
-    runner = web.AppRunner(build_app(engine, aum, token, membership), access_log=None)
+    app = build_app(engine, aum, token, journal=journal, host=host, membership=membership)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

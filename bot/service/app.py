@@ -173,7 +173,13 @@ class Daemon:
             if self.cfg.api.enabled:
                 port = self.cfg.api.port if self.api_port is None else self.api_port
                 self.api_runner = await start_api(
-                    engine, aum, self.cfg.api.host, port, self.cfg.api_token(), membership
+                    engine,
+                    aum,
+                    self.cfg.api.host,
+                    port,
+                    self.cfg.api_token(),
+                    journal=journal,
+                    membership=membership,
                 )
                 self.bound_api_port = bound_port(self.api_runner)
                 log.info("api_listening", host=self.cfg.api.host, port=self.bound_api_port)

@@ -13,7 +13,6 @@ A refused change answers 4xx with the key path; unknown fields are refused."""
 
 from __future__ import annotations
 
-import hmac
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from bot.service.auth import bearer_ok
 from bot.service.membership import Membership
 from bot.service.roster import RosterError
 
@@ -58,9 +58,7 @@ def _actor(request: web.Request, body: dict[str, Any]) -> str:
 def membership_routes(membership: Membership, token: str | None) -> list[web.RouteDef]:
     def guarded(handler: Handler) -> Handler:
         async def wrapped(request: web.Request) -> web.Response:
-            supplied = request.headers.get("Authorization", "")
-            expected = f"Bearer {token}" if token else None
-            if expected is None or not hmac.compare_digest(supplied.encode(), expected.encode()):
+            if not bearer_ok(request.headers.get("Authorization", ""), token):
                 log.warning("control_refused", path=request.path, remote=request.remote)
                 return _json({"error": "missing or wrong bearer token"}, 401)
             try:
