@@ -3,10 +3,18 @@ control API; bad input answered 4xx with the key path. Real ccxt against the loc
 
 from __future__ import annotations
 
+import asyncio
+import getpass
+import json
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
+import yaml
+
+from bot.cli import main
 from tests.integration.harness import BTC, ETH, Harness, follower
-from tests.integration.membership_helpers import MULT, api, block, btc, wait_for, with_token
+from tests.integration.membership_helpers import MULT, TOKEN_ENV, api, block, btc, wait_for, with_token
 
 
 async def test_each_on_leave_policy(harness: Harness) -> None:
@@ -136,3 +144,39 @@ async def test_bad_input_is_refused_with_the_key_path_and_changes_nothing(harnes
     assert engine.followers["a"].state.value == "ACTIVE"
     engine.journal.flush()
     assert engine.journal.membership_changes() == []
+
+
+async def test_the_cli_changes_followers_through_the_api(
+    harness: Harness, tmp_path: Path, capsys: Any
+) -> None:
+    h = harness
+    h.build_config([follower("a", MULT)], api=with_token(h))
+    engine = await h.start_daemon()
+    assert h.daemon is not None
+    base = ["follower", "--api", f"http://127.0.0.1:{h.daemon.bound_api_port}"]
+    token_file = tmp_path / "token"
+    token_file.write_text(h.env[TOKEN_ENV], encoding="utf-8")
+    carol = tmp_path / "carol.yaml"
+    carol.write_text(yaml.safe_dump({"followers": [block(h, "carol")]}), encoding="utf-8")
+
+    async def cli(*argv: str) -> int:
+        return await asyncio.to_thread(main, [*base, "--token-file", str(token_file), *argv])
+
+    assert await cli("add", "--file", str(carol)) == 0
+    assert (
+        await cli("set", "carol", "risk.max_order_notional=1234.5", "follows.lead.sizing.multiplier=0.2") == 0
+    )
+    assert engine.followers["carol"].settings.limits.max_order_notional == Decimal("1234.5")
+    assert engine.followers["carol"].settings.sizings["lead"].multiplier == Decimal("0.2")
+    assert await cli("pause", "carol", "--reason", "owner asked") == 0
+    assert engine.followers["carol"].state.value == "REDUCE_ONLY"
+    assert await cli("set", "carol", "risk.max_leverage=0") == 1  # refused, with the key path
+    assert "changes.risk.max_leverage" in capsys.readouterr().out
+    assert await cli("remove", "carol", "--on-leave", "keep") == 0
+    assert "carol" not in engine.followers
+    assert await cli("changes", "carol") == 0
+    lines = capsys.readouterr().out.splitlines()  # the daemon's log lines share stdout here
+    start = len(lines) - 1 - lines[::-1].index("{")  # the last answer printed: `changes`
+    listed = json.loads("\n".join(lines[start : len(lines) - lines[::-1].index("}")]))
+    assert [c["action"] for c in listed["changes"]] == ["remove", "leave", "pause", "set", "add"]
+    assert listed["changes"][-1]["actor"].startswith(f"api:{getpass.getuser()}@")
