@@ -7,6 +7,7 @@ import asyncio
 import copy
 import json
 import signal
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,15 @@ async def test_reload_adds_removes_and_changes_a_cap_while_the_others_miss_no_fi
 
     new_file = reloaded(h, change)
     trades = 12
+    sent: dict[tuple[str, str], int] = {}  # (follower, lead trade id) -> first order sent (perf ns)
+
+    class Sent:
+        def on_decision(self, *_: Any) -> None: ...
+        def on_denied(self, *_: Any) -> None: ...
+        def on_outcome(self, fid: str, intent: Any, _o: Any, sent_ns: int, _a: int) -> None:
+            sent.setdefault((fid, intent.trigger), sent_ns)
+
+    engine.observers.append(Sent())
 
     async def lead_trades() -> None:
         for i in range(trades):
@@ -51,7 +61,9 @@ async def test_reload_adds_removes_and_changes_a_cap_while_the_others_miss_no_fi
 
     trader = asyncio.create_task(lead_trades())
     await asyncio.sleep(0.15)  # the lead is mid-way through its trades
+    began = time.perf_counter_ns()
     result = await h.daemon.reload(new_file)
+    ended = time.perf_counter_ns()
     await trader
     await h.settle(fills=1 + trades)
     assert result["added"] == ["d"]
@@ -68,6 +80,15 @@ async def test_reload_adds_removes_and_changes_a_cap_while_the_others_miss_no_fi
     for fill in engine.journal.lead_fills("lead"):
         for fid in ("a", "c"):
             assert engine.journal.decisions_for("lead", fid, fill.trade_id), (fid, fill.trade_id)
+    # ... and copied each as fast as without a reload: the copy lag of the fills during it stays
+    # that of a running daemon (a restart would cost seconds: start-up, the landing window).
+    lags = [(sent[(fid, f.trade_id)] - f.received_ns) / 1e6 for f in engine.journal.lead_fills("lead")
+            for fid in ("a", "c") if (fid, f.trade_id) in sent]  # fmt: skip
+    assert len(lags) == 2 * trades  # one order per lead fill for each
+    received = [f.received_ns for f in engine.journal.lead_fills("lead")]
+    assert min(received) < began  # the reload happened in the middle of the lead's trades
+    assert len([r for r in received if began < r < ended]) >= 3
+    assert max(lags) < 1_000, sorted(lags)
     actions = {(c.follower, c.action, c.actor) for c in engine.journal.membership_changes()}
     assert {("d", "add", "reload"), ("b", "leave", "reload"), ("c", "set", "reload"),
             ("*", "reload", "reload")} <= actions  # fmt: skip
