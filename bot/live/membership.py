@@ -70,6 +70,8 @@ class JoinPlan:
 async def prepare_joiner(engine: Engine, cfg: FollowerConf, settings: FollowerSettings) -> FollowerRuntime:
     """Build a joiner and run the start-up checks on it; `engine.cfg` must already list it."""
     follower = engine.build_follower(cfg, settings)
+    # As at a restart: an operator's pause or halt recorded for this id, or a stop, comes back.
+    engine.states.restore({follower.id: follower.standing})
     await prepare_follower(engine, follower, asyncio.Semaphore(1))
     if follower.state is TradingState.HALTED or follower.needs_resync:
         reason = follower.state_reason or "its positions and balance could not be read"

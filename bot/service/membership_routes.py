@@ -7,7 +7,8 @@ the same bearer token as /control (bot/service/api.py):
     POST   /followers/{id}/resume      {"reason": "...", "actor": "..."}
     DELETE /followers/{id}             {"on_leave": "close|keep|follow_exits", "actor": "..."}
     POST   /reload                     {"actor": "..."}
-    GET    /followers/changes          the journal of membership changes (open, like /status)
+    GET    /followers/changes          the journal of membership changes, who is leaving, and the
+                                       lead positions each follower does not copy (open, like /status)
 
 A refused change answers 4xx with the key path; unknown fields are refused."""
 
@@ -100,9 +101,12 @@ def membership_routes(membership: Membership, token: str | None) -> list[web.Rou
 
     async def changes(request: web.Request) -> web.Response:
         rows = membership.journal.membership_changes(request.query.get("follower"))
+        holds = {fid: {f"{lead}:{symbol}": why for (lead, symbol), why in sorted(f.holds.items())}
+                 for fid, f in membership.engine.followers.items() if f.holds}  # fmt: skip
         return _json({"changes": [{"ts": r.ts, "follower": r.follower, "action": r.action,
                                    "actor": r.actor, "detail": r.detail} for r in rows],
-                      "leaving": membership.leaving, "last_reload": membership.last_reload})  # fmt: skip
+                      "leaving": membership.leaving, "last_reload": membership.last_reload,
+                      "not_copied": holds})  # fmt: skip
 
     return [
         web.post("/followers", guarded(add)),

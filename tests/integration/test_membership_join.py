@@ -57,6 +57,8 @@ async def test_new_only_copies_only_what_the_lead_opens_after_the_join(harness: 
     await h.settle(fills=3)
     assert await h.positions("carol") == {"ETHUSDT": Decimal("0.100")}
     assert await btc(h, "a") == Decimal("0.020")
+    status, body = await api(h, "GET", "/followers/changes", token=False)
+    assert "new_only" in body["not_copied"]["carol"][f"lead:{BTC}"]
     # The reconciler does not bring the held-out position back either.
     assert h.daemon is not None
     assert h.daemon.reconciler is not None
@@ -69,6 +71,9 @@ async def test_new_only_copies_only_what_the_lead_opens_after_the_join(harness: 
     assert await btc(h, "carol") == Decimal("0.010")
     engine.journal.flush()
     assert engine.journal.holds("carol") == {}
+    status, body = await api(h, "GET", "/followers/changes", token=False)
+    assert status == 200
+    assert body["not_copied"] == {}
 
 
 async def test_the_price_guard_refuses_a_position_that_moved_too_far(harness: Harness) -> None:

@@ -120,6 +120,12 @@ async def test_bad_input_is_refused_with_the_key_path_and_changes_nothing(harnes
     status, body = await api(h, "POST", "/followers", {"follower": block(h, "carol"), "color": "red"})
     assert status == 400, body
     assert body["error"].startswith("color: unknown field"), body
+    inline = block(h, "carol")
+    inline["credentials"] = {"api_key": "LITERALKEY123", "secret": "LITERALSECRET456"}
+    status, body = await api(h, "POST", "/followers", {"follower": inline})
+    assert status == 400, body
+    assert "follower.credentials.api_key: inline secrets are refused" in body["error"], body
+    assert "LITERAL" not in body["error"]
     unset = block(h, "carol")
     unset["credentials"] = {"api_key_env": "NOT_SET_K", "secret_env": "NOT_SET_S"}
     status, body = await api(h, "POST", "/followers", {"follower": unset})
@@ -180,3 +186,6 @@ async def test_the_cli_changes_followers_through_the_api(
     listed = json.loads("\n".join(lines[start : len(lines) - lines[::-1].index("}")]))
     assert [c["action"] for c in listed["changes"]] == ["remove", "leave", "pause", "set", "add"]
     assert listed["changes"][-1]["actor"].startswith(f"api:{getpass.getuser()}@")
+    # Added again, it is paused still: an operator's pause of an id outlives its leaving, as a restart.
+    assert await cli("add", "--file", str(carol)) == 0
+    assert engine.followers["carol"].state.value == "REDUCE_ONLY"
