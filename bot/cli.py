@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "reduce-only": "bot.commands.control",
     "resume": "bot.commands.control",
     "aum": "bot.commands.aum",
+    "follower": "bot.commands.follower",
     "bench": "bot.bench.cli",
 }
 

@@ -8,6 +8,7 @@ import os
 import sys
 
 from bot.commands.common import EXIT_CONFIG, load_or_report
+from bot.config.models import load_config
 from bot.config.secrets import SecretError
 from bot.service.app import Daemon
 from bot.service.logs import configure_logging
@@ -26,7 +27,9 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     configure_logging(cfg.logging.level, json=cfg.logging.json_output, cache=True)
     try:
-        return _run_loop(Daemon(cfg, api_port=args.api_port))
+        path = args.config
+        daemon = Daemon(cfg, api_port=args.api_port, load_config=lambda: load_config(path))
+        return _run_loop(daemon)
     except SecretError as exc:
         print(f"copybot: credentials: {exc}", file=sys.stderr)
         return 2
