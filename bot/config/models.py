@@ -218,7 +218,8 @@ class AppConfig(_Model):
     def _by_id(self) -> dict[str, LeadConfig | FollowerConfig]:
         index = self._index
         if index is None or len(index) != len(self.leads) + len(self.followers):
-            index = self._index = {a.id: a for a in (*self.leads, *self.followers)}
+            accounts: list[LeadConfig | FollowerConfig] = [*self.leads, *self.followers]
+            index = self._index = {a.id: a for a in accounts}
         return index
 
     def lead(self, lead_id: str) -> LeadConfig:
