@@ -14,7 +14,6 @@ from bot.core.errors import short
 from bot.venues import VenueMode, adapter_for, make_pro, make_rest
 from bot.venues.ccxt_stream import is_connected
 
-HELP = "Validate a config file; with --connect, log in to every account and print what the venue says."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -27,7 +27,6 @@ from bot.sim.bybit.venue import exec_uuid
 from bot.sim.server import SimExchange
 from bot.venues import VenueMode, make_rest
 
-HELP = "Run copybot on the embedded local exchange with a scripted lead and N followers."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -12,7 +12,6 @@ from bot.config.secrets import SecretError
 from bot.service.app import Daemon
 from bot.service.logs import configure_logging
 
-HELP = "Run the copy-trading daemon (SIGTERM drains in-flight orders and exits 0)."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

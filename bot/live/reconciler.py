@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -101,7 +102,23 @@ class Reconciler:
             *(self._check_follower(f, report, sem, reason) for f in engine.followers.values())
         )
         if report.drifts:
-            engine.alert("reconcile_drift", "followers", {"drifts": len(report.drifts), "reason": reason})
+            # One alert per follower, naming each symbol and how far off it was, so whoever reads
+            # it knows what was corrected without opening the journal.
+            by_follower: dict[str, list[Drift]] = {}
+            for drift in report.drifts:
+                by_follower.setdefault(drift.follower, []).append(drift)
+            for fid, drifts in by_follower.items():
+                detail = {
+                    "follower": fid,
+                    "reason": reason,
+                    "mode": self.cfg.mode,
+                    "drifts": [
+                        {"symbol": d.symbol, "position": d.position, "target": d.target,
+                         "size": str(Decimal(d.target) - Decimal(d.position))}
+                        for d in drifts
+                    ],
+                }  # fmt: skip
+                engine.alert("reconcile_drift", fid, detail)
         self.last = report
         log.info("reconciled", reason=reason, drifts=len(report.drifts), skipped=len(report.skipped),
                  lead_corrections=len(report.lead_corrections))  # fmt: skip

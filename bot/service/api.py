@@ -1,7 +1,8 @@
 """HTTP status, metrics and control API (aiohttp), bound to loopback by default.
 
 Reads are open; control (halt, reduce-only, resume) needs `Authorization: Bearer <token>` with the
-token from a credential. Without a configured token the control endpoints refuse everything."""
+token from a credential. Without a configured token the control endpoints refuse everything with
+403 (control disabled), distinct from the 401 of a missing or wrong token."""
 
 from __future__ import annotations
 
@@ -27,6 +28,12 @@ _ACTIONS = {
     "reduce-only": TradingState.REDUCE_ONLY,
     "resume": TradingState.ACTIVE,
 }
+
+
+CONTROL_DISABLED = (
+    "control is disabled: the daemon has no api.token configured (docs/config.md, api); "
+    "set one and restart it to use halt, reduce-only and resume"
+)
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -66,9 +73,11 @@ def build_app(engine: Engine, aum: AumService, token: str | None) -> web.Applica
         action = request.match_info["action"]
         if action not in _ACTIONS:
             return _json({"error": f"unknown action {action!r}; use one of {sorted(_ACTIONS)}"}, 404)
+        if not token:
+            log.warning("control_refused", action=action, remote=request.remote, why="no api.token")
+            return _json({"error": CONTROL_DISABLED}, 403)
         supplied = request.headers.get("Authorization", "")
-        expected = f"Bearer {token}" if token else None
-        if expected is None or not hmac.compare_digest(supplied.encode(), expected.encode()):
+        if not hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode()):
             log.warning("control_refused", action=action, remote=request.remote)
             return _json({"error": "missing or wrong bearer token"}, 401)
         try:
