@@ -19,19 +19,26 @@ from collections.abc import Sequence
 
 # name -> (module, one-line summary)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("bot.commands.demo", "Run copybot on the embedded local exchange with a scripted lead and N followers."),
-    "run": ("bot.commands.run", "Run the copy-trading daemon (SIGTERM drains in-flight orders and exits 0)."),
+    "demo": ("bot.commands.demo",
+             "Run copybot on the embedded local exchange with a scripted lead and N followers."),
+    "run": ("bot.commands.run",
+            "Run the copy-trading daemon (SIGTERM drains in-flight orders and exits 0)."),
     "check-config": ("bot.commands.check_config",
-                     "Validate a config file; with --connect, log in to every account and print what the venue says."),
-    "sim": ("bot.sim.cli", "Run the local exchange (Binance USD-M and/or Bybit V5 linear) on loopback."),
-    "status": ("bot.commands.control", "Show a running daemon's state, streams and followers."),
+                     "Validate a config file; with --connect, log in to every account and check it."),
+    "sim": ("bot.sim.cli",
+            "Run the local exchange (Binance USD-M and/or Bybit V5 linear) on loopback."),
+    "status": ("bot.commands.control",
+               "Show a running daemon's state, streams and followers."),
     "halt": ("bot.commands.control",
              "Halt a running daemon, globally or one follower: no orders at all, exits included."),
     "reduce-only": ("bot.commands.control",
-                    "Put a running daemon, globally or one follower, in reduce-only: exits only, no new exposure."),
-    "resume": ("bot.commands.control", "Resume copying, globally or for one follower, after halt or reduce-only."),
-    "aum": ("bot.commands.aum", "Leads ranked by AUM with returns, drawdown, win rate, copier PnL and projected slippage."),
-    "bench": ("bot.bench.cli", "Benchmark copy lag and fan-out on the local exchange against a polling copier."),
+                    "Put a running daemon, globally or one follower, in reduce-only: exits only."),
+    "resume": ("bot.commands.control",
+               "Resume copying, globally or for one follower, after halt or reduce-only."),
+    "aum": ("bot.commands.aum",
+            "Leads ranked by AUM with returns, drawdown, win rate, copier PnL and slippage."),
+    "bench": ("bot.bench.cli",
+              "Benchmark copy lag and fan-out on the local exchange against a polling copier."),
 }  # fmt: skip
 
 

@@ -21,7 +21,6 @@ from typing import Any
 from bot.aum.definition import RANK_COLUMNS
 from bot.aum.report import journal_report
 
-
 DEFAULT_API = "http://127.0.0.1:8787"
 _PERCENT = {"return_7d", "return_30d", "return_90d", "return_all", "max_drawdown", "win_rate"}
 _COLUMNS = [

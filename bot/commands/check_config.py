@@ -15,7 +15,6 @@ from bot.venues import VenueMode, adapter_for, make_pro, make_rest
 from bot.venues.ccxt_stream import is_connected
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="YAML config file")
     parser.add_argument("--connect", action="store_true", help="log in to every lead and follower account")

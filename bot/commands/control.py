@@ -20,7 +20,9 @@ DEFAULT_API = "http://127.0.0.1:8787"
 
 
 def add_arguments_for(name: str, parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--api", default=DEFAULT_API, help=f"the daemon's API base URL (default {DEFAULT_API})")
+    parser.add_argument(
+        "--api", default=DEFAULT_API, help=f"the daemon's API base URL (default {DEFAULT_API})"
+    )
     if name == "status":
         parser.add_argument("--json", action="store_true", help="print the daemon's /status JSON as is")
         return
@@ -84,8 +86,9 @@ def print_status(status: dict[str, Any]) -> None:
     for fid, f in (status.get("followers") or {}).items():
         off = [s for s, p in f["positions"].items() if not p["match"]]
         reason = f" ({f['reason']})" if f["reason"] else ""
+        off_text = ", ".join(off) or "none"
         print(f"follower {fid}: {str(f['state']).upper()}{reason} equity {f['equity']}, "
-              f"{f['orders_sent']} orders, queue {f['queue']}, off target: {', '.join(off) or 'none'}")  # fmt: skip
+              f"{f['orders_sent']} orders, queue {f['queue']}, off target: {off_text}")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -105,7 +108,9 @@ def run(args: argparse.Namespace) -> int:
         code, body = _request(f"{base}/control/{args.command}", method="POST", body=payload, token=token)
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise CommandError(f"cannot reach the daemon at {base}: {reason} (is it running? see --api)") from None
+        raise CommandError(
+            f"cannot reach the daemon at {base}: {reason} (is it running? see --api)"
+        ) from None
     if code != 200:
         raise CommandError(str(body.get("error") or f"HTTP {code}"))
     subject = f"follower {body.get('follower')}" if body.get("follower") else "global"

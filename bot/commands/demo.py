@@ -28,7 +28,6 @@ from bot.sim.server import SimExchange
 from bot.venues import VenueMode, make_rest
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--followers", type=int, default=3, help="number of followers (default 3)")
     parser.add_argument("--seconds", type=float, default=30.0, help="how long the lead trades (default 30)")

@@ -22,6 +22,8 @@ from bot.live.reconciler import Reconciler
 from bot.live.upkeep import run_upkeep
 from bot.service.alerts import AlertSink
 from bot.service.api import bound_port, start_api
+from bot.service.daily import DailySummary
+from bot.service.notify import Notifications
 from bot.service.sdnotify import Notifier, WatchdogPinger
 from bot.service.wiring import follower_settings
 
@@ -133,7 +135,13 @@ class Daemon:
                 pass
         journal = self.journal = Journal.open(journal_path(self.cfg))
         url = self.cfg.webhook_url()
-        alerts = AlertSink(url)
+        alerts_cfg = self.cfg.alerts
+        notifications = Notifications(
+            self.cfg.notify_urls(),
+            group_window_s=float(alerts_cfg.group_window_s),
+            max_per_hour=alerts_cfg.max_messages_per_hour,
+        )
+        alerts = AlertSink(url, notifications=notifications)
         alerts.start()
         slippage = SlippageBook()  # the engine records each follower fill; the AUM report reads it
         engine = Engine(
@@ -182,6 +190,10 @@ class Daemon:
                 ),
             )
             engine.supervisor.spawn("loop-monitor", self.loop_monitor.run)
+            if alerts_cfg.daily_summary_utc and notifications.enabled:
+                daily = DailySummary(journal, list(engine.leads), alerts_cfg.daily_summary_utc,
+                                     notifications.send_text)  # fmt: skip
+                engine.supervisor.spawn("daily-summary", daily.run)
             pinger = WatchdogPinger(self.notifier)
             # The pinger returns at once without a notify socket: not a task to supervise then.
             engine.add_task(
