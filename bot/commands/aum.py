@@ -16,10 +16,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from bot.aum.definition import RANK_COLUMNS
 from bot.aum.report import journal_report
+from bot.commands.common import CommandError
 
 DEFAULT_API = "http://127.0.0.1:8787"
 _PERCENT = {"return_7d", "return_30d", "return_90d", "return_all", "max_drawdown", "win_rate"}
@@ -56,6 +58,10 @@ def fetch_report(api: str, by: str) -> dict[str, Any]:
 def report_from_journal(path: str, by: str, *, now_ms: int | None = None) -> dict[str, Any]:
     from bot.journal.store import Journal  # the daemon's writer; only needed offline
 
+    # Opening a journal creates it (and its folders): a mistyped path must be an error, not a new
+    # empty journal next to the real one.
+    if not Path(path).is_file():
+        raise CommandError(f"no journal at {path} (the daemon's journal.path; see copybot check-config)")
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     with Journal.open(path) as journal:
         return journal_report(journal, by, now_ms=now_ms, source=f"journal {path}")
@@ -105,7 +111,17 @@ def slippage_points(report: dict[str, Any]) -> list[tuple[Decimal, Decimal]]:
     return [(aum[lead], Decimal(s["mean"])) for lead, s in by_lead.items() if lead in aum]
 
 
+def require_plot_extra() -> None:
+    """--plot needs matplotlib, the `plot` extra: say so before any work is done."""
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise CommandError("--plot needs matplotlib: pip install 'copybot[plot]'")
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.plot:
+        require_plot_extra()
     try:
         if args.journal:
             report = report_from_journal(args.journal, args.by)

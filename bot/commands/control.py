@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.commands.common import CommandError
+from bot.core.rounding import shown
 
 DEFAULT_API = "http://127.0.0.1:8787"
 
@@ -87,7 +88,7 @@ def print_status(status: dict[str, Any]) -> None:
         off = [s for s, p in f["positions"].items() if not p["match"]]
         reason = f" ({f['reason']})" if f["reason"] else ""
         off_text = ", ".join(off) or "none"
-        print(f"follower {fid}: {str(f['state']).upper()}{reason} equity {f['equity']}, "
+        print(f"follower {fid}: {str(f['state']).upper()}{reason} equity {shown(f['equity'])}, "
               f"{f['orders_sent']} orders, queue {f['queue']}, off target: {off_text}")  # fmt: skip
 
 
