@@ -160,8 +160,9 @@ def _counts(counts: dict[str, int]) -> str:
 
 def _print_summary(summary: dict[str, Any]) -> None:
     lag = summary["copy_lag_ms"]
+    outcomes = _counts(summary["orders_by_outcome"])
     print(f"\ncopybot demo: {summary['seconds']}s, {summary['lead_fills']} lead fills, "
-          f"{summary['follower_orders']} follower orders ({_counts(summary['orders_by_outcome'])})")  # fmt: skip
+          f"{summary['follower_orders']} follower orders ({outcomes})")  # fmt: skip
     print(f"copy lag, exchange to exchange: p50 {lag['p50']} ms, p99 {lag['p99']} ms "
           f"over {lag['samples']} orders")  # fmt: skip
     print(

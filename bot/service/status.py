@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from bot.core.rounding import shown
 from bot.core.planner import plan_legs
+from bot.core.rounding import shown
 from bot.core.stats import percentile
 from bot.core.types import ZERO
 from bot.live.lead_view import follower_symbols
