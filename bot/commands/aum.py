@@ -130,10 +130,10 @@ def slippage_points(report: dict[str, Any]) -> list[tuple[Decimal, Decimal]]:
 
 def require_plot_extra() -> None:
     """--plot needs matplotlib, the `plot` extra: say so before any work is done."""
-    import importlib.util
-
-    if importlib.util.find_spec("matplotlib") is None:
-        raise CommandError("--plot needs matplotlib: pip install 'copybot[plot]'")
+    try:
+        import matplotlib  # noqa: F401 - imported again by bot.aum.plot, from the module cache
+    except ImportError:
+        raise CommandError("--plot needs matplotlib, the plot extra: pip install 'copybot[plot]'") from None
 
 
 def run(args: argparse.Namespace) -> int:
