@@ -8,8 +8,8 @@ import argparse
 import asyncio
 from typing import Any
 
-from bot.commands.common import EXIT_CONFIG, load_or_report
-from bot.config.models import AppConfig
+from bot.commands.common import EXIT_CONFIG, CommandError, load_or_report
+from bot.config.models import AppConfig, ConfigError, load_config
 from bot.core.errors import short
 from bot.venues import VenueMode, adapter_for, make_pro, make_rest
 from bot.venues.ccxt_stream import is_connected
@@ -100,7 +100,26 @@ async def _connect_all(cfg: AppConfig, stream_seconds: float) -> list[dict[str, 
     return list(await asyncio.gather(*jobs))
 
 
+def demo_layout(path: str) -> AppConfig | None:
+    """The config when it is valid only as a demo layout (sim venues without URLs, which
+    `copybot demo --config` fills in with its own local exchange), else None."""
+    try:
+        cfg = load_config(path, allow_embedded_sim=True)
+    except ConfigError:
+        return None
+    return cfg if any(v.mode == VenueMode.SIM and not v.rest_url for v in cfg.venues.values()) else None
+
+
 def run(args: argparse.Namespace) -> int:
+    demo = demo_layout(args.config)
+    if demo is not None:
+        print(f"{args.config}: valid as the demo's layout ({len(demo.leads)} lead(s), "
+              f"{len(demo.followers)} follower(s)).\n"
+              "Its sim venues have no URLs: the demo starts the local exchange and fills them in.\n"
+              f"Run it with: copybot demo --config {args.config}")  # fmt: skip
+        if args.connect:
+            raise CommandError("--connect needs venues with URLs: a demo layout has none until the demo runs")
+        return 0
     cfg = load_or_report(args.config)
     if cfg is None:
         return EXIT_CONFIG

@@ -179,3 +179,38 @@ async def test_control_disabled_because_the_daemon_has_no_token() -> None:
     line = one_line(err.decode(), "copybot reduce-only: control is disabled: ")
     assert line == f"copybot reduce-only: {CONTROL_DISABLED}"
     assert (proc.returncode, out) == (1, b"")
+
+
+def test_check_config_on_the_demo_layout_says_how_to_run_it() -> None:
+    demo = str(Path(__file__).resolve().parents[2] / "config" / "demo.yaml")
+    code, out, err = copybot("check-config", "--config", demo)
+    assert (code, err) == (0, "")
+    assert "valid as the demo's layout (1 lead(s), 3 follower(s))" in out
+    assert f"Run it with: copybot demo --config {demo}" in out
+    code, _, err = copybot("check-config", "--config", demo, "--connect")
+    one_line(err, "copybot check-config: --connect needs venues with URLs")
+    assert code == 1
+
+
+def test_help_imports_nothing_heavy_and_each_control_command_has_only_its_options() -> None:
+    code, out, _ = copybot("--help")
+    assert code == 0
+    assert "reduce-only" in out
+    # Fast because nothing heavy is imported for --help, nor for a control command.
+    heavy = "('ccxt', 'pydantic', 'aiohttp', 'bot.live')"
+    probe = ("import sys; from bot.cli import build_parser; build_parser({argv}); "
+             f"print(sorted(m for m in {heavy} if m in sys.modules))")  # fmt: skip
+    for argv in (["--help"], ["status"], ["halt"]):
+        run = subprocess.run([sys.executable, "-c", probe.format(argv=argv)], capture_output=True, text=True)
+        assert run.stdout.strip() == "[]", (argv, run.stdout, run.stderr)
+    code, out, _ = copybot("--version")
+    assert (code, out.split()[0]) == (0, "copybot")
+    _, status_help, _ = copybot("status", "--help")
+    _, halt_help, _ = copybot("halt", "--help")
+    assert "--json" in status_help
+    assert "--follower" not in status_help
+    assert "--token-file" not in status_help
+    assert "--follower" in halt_help
+    assert "--token-file" in halt_help
+    assert "--json" not in halt_help
+    assert "Halt a running daemon" in halt_help
