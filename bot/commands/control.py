@@ -72,24 +72,24 @@ def _request(url: str, *, method: str = "GET", body: dict[str, object] | None = 
             return exc.code, {"error": f"HTTP {exc.code}"}
 
 
-def print_status(status: dict[str, Any]) -> None:
+def status_lines(status: dict[str, Any]) -> list[str]:
     """Plain lines (readable piped and at 80 columns); --json gives everything."""
     state, ready = status.get("state"), status.get("ready")
     kill = " (kill switch engaged)" if status.get("kill_switch") else ""
     reason = f": {status['state_reason']}" if status.get("state_reason") else ""
-    print(f"global: {str(state).upper()}{kill}{reason}  ready: {ready}")
+    lines = [f"global: {str(state).upper()}{kill}{reason}  ready: {ready}"]
     for lead_id, lead in (status.get("leads") or {}).items():
         stream = lead["stream"]
         live = "live" if stream["live"] else "DOWN"
         positions = ", ".join(f"{s} {q}" for s, q in (lead.get("positions") or {}).items()) or "flat"
-        print(f"lead {lead_id}: stream {live} (age {stream['age_s']} s, {stream['reconnects']} reconnects); "
-              f"{positions}")  # fmt: skip
+        lines.append(f"lead {lead_id}: stream {live} (age {stream['age_s']} s, "
+                     f"{stream['reconnects']} reconnects); {positions}")  # fmt: skip
     for fid, f in (status.get("followers") or {}).items():
-        off = [s for s, p in f["positions"].items() if not p["match"]]
-        reason = f" ({f['reason']})" if f["reason"] else ""
-        off_text = ", ".join(off) or "none"
-        print(f"follower {fid}: {str(f['state']).upper()}{reason} equity {shown(f['equity'])}, "
-              f"{f['orders_sent']} orders, queue {f['queue']}, off target: {off_text}")  # fmt: skip
+        off = ", ".join(s for s, p in f["positions"].items() if not p["match"]) or "none"
+        why = f" ({f['reason']})" if f["reason"] else ""
+        lines.append(f"follower {fid}: {str(f['state']).upper()}{why} equity {shown(f['equity'])}, "
+                     f"{f['orders_sent']} orders, queue {f['queue']}, off target: {off}")  # fmt: skip
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps(body, indent=2))
             else:
-                print_status(body)
+                print("\n".join(status_lines(body)))
             return 0
         token = _token(args)
         payload = {"follower": args.follower, "reason": args.reason}
