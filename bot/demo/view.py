@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Group
@@ -20,6 +21,10 @@ from bot.service.status import snapshot
 if TYPE_CHECKING:
     from bot.demo.report import Recorder
     from bot.live.engine import Engine
+
+
+def _counts(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{name} {n}" for name, n in counts.items()) or "none"
 
 
 class LogRelay:
@@ -60,7 +65,7 @@ class DemoView:
             leads.add_column(column)
         for lead_id, lead in status["leads"].items():
             stream = "live" if lead["stream"]["live"] else "down"
-            positions = "  ".join(f"{s.split('/')[0]} {q}" for s, q in lead["positions"].items()) or "flat"
+            positions = "\n".join(f"{s.split('/')[0]} {q}" for s, q in lead["positions"].items()) or "flat"
             leads.add_row(lead_id, stream, str(lead["fills"]), positions)
         followers = Table(title="followers (position / target)", expand=True)
         for column in ("follower", "state", "equity", "orders", "positions"):
@@ -70,19 +75,18 @@ class DemoView:
             for symbol, p in f["positions"].items():
                 flag = "" if p["match"] else " *"
                 cells.append(f"{symbol.split('/')[0]} {p['position']}/{p['target']}{flag}")
-            followers.add_row(
-                fid, f["state"], shown(f["equity"]), str(f["orders_sent"]), "  ".join(cells) or "flat"
-            )
+            # One symbol per line: at 80 columns a cell wraps between symbols, never inside one.
+            positions = "\n".join(cells) or "flat"
+            followers.add_row(fid, f["state"], shown(f["equity"]), str(f["orders_sent"]), positions)
         lag = self.engine.last_copy_lag_ms
         total = sum(self.recorder.outcomes.values())
         footer = Table.grid()
         lag_text = f"{lag:.2f} ms" if lag is not None else "-"
         # Inside copybot only; the summary at the end adds the streams' delivery (exchange to exchange).
         footer.add_row(f"last copy lag inside copybot (lead fill received -> order sent): {lag_text}")
-        footer.add_row(f"follower orders: {total} {dict(self.recorder.outcomes)}")
-        footer.add_row(
-            f"denials: {dict(self.recorder.denials) or 'none'}  clips: {dict(self.recorder.clips) or 'none'}"
-        )
+        footer.add_row(f"follower orders: {total} ({_counts(self.recorder.outcomes)})")
+        footer.add_row(f"denials: {_counts(self.recorder.denials)}")
+        footer.add_row(f"clips: {_counts(self.recorder.clips)}")
         return Group(leads, followers, footer)
 
     async def _refresh(self) -> None:
