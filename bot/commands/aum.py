@@ -43,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def fetch_report(api: str, by: str) -> dict[str, Any]:
+    if not api.startswith(("http://", "https://")):
+        raise CommandError(f"--api {api}: expected an http:// or https:// URL, e.g. {DEFAULT_API}")
     url = f"{api.rstrip('/')}/aum?{urllib.parse.urlencode({'by': by})}"
     req = urllib.request.Request(url)  # noqa: S310 - operator-given API URL
     try:

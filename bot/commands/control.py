@@ -94,6 +94,8 @@ def status_lines(status: dict[str, Any]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     base = args.api.rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        raise CommandError(f"--api {args.api}: expected an http:// or https:// URL, e.g. {DEFAULT_API}")
     try:
         if args.command == "status":
             code, body = _request(f"{base}/status")

@@ -15,7 +15,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.config.models import parse_config
+from bot.commands.common import CommandError
+from bot.config.models import ConfigError, load_config, parse_config
 from bot.core.rounding import shown
 from bot.demo.lead_script import ScriptedLead
 from bot.demo.report import Recorder, copy_lags_ms, lag_summary, summarize
@@ -196,6 +197,21 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"copybot demo: {exc}", file=sys.stderr)
         return 2
+    if args.config:
+        try:  # the whole file checked before the exchange starts; the demo fills in the venue URLs
+            layout = load_config(args.config, allow_embedded_sim=True)
+        except ConfigError as exc:
+            raise CommandError(f"invalid config: {exc}", 2) from None
+        if any(v.mode is not VenueMode.SIM or v.rest_url for v in layout.venues.values()):
+            raise CommandError(
+                f"--config {args.config}: the demo runs on its own local exchange; give it a layout whose "
+                "venues are `mode: sim` without URLs, like config/demo.yaml",
+                2,
+            )
+        try:
+            config_from_file(args.config, "unused")
+        except ValueError as exc:
+            raise CommandError(str(exc), 2) from None
     relay = LogRelay(sys.stderr)
     configure_logging("warning", json=False, stream=relay, cache=True)  # type: ignore[arg-type]
     with tempfile.TemporaryDirectory(prefix="copybot-demo-") as tmp:

@@ -214,3 +214,20 @@ def test_help_imports_nothing_heavy_and_each_control_command_has_only_its_option
     assert "--token-file" in halt_help
     assert "--json" not in halt_help
     assert "Halt a running daemon" in halt_help
+
+
+def test_demo_on_a_missing_or_non_demo_config(tmp_path: Path) -> None:
+    code, _, err = copybot("demo", "--config", str(tmp_path / "nope.yaml"), "--seconds", "1")
+    one_line(err, f"copybot demo: invalid config: {tmp_path / 'nope.yaml'}: cannot read")
+    assert code == 2
+    config = write_config(tmp_path, closed_port())  # venues with URLs: a daemon's config, not a demo layout
+    code, _, err = copybot("demo", "--config", str(config), "--seconds", "1")
+    one_line(err, f"copybot demo: --config {config}: the demo runs on its own local exchange")
+    assert code == 2
+
+
+def test_an_api_that_is_not_a_url() -> None:
+    for command in ("status", "aum"):
+        code, _, err = copybot(command, "--api", "localhost:8787")
+        one_line(err, f"copybot {command}: --api localhost:8787: expected an http:// or https:// URL")
+        assert code == 1
