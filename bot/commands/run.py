@@ -98,6 +98,7 @@ def _run_plain(daemon: Daemon) -> int:
 
     from bot.core.errors import short
     from bot.core.redaction import redact_text
+    from bot.journal.store import JournalError
 
     # The journal's writer thread must not hold the GIL for the default 5 ms while a fill waits.
     sys.setswitchinterval(0.0005)
@@ -116,9 +117,13 @@ def _run_plain(daemon: Daemon) -> int:
             f"a venue could not be reached at start: {redact_text(short(exc))} "
             "(check the venue's rest_url / ws_url, the network and the venue's status page)"
         ) from None
+    except JournalError as exc:
+        raise CommandError(f"journal: {exc}") from None
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             cfg = daemon.cfg
             port = cfg.api.port if daemon.api_port is None else daemon.api_port
             raise CommandError(_port_message(cfg.api.host, port, exc)) from None
+        if isinstance(exc, PermissionError):
+            raise CommandError(f"{exc.strerror}: {exc.filename}") from None  # e.g. the journal's folder
         raise
