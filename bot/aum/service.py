@@ -136,6 +136,10 @@ class AumService:
                                         len(f.settings.sizings)))  # fmt: skip
         return rows
 
+    def allocations(self, lead: str) -> dict[str, Decimal]:
+        """What each follower of `lead` counts for in its AUM now (bot.aum.definition)."""
+        return {c.follower: follower_contribution(c) for c in self._capitals(lead, configured=False)}
+
     def _lead_equity(self, lead: str) -> Decimal:
         return self.view.leads[lead].equity if self.settings.include_lead else ZERO
 

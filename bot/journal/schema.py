@@ -105,6 +105,42 @@ class SettledFill:
 
 
 @dataclass(frozen=True, slots=True)
+class CopyLeg:
+    """One follower order planned for a lead fill: the risk gate's verdict and the venue's answer
+    (None until the order has an outcome)."""
+
+    client_order_id: str
+    verdict: str  # approved, clipped, denied
+    qty: Decimal | None
+    reason: str | None
+    status: str | None  # the order's status (bot.core.types.OrderStatus value)
+    filled_qty: Decimal | None
+    avg_price: Decimal | None
+    error: str | None  # the error kind (bot.core.errors.ErrorKind value)
+    venue_reason: str | None  # the venue's words, redacted
+
+
+@dataclass(frozen=True, slots=True)
+class CopyDisposition:
+    """What became of one lead fill for one follower (bot.live.work.Disposition: "<kind>: <text>")
+    and, when orders were planned, each of them."""
+
+    follower: str
+    disposition: str
+    legs: tuple[CopyLeg, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CopiedFill:
+    """A lead fill with each follower's outcome: a line of the dashboard's timeline."""
+
+    fill: LeadFill
+    status: str  # accepted, in_snapshot, ...
+    recorded_ts: int
+    followers: tuple[CopyDisposition, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class JournalEvent:
     ts: int
     kind: str
@@ -178,6 +214,14 @@ def settled_fill_from_row(r: Sequence[Any]) -> SettledFill:
     ts = Decimal(str(updated))
     ts_ms = int(ts * 1000) if ts < 10**11 else int(ts)  # journals of early versions kept seconds
     return SettledFill(lead, follower, symbol, Side(side), Decimal(ref), Decimal(avg), Decimal(qty), ts_ms)
+
+
+def copy_leg_from_row(r: Sequence[Any]) -> CopyLeg:
+    """(client_order_id, verdict, qty, reason, status, filled_qty, avg_price, error, order reason)"""
+    cid, verdict, qty, reason, status, filled, avg, error, venue_reason = r
+    return CopyLeg(cid, verdict, None if qty is None else Decimal(qty), reason, status,
+                   None if filled is None else Decimal(filled), None if avg is None else Decimal(avg),
+                   error, venue_reason)  # fmt: skip
 
 
 def event_from_row(r: Sequence[Any]) -> JournalEvent:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -25,11 +25,15 @@ from bot.core.trading_state import StateCode
 from bot.core.types import FINAL_STATUSES, Decision, Intent, LeadFill, OrderOutcome, TradingState
 from bot.journal.schema import (
     AumPoint,
+    CopiedFill,
+    CopyDisposition,
+    CopyLeg,
     FollowerStateRow,
     JournalError,
     JournalEvent,
     SettledFill,
     aum_point_from_row,
+    copy_leg_from_row,
     event_from_row,
     intent_from_row,
     lead_fill_from_row,
@@ -78,6 +82,13 @@ def _text(value: str | None) -> str | None:
     return None if value is None else redact_text(value)
 
 
+def _planned_ids(disposition: str) -> list[str]:
+    """The client ids of a "planned: <id>,<id> (target clipped: ...)" disposition (bot.live.follower)."""
+    if not disposition.startswith("planned: "):
+        return []
+    return [c for c in disposition.removeprefix("planned: ").split(" ", 1)[0].split(",") if c]
+
+
 class Journal(JournalBase):
     # ------------------------------------------------------------ lead fills and cursors
 
@@ -113,6 +124,56 @@ class Journal(JournalBase):
             (lead, since if since is not None else -1),
         )
         return [lead_fill_from_row(r) for r in rows]
+
+    def copy_timeline(self, followers_of: Mapping[str, Sequence[str]], limit: int = 50) -> list[CopiedFill]:
+        """The most recently recorded lead fills, newest first, each with what became of it for every
+        follower (`followers_of`: lead -> its followers; the decisions index starts with them).
+        A disposition "planned: <client ids>" brings the decision and the outcome of each order."""
+        rows = self._read(
+            "SELECT lead, trade_id, order_id, symbol, side, qty, price, ts_ms, received_ns, client_order_id,"
+            " source, status, recorded_ts FROM lead_fills ORDER BY rowid DESC LIMIT ?",
+            (limit,),
+        )
+        by_fill: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        for lead in {r[0] for r in rows}:
+            followers = list(followers_of.get(lead, ()))
+            triggers = [r[1] for r in rows if r[0] == lead]
+            if not followers:
+                continue
+            marks_f, marks_t = ",".join("?" * len(followers)), ",".join("?" * len(triggers))
+            found = self._read(
+                "SELECT follower, trigger, reason FROM decisions WHERE lead = ?"  # noqa: S608 - placeholders
+                f" AND follower IN ({marks_f}) AND trigger IN ({marks_t}) AND client_order_id IS NULL"
+                " ORDER BY id",
+                (lead, *followers, *triggers),
+            )
+            for follower, trigger, reason in found:
+                by_fill.setdefault((lead, trigger), []).append((follower, reason or ""))
+        cids = {
+            c for dispositions in by_fill.values() for _, text in dispositions for c in _planned_ids(text)
+        }
+        legs = self._legs(sorted(cids))
+        out = []
+        for r in rows:
+            dispositions = tuple(
+                CopyDisposition(follower, text, tuple(legs[c] for c in _planned_ids(text) if c in legs))
+                for follower, text in by_fill.get((r[0], r[1]), [])
+            )
+            out.append(CopiedFill(lead_fill_from_row(r[:11]), r[11], r[12], dispositions))
+        return out
+
+    def _legs(self, cids: Sequence[str]) -> dict[str, CopyLeg]:
+        """The latest decision of each order and its outcome, by client id."""
+        if not cids:
+            return {}
+        marks = ",".join("?" * len(cids))
+        rows = self._read(
+            "SELECT d.client_order_id, d.verdict, d.qty, d.reason, o.status, o.filled_qty, o.avg_price,"  # noqa: S608
+            f" o.error, o.reason FROM decisions d LEFT JOIN orders o ON o.client_order_id = d.client_order_id"
+            f" WHERE d.client_order_id IN ({marks}) ORDER BY d.id",
+            tuple(cids),
+        )
+        return {r[0]: copy_leg_from_row(r) for r in rows}
 
     def set_cursor(self, lead: str, symbol: str, ts_ms: int, trade_id: str) -> None:
         """The backfill resumes from here. Never moves back, whatever order calls arrive in."""

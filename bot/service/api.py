@@ -1,4 +1,5 @@
-"""HTTP status, metrics and control API (aiohttp), bound to loopback by default.
+"""HTTP status, metrics and control API (aiohttp), bound to loopback by default, and the
+dashboard (bot.service.dashboard, docs/dashboard.md).
 
 Reads are open; control (halt, reduce-only, resume) needs `Authorization: Bearer <token>` with the
 token from a credential. Without a configured token the control endpoints refuse everything with
@@ -6,7 +7,6 @@ token from a credential. Without a configured token the control endpoints refuse
 
 from __future__ import annotations
 
-import hmac
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -15,10 +15,13 @@ from aiohttp import web
 
 from bot.core.types import TradingState
 from bot.service.aum_routes import aum_routes
+from bot.service.auth import bearer_ok
+from bot.service.dashboard import install_dashboard
 from bot.service.status import snapshot
 
 if TYPE_CHECKING:
     from bot.aum.service import AumService
+    from bot.journal.store import Journal
     from bot.live.engine import Engine
 
 log = structlog.get_logger("copybot.api")
@@ -40,7 +43,9 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, default=str))
 
 
-def build_app(engine: Engine, aum: AumService, token: str | None) -> web.Application:
+def build_app(
+    engine: Engine, aum: AumService, token: str | None, *, journal: Journal, host: str = "127.0.0.1"
+) -> web.Application:
     async def healthz(_: web.Request) -> web.Response:
         return _json({"ok": True})
 
@@ -76,8 +81,7 @@ def build_app(engine: Engine, aum: AumService, token: str | None) -> web.Applica
         if not token:
             log.warning("control_refused", action=action, remote=request.remote, why="no api.token")
             return _json({"error": CONTROL_DISABLED}, 403)
-        supplied = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode()):
+        if not bearer_ok(request.headers.get("Authorization", ""), token):
             log.warning("control_refused", action=action, remote=request.remote)
             return _json({"error": "missing or wrong bearer token"}, 401)
         try:
@@ -98,13 +102,14 @@ def build_app(engine: Engine, aum: AumService, token: str | None) -> web.Applica
     app.router.add_get("/status", status)
     app.router.add_post("/control/{action}", control)
     app.router.add_routes(aum_routes(aum))
+    install_dashboard(app, engine, aum, journal, token=token, host=host)
     return app
 
 
 async def start_api(
-    engine: Engine, aum: AumService, host: str, port: int, token: str | None
+    engine: Engine, aum: AumService, host: str, port: int, token: str | None, *, journal: Journal
 ) -> web.AppRunner:
-    runner = web.AppRunner(build_app(engine, aum, token), access_log=None)
+    runner = web.AppRunner(build_app(engine, aum, token, journal=journal, host=host), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

@@ -166,7 +166,9 @@ class Daemon:
             await engine.start()
             if self.cfg.api.enabled:
                 port = self.cfg.api.port if self.api_port is None else self.api_port
-                self.api_runner = await start_api(engine, aum, self.cfg.api.host, port, self.cfg.api_token())
+                self.api_runner = await start_api(
+                    engine, aum, self.cfg.api.host, port, self.cfg.api_token(), journal=journal
+                )
                 self.bound_api_port = bound_port(self.api_runner)
                 log.info("api_listening", host=self.cfg.api.host, port=self.bound_api_port)
             # Admit followers under each lead's AUM cap before anything is copied.

@@ -155,6 +155,35 @@ def test_deferrals_are_recorded_per_trigger(journal: Journal) -> None:
     ]
 
 
+def test_copy_timeline_brings_each_followers_disposition_and_orders(journal: Journal) -> None:
+    journal.record_lead_fill(fill("t1", ts_ms=1_000), "accepted")
+    journal.record_lead_fill(fill("t2", ts_ms=2_000), "accepted")
+    journal.record_lead_fill(fill("t1", ts_ms=1_000, lead="beta"), "accepted")  # same id, other lead
+    a, b = intent("cb-a", trigger="t2"), intent("cb-b", trigger="t2")
+    for i, verdict, qty in ((a, Verdict.APPROVED, a.qty), (b, Verdict.CLIPPED, Decimal("0.002"))):
+        journal.record_intent(i)
+        journal.record_decision(Decision(i, verdict, qty, "max_order_notional" if qty != i.qty else None))
+    journal.record_outcome(OrderOutcome("cb-a", OrderStatus.FILLED, a.qty, Decimal("65010")), "f1")
+    journal.record_deferral("alpha", "f1", "t2", "BTC/USDT:USDT", "planned: cb-a,cb-b")
+    journal.record_deferral("alpha", "f2", "t2", "BTC/USDT:USDT", "denied: symbol_denied")
+    journal.record_deferral("alpha", "f1", "t1", "BTC/USDT:USDT", "at_target")
+    journal.record_deferral("alpha", "f9", "t1", "BTC/USDT:USDT", "at_target")  # not asked for
+    journal.flush()
+    beta, t2, t1 = journal.copy_timeline({"alpha": ["f1", "f2"], "beta": ["f1"]}, limit=10)
+    assert [(c.fill.lead, c.fill.trade_id) for c in (beta, t2, t1)] == [("beta", "t1"), ("alpha", "t2"),
+                                                                        ("alpha", "t1")]  # fmt: skip
+    assert beta.followers == ()
+    assert [(d.follower, d.disposition) for d in t1.followers] == [("f1", "at_target")]
+    planned, denied = t2.followers
+    assert (denied.follower, denied.disposition, denied.legs) == ("f2", "denied: symbol_denied", ())
+    leg_a, leg_b = planned.legs
+    assert (leg_a.verdict, leg_a.status, leg_a.filled_qty, leg_a.avg_price) == (
+        "approved", "filled", a.qty, Decimal("65010"))  # fmt: skip
+    assert (leg_b.verdict, leg_b.qty, leg_b.reason, leg_b.status) == (
+        "clipped", Decimal("0.002"), "max_order_notional", None)  # fmt: skip
+    assert len(journal.copy_timeline({"alpha": ["f1"]}, limit=1)) == 1
+
+
 def test_ratios_states_aum_and_events(journal: Journal) -> None:
     journal.save_ratio("alpha", "f1", "BTC/USDT:USDT", Decimal("0.1"))
     journal.save_ratio("alpha", "f1", "BTC/USDT:USDT", Decimal("0.125"))
