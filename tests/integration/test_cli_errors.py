@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 import yaml
-from aiohttp import web
 
-from bot.service.api import CONTROL_DISABLED, build_app
+from bot.service.api import CONTROL_DISABLED
+from tests.integration.harness import Harness, follower
 
 COPYBOT = str(Path(sys.executable).with_name("copybot"))
 
@@ -160,25 +160,22 @@ def test_daemon_not_running() -> None:
     assert code == 1
 
 
-async def test_control_disabled_because_the_daemon_has_no_token() -> None:
-    # The daemon's own control route (bot.service.api), served without a configured token.
-    runner = web.AppRunner(build_app(None, None, None))  # type: ignore[arg-type]
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            COPYBOT, "reduce-only", "--api", f"http://127.0.0.1:{port}", "--follower", "f1",
-            env={**os.environ, "COPYBOT_API_TOKEN": "some-token-value"},
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        out, err = await asyncio.wait_for(proc.communicate(), 30)
-    finally:
-        await runner.cleanup()
+async def test_control_disabled_because_the_daemon_has_no_token(harness: Harness) -> None:
+    # A real daemon whose config has no api.token: control is disabled, not "wrong token".
+    harness.build_config([follower("f1", {"mode": "multiplier", "multiplier": "0.1"})])
+    await harness.start_daemon()
+    assert harness.daemon is not None
+    port = harness.daemon.bound_api_port
+    proc = await asyncio.create_subprocess_exec(
+        COPYBOT, "reduce-only", "--api", f"http://127.0.0.1:{port}", "--follower", "f1",
+        env={**os.environ, "COPYBOT_API_TOKEN": "some-token-value"},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
     line = one_line(err.decode(), "copybot reduce-only: control is disabled: ")
     assert line == f"copybot reduce-only: {CONTROL_DISABLED}"
     assert (proc.returncode, out) == (1, b"")
+    assert harness.engine.followers["f1"].state.value == "ACTIVE"  # nothing changed
 
 
 def test_check_config_on_the_demo_layout_says_how_to_run_it() -> None:
