@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 
 from bot.bench.baseline import run_baseline
-from bot.bench.processes import Admin, BenchError, machine, raise_fd_limit, start_sim
+from bot.bench.processes import VENUE_EXCHANGES, Admin, BenchError, machine, raise_fd_limit, start_sim
 from bot.bench.report import Report, RunResult, render_markdown, to_json
 from bot.bench.runner import LEAD_QTY, run_copybot, top_functions
 
@@ -33,9 +33,25 @@ def _followers(text: str) -> list[int]:
     return values
 
 
+def _venues(text: str) -> list[str]:
+    venues = list(dict.fromkeys(v.strip() for v in text.split(",") if v.strip()))
+    unknown = [v for v in venues if v not in VENUE_EXCHANGES]
+    if not venues or unknown:
+        raise argparse.ArgumentTypeError(
+            f"expected some of {', '.join(VENUE_EXCHANGES)}, comma-separated; got {text!r}"
+        )
+    return venues
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--followers", type=_followers, default=[1, 10, 100, 1000],
                         help="follower counts to measure (default 1,10,100,1000)")  # fmt: skip
+    parser.add_argument("--follower-venues", type=_venues, default=["binance"],
+                        help="venues of the local exchange the followers are on, comma-separated: each "
+                             "follower count runs once per venue, the lead always on --lead-venue "
+                             "(default binance; e.g. binance,bybit adds the cross-venue rows)")  # fmt: skip
+    parser.add_argument("--lead-venue", choices=sorted(VENUE_EXCHANGES), default="binance",
+                        help="venue of the lead (default binance)")  # fmt: skip
     parser.add_argument("--fills", type=int, default=30, help="lead market orders per run (default 30)")
     parser.add_argument("--out", default="bench-out", help="folder for results.md and results.json")
     parser.add_argument("--baseline-max", type=int, default=10,
@@ -51,32 +67,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def run_bench(args: argparse.Namespace, workdir: Path) -> Report:
     lifted = not args.venue_limits
-    sim, rest_url, ws_url = await start_sim(workdir, lifted=lifted)
+    venues = (args.lead_venue, *args.follower_venues)
+    sim, urls = await start_sim(workdir, lifted=lifted, venues=venues)
+    # The admin API is served on every REST host; the baseline polls a Binance lead.
+    rest_url, ws_url = urls.get("binance") or urls[args.lead_venue]
+    pairs = [(args.lead_venue, f) for f in args.follower_venues]
     results: list[RunResult] = []
     profile: dict[str, list[str]] = {}
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
             admin = Admin(http, rest_url)
             for n in args.followers:
-                print(f"copybot bench: copybot with {n} follower(s) ...", file=sys.stderr, flush=True)
-                results.append(await run_copybot(http=http, admin=admin, rest_url=rest_url, ws_url=ws_url,
-                                                 followers=n, fills=args.fills, workdir=workdir,
-                                                 lifted=lifted))  # fmt: skip
+                for lead_venue, follower_venue in pairs:
+                    pair = f"{lead_venue} -> {follower_venue}"
+                    print(
+                        f"copybot bench: copybot with {n} follower(s), {pair} ...",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    results.append(await run_copybot(http=http, admin=admin, urls=urls, followers=n,
+                                                     fills=args.fills, workdir=workdir, lifted=lifted,
+                                                     lead_venue=lead_venue,
+                                                     follower_venue=follower_venue))  # fmt: skip
             if args.profile:
                 # A separate run, so the profiler's overhead stays out of the measured rows.
                 n, prof = max(args.followers), workdir / "daemon.prof"
                 print(
                     f"copybot bench: profiled copybot with {n} follower(s) ...", file=sys.stderr, flush=True
                 )
-                run = await run_copybot(http=http, admin=admin, rest_url=rest_url, ws_url=ws_url,
-                                        followers=n, fills=args.fills, workdir=workdir,
-                                        profile=prof, lifted=lifted)  # fmt: skip
+                lead_venue, follower_venue = pairs[0]
+                run = await run_copybot(http=http, admin=admin, urls=urls, followers=n, fills=args.fills,
+                                        workdir=workdir, profile=prof, lifted=lifted, lead_venue=lead_venue,
+                                        follower_venue=follower_venue)  # fmt: skip
                 results.append(replace(run, copier="copybot+cProfile"))
                 if prof.exists():
                     profile = {k: top_functions(prof, k) for k in ("tottime", "cumtime")}
             baseline_max, fills = args.baseline_max, args.fills
             if args.no_baseline_wait:
                 baseline_max, fills = min(baseline_max, CI_BASELINE_MAX), min(fills, CI_BASELINE_FILLS)
+            if args.lead_venue != "binance":
+                baseline_max = 0  # the polling baseline reads a Binance lead's trades
             for n in (n for n in (1, 10, 100) if n <= baseline_max):
                 print(f"copybot bench: baseline with {n} follower(s) ...", file=sys.stderr, flush=True)
                 results.append(await run_baseline(admin=admin, rest_url=rest_url, ws_url=ws_url,

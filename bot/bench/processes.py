@@ -132,9 +132,19 @@ class Child:
                 os.killpg(self.proc.pid, signal.SIGKILL)
 
 
-async def start_sim(workdir: Path, timeout: float = 30.0, *, lifted: bool = True) -> tuple[Child, str, str]:
-    """The local exchange in its own process; (child, rest url, ws url) once it listens. `lifted`:
-    without its request-weight, order-count and connection limits (SIM_REQUEST_BUDGET)."""
+# The personalities a benchmark can put accounts on, and the ccxt client of each.
+VENUE_EXCHANGES = {"binance": "binanceusdm", "bybit": "bybit"}
+
+
+Urls = dict[str, tuple[str, str]]  # venue -> (REST url, websocket url)
+
+
+async def start_sim(workdir: Path, timeout: float = 30.0, *, lifted: bool = True,
+                    venues: tuple[str, ...] = ("binance",)) -> tuple[Child, Urls]:  # fmt: skip
+    """The local exchange in its own process, serving the Binance personality and, when asked, the
+    Bybit one; (child, {venue: (rest url, ws url)}) once it listens. `lifted`: without the request
+    limits of either venue (Binance's weight, order and connection limits: SIM_REQUEST_BUDGET;
+    Bybit's per-UID limits: `copybot sim --no-rate-limits`)."""
     from importlib import resources
 
     data = yaml.safe_load(resources.files("bot.sim").joinpath("default.yaml").read_text(encoding="utf-8"))
@@ -142,14 +152,18 @@ async def start_sim(workdir: Path, timeout: float = 30.0, *, lifted: bool = True
         data["request_budget"] = SIM_REQUEST_BUDGET
     config = workdir / "sim.yaml"
     config.write_text(yaml.safe_dump(data, sort_keys=False))
-    child = Child("sim", ["sim", "--rest-port", "0", "--ws-port", "0", "--config", str(config)], workdir)
+    served = "both" if "bybit" in venues else "binance"
+    args = ["sim", "--venue", served, "--rest-port", "0", "--ws-port", "0", "--config", str(config)]
+    child = Child("sim", [*args, "--no-rate-limits"] if lifted else args, workdir)
     await child.spawn()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         line = child.stdout_path.read_text(errors="replace").split("\n", 1)[0]
         if line.endswith("}"):
-            urls = json.loads(line)
-            return child, str(urls["rest"]), str(urls["ws"])
+            printed = json.loads(line)
+            if "rest" in printed:  # --venue binance prints its one pair of hosts
+                return child, {"binance": (str(printed["rest"]), str(printed["ws"]))}
+            return child, {v: (str(u["rest"]), str(u["ws"])) for v, u in printed.items()}
         if not child.alive():
             raise BenchError(f"the local exchange exited early: {child.stderr_tail()}")
         await asyncio.sleep(0.05)
@@ -164,8 +178,10 @@ class Admin:
         self.session = session
         self.base = rest_url.rstrip("/")
 
-    async def create_account(self, api_key: str, secret: str, balance: str, name: str) -> None:
-        body = {"api_key": api_key, "secret": secret, "balance": balance, "name": name}
+    async def create_account(
+        self, api_key: str, secret: str, balance: str, name: str, venue: str = "binance"
+    ) -> None:
+        body = {"api_key": api_key, "secret": secret, "balance": balance, "name": name, "venue": venue}
         async with self.session.post(f"{self.base}/_sim/accounts", json=body) as resp:
             if resp.status >= 300:
                 raise BenchError(f"POST /_sim/accounts for {name}: HTTP {resp.status} {await resp.text()}")

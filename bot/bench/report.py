@@ -81,6 +81,7 @@ class RunResult:
     copier: str  # "copybot" or "baseline"
     followers: int
     fills: list[FillLag]
+    venues: str = "binance->binance"  # lead venue -> follower venue
     startup_s: float | None = None
     rss_mb: float | None = None
     internal_lag_ms: dict[str, Any] | None = None  # the daemon's /status figure
@@ -126,7 +127,14 @@ class Report:
         return a / b
 
     def _find(self, copier: str, followers: int) -> RunResult | None:
-        return next((r for r in self.results if r.copier == copier and r.followers == followers), None)
+        return next(
+            (
+                r
+                for r in self.results
+                if r.copier == copier and r.followers == followers and r.venues == "binance->binance"
+            ),
+            None,
+        )
 
 
 def stats(values: Iterable[float | None]) -> Stats:
@@ -192,10 +200,11 @@ def _triple(s: Stats, digits: int = 1) -> str:
 
 
 TABLE_HEAD = (
-    "| copier | followers | fills | first-follower lag ms p50/p99/max | last-follower lag ms p50/p99/max "
-    "| first ack ms p50 | last ack ms p99 | fan-out orders/s p50 | internal lag ms p50/p99 "
+    "| copier | venues | followers | fills | first-follower lag ms p50/p99/max "
+    "| last-follower lag ms p50/p99/max | first ack ms p50 | last ack ms p99 | fan-out orders/s p50 "
+    "| internal lag ms p50/p99 "
     "| start-up s | peak RSS MB | missing orders | peak weight/min per address | 429s | 418s |\n"
-    "|---|---:|---:|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"
+    "|---|---|---:|---:|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"
 )
 
 
@@ -205,6 +214,7 @@ def table_row(r: RunResult) -> str:
         internal = f"{_fmt(r.internal_lag_ms.get('p50'), 2)} / {_fmt(r.internal_lag_ms.get('p99'), 2)}"
     cells = [
         r.copier,
+        r.venues,
         str(r.followers),
         str(len(r.fills)),
         _triple(r.stats("first_ms")),
@@ -247,7 +257,7 @@ def render_markdown(report: Report) -> str:
         lines += [f"Polling baseline / copybot, first-follower lag p50 at 1 follower: {ratio:,.0f}x", ""]
     for r in report.results:
         for note in r.notes:
-            lines.append(f"- {r.copier} N={r.followers}: {note}")
+            lines.append(f"- {r.copier} {r.venues} N={r.followers}: {note}")
     if any(r.notes for r in report.results):
         lines.append("")
     for key, rows in report.profile.items():

@@ -15,6 +15,7 @@ import pstats
 import secrets
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -23,11 +24,21 @@ from typing import Any
 import aiohttp
 import yaml
 
-from bot.bench.processes import SIM_REQUEST_BUDGET, Admin, BenchError, Child, free_port, peak_rss_mb
+from bot.bench.processes import (
+    SIM_REQUEST_BUDGET,
+    VENUE_EXCHANGES,
+    Admin,
+    BenchError,
+    Child,
+    Urls,
+    free_port,
+    peak_rss_mb,
+)
 from bot.bench.report import LimitsTally, RunResult, fill_lags
 from bot.core import clientid
 from bot.core.fanout import fanout_order
-from bot.venues import VenueMode, make_rest
+from bot.sim.bybit.venue import exec_uuid
+from bot.venues import VenueMode, adapter_for, make_rest
 
 SYMBOL = "BTC/USDT:USDT"
 LEAD_ID = "lead"
@@ -47,6 +58,12 @@ class Account:
         return self.id.upper().replace("-", "_")
 
 
+def lead_fill_id(venue: str) -> Callable[[int], str]:
+    """The lead's fill id (the trigger of its copies) of an exchange trade as the admin API names it
+    (the engine's trade id): the same number on Binance, an execId on Bybit."""
+    return exec_uuid if venue == "bybit" else str
+
+
 def new_accounts(followers: int) -> tuple[Account, list[Account]]:
     def make(account_id: str) -> Account:
         return Account(account_id, secrets.token_hex(24), secrets.token_hex(24))
@@ -54,20 +71,23 @@ def new_accounts(followers: int) -> tuple[Account, list[Account]]:
     return make(LEAD_ID), [make(f"f{i + 1}") for i in range(followers)]
 
 
-async def create_accounts(admin: Admin, lead: Account, followers: list[Account]) -> None:
-    await admin.create_account(lead.api_key, lead.secret, LEAD_BALANCE, lead.id)
+async def create_accounts(admin: Admin, lead: Account, followers: list[Account], *,
+                          lead_venue: str = "binance", follower_venue: str = "binance") -> None:  # fmt: skip
+    await admin.create_account(lead.api_key, lead.secret, LEAD_BALANCE, lead.id, lead_venue)
     gate = asyncio.Semaphore(16)
 
     async def one(a: Account) -> None:
         async with gate:
-            await admin.create_account(a.api_key, a.secret, FOLLOWER_BALANCE, a.id)
+            await admin.create_account(a.api_key, a.secret, FOLLOWER_BALANCE, a.id, follower_venue)
 
     await asyncio.gather(*(one(a) for a in followers))
 
 
-def daemon_config(lead: Account, followers: list[Account], rest_url: str, ws_url: str, *, api_port: int,
-                  journal: Path, lifted: bool = True) -> tuple[dict[str, Any], dict[str, str]]:  # fmt: skip
-    """The daemon's config (multiplier 1, caps far above the orders) and the env holding the keys."""
+def daemon_config(lead: Account, followers: list[Account], urls: Urls, *, api_port: int,
+                  journal: Path, lifted: bool = True, lead_venue: str = "binance",
+                  follower_venue: str = "binance") -> tuple[dict[str, Any], dict[str, str]]:  # fmt: skip
+    """The daemon's config (multiplier 1, caps far above the orders) and the env holding the keys:
+    one config venue per personality used, named after it, with its hosts."""
     env: dict[str, str] = {}
     for a in (lead, *followers):
         env[f"BENCH_{a.env_prefix}_KEY"], env[f"BENCH_{a.env_prefix}_SECRET"] = a.api_key, a.secret
@@ -78,11 +98,13 @@ def daemon_config(lead: Account, followers: list[Account], rest_url: str, ws_url
     risk = {"max_order_notional": 1_000_000, "max_position_notional": 1_000_000,
             "max_total_exposure": 1_000_000, "max_leverage": 50, "slippage_bps": None}  # fmt: skip
     config = {
-        "venues": {"sim": {"exchange": "binanceusdm", "mode": "sim", "rest_url": rest_url, "ws_url": ws_url,
-                           "request_budget": {"weight_limit_1m": SIM_REQUEST_BUDGET if lifted else None}}},
-        "leads": [{"id": lead.id, "venue": "sim", "credentials": creds(lead), "symbols": [SYMBOL]}],
+        "venues": {v: {"exchange": VENUE_EXCHANGES[v], "mode": "sim", "rest_url": urls[v][0],
+                       "ws_url": urls[v][1],
+                       "request_budget": {"weight_limit_1m": SIM_REQUEST_BUDGET if lifted else None}}
+                   for v in dict.fromkeys((lead_venue, follower_venue))},
+        "leads": [{"id": lead.id, "venue": lead_venue, "credentials": creds(lead), "symbols": [SYMBOL]}],
         "followers": [
-            {"id": f.id, "venue": "sim", "credentials": creds(f), "leverage": 20, "risk": risk,
+            {"id": f.id, "venue": follower_venue, "credentials": creds(f), "leverage": 20, "risk": risk,
              "follows": [{"lead": lead.id, "sizing": {"mode": "multiplier", "multiplier": "1"}}]}
             for f in followers
         ],
@@ -98,7 +120,8 @@ def daemon_config(lead: Account, followers: list[Account], rest_url: str, ws_url
 
 
 async def wait_fanout(admin: Admin, lead: Account, followers: dict[str, Account], since_ns: int,
-                      timeout: float) -> None:  # fmt: skip
+                      timeout: float, fmt: clientid.ClientIdFormat = clientid.DOTTED,
+                      fill_id: Callable[[int], str] = str) -> None:  # fmt: skip
     """Until the exchange holds the orders of the followers the daemon serves last for this fill
     (its fan-out order is a seeded shuffle we can repeat), or `timeout`. Only the exchange is asked,
     and only about three accounts, so the wait does not slow the daemon it waits for."""
@@ -111,9 +134,9 @@ async def wait_fanout(admin: Admin, lead: Account, followers: dict[str, Account]
         await asyncio.sleep(0.01)
     expected: dict[str, str] = {}
     for trade in trades:
-        trade_id = str(trade["id"])
+        trade_id = fill_id(int(trade["id"]))
         for fid in fanout_order(list(followers), trade_id)[-3:]:
-            expected[clientid.client_order_id(lead.id, trade_id, fid, SYMBOL, 0)] = fid
+            expected[clientid.client_order_id(lead.id, trade_id, fid, SYMBOL, 0, fmt)] = fid
     pending = set(expected.values())
     while pending and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
@@ -167,22 +190,31 @@ async def watch_limits(admin: Admin, tally: LimitsTally, stop: asyncio.Event) ->
             await asyncio.wait_for(stop.wait(), LIMITS_POLL_S)
 
 
-async def run_copybot(*, http: aiohttp.ClientSession, admin: Admin, rest_url: str, ws_url: str,
+async def run_copybot(*, http: aiohttp.ClientSession, admin: Admin, urls: Urls,
                       followers: int, fills: int, workdir: Path, profile: Path | None = None,
-                      ready_timeout: float = 180.0, lifted: bool = True) -> RunResult:  # fmt: skip
+                      ready_timeout: float = 180.0, lifted: bool = True, lead_venue: str = "binance",
+                      follower_venue: str = "binance") -> RunResult:  # fmt: skip
+    """One row: a lead on `lead_venue` and N followers on `follower_venue`. Client ids are the
+    follower venue's (Bybit's orderLinkId has no "."); the lead trade ids the ones the exchange's
+    admin view gives, which are the lead fill ids for a Binance lead."""
     lead, accounts = new_accounts(followers)
-    await create_accounts(admin, lead, accounts)
+    await create_accounts(admin, lead, accounts, lead_venue=lead_venue, follower_venue=follower_venue)
     port = free_port()
-    config, env = daemon_config(lead, accounts, rest_url, ws_url, api_port=port,
-                                journal=workdir / f"journal-{followers}.sqlite", lifted=lifted)  # fmt: skip
-    config_path = workdir / f"copybot-{followers}.yaml"
+    pair = f"{lead_venue}-{follower_venue}"
+    config, env = daemon_config(lead, accounts, urls, api_port=port, lifted=lifted, lead_venue=lead_venue,
+                                follower_venue=follower_venue,
+                                journal=workdir / f"journal-{pair}-{followers}.sqlite")  # fmt: skip
+    fmt = adapter_for(VENUE_EXCHANGES[follower_venue]).client_ids
+    fill_id = lead_fill_id(lead_venue)
+    rest_url, ws_url = urls[lead_venue]
+    config_path = workdir / f"copybot-{pair}-{followers}.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     child_env = {**os.environ, **env}
     if profile is not None:
         child_env["COPYBOT_PROFILE"] = str(profile)
-    daemon = Child(f"copybot-{followers}", ["run", "--config", str(config_path)], workdir, child_env)
+    daemon = Child(f"copybot-{pair}-{followers}", ["run", "--config", str(config_path)], workdir, child_env)
     api = f"http://127.0.0.1:{port}"
-    client = make_rest("binanceusdm", VenueMode.SIM, api_key=lead.api_key, secret=lead.secret,
+    client = make_rest(VENUE_EXCHANGES[lead_venue], VenueMode.SIM, api_key=lead.api_key, secret=lead.secret,
                        rest_url=rest_url, ws_url=ws_url)  # fmt: skip
     notes: list[str] = []
     await admin.reset_limits()  # this run's weight only
@@ -203,7 +235,8 @@ async def run_copybot(*, http: aiohttp.ClientSession, admin: Admin, rest_url: st
             placed_ns = time.time_ns()
             await client.create_order(SYMBOL, "market", side, str(LEAD_QTY))
             # Each fan-out completes before the next fill, so fills are measured one at a time.
-            await wait_fanout(admin, lead, by_id, placed_ns, timeout=2.0 + followers / 250)
+            await wait_fanout(admin, lead, by_id, placed_ns, timeout=2.0 + followers / 250, fmt=fmt,
+                              fill_id=fill_id)  # fmt: skip
             await asyncio.sleep(0.05)
         async with http.get(f"{api}/status") as resp:
             internal = (await resp.json())["internal_lag_ms"]
@@ -222,8 +255,10 @@ async def run_copybot(*, http: aiohttp.ClientSession, admin: Admin, rest_url: st
     peak, rejected, bans = tally.totals()
 
     def cids(trade_id: str) -> list[str]:
-        return [clientid.client_order_id(lead.id, trade_id, fid, SYMBOL, 0) for fid in ids]
+        fill = fill_id(int(trade_id))
+        return [clientid.client_order_id(lead.id, fill, fid, SYMBOL, 0, fmt) for fid in ids]
 
-    return RunResult("copybot", followers, fill_lags(trades, orders, followers, cids), startup_s=startup,
+    lags = fill_lags(trades, orders, followers, cids)
+    return RunResult("copybot", followers, lags, venues=f"{lead_venue}->{follower_venue}", startup_s=startup,
                      rss_mb=rss, internal_lag_ms=internal, exit_code=code, notes=tuple(notes),
                      peak_weight_1m=peak, rejected_429=rejected, bans_418=bans)  # fmt: skip

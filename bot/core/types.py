@@ -62,6 +62,9 @@ class OrderStatus(StrEnum):
     CANCELED = "canceled"
     REJECTED = "rejected"
     NOT_PLACED = "not_placed"  # looked up after a restart: the venue never had it
+    # looked up after a restart, older than the venue's lookup reach and not found: nobody can tell
+    # whether it was placed; the follower's positions are read from the venue instead
+    UNRESOLVED = "unresolved"
     UNKNOWN = "unknown"  # ambiguous and not settled yet
 
     @property
@@ -76,6 +79,7 @@ FINAL_STATUSES = frozenset(
         OrderStatus.CANCELED,
         OrderStatus.REJECTED,
         OrderStatus.NOT_PLACED,
+        OrderStatus.UNRESOLVED,
     }
 )
 

@@ -249,6 +249,11 @@ class Journal(JournalBase):
         )
         return [intent_from_row(r) for r in rows]
 
+    def intent_created_ms(self, client_order_id: str) -> int | None:
+        """When the intent was first planned (this host's clock, ms), if it is journaled."""
+        rows = self._read("SELECT created_ts FROM intents WHERE client_order_id = ?", (client_order_id,))
+        return int(rows[0][0]) if rows else None
+
     def decisions_for(self, lead: str, follower: str, trigger: str) -> list[tuple[str, str | None]]:
         """(verdict, reason) of every decision and deferral of one trigger, oldest first."""
         rows = self._read(

@@ -23,6 +23,7 @@ from bot.core.fanout import fanout_order
 from bot.core.trading_state import StateChange, StateCode
 from bot.core.types import ZERO, Decision, Intent, LeadFill, OrderOutcome, Reason, TradingState
 from bot.live.config_view import EngineConf, FollowerConf
+from bot.live.copy_lag import CopyLags
 from bot.live.executor import ExecSettings, OrderPlacer
 from bot.live.follower import FollowerRuntime
 from bot.live.lead_feed import FeedSettings, LeadFeed
@@ -78,14 +79,19 @@ class Engine:
         self._before_kill: Standing | None = None  # the global standing the kill switch replaced
         self.started_at = time.time()
         self.ready = asyncio.Event()
-        self._received_ns: dict[tuple[str, str], int] = {}
         self._tasks: list[asyncio.Task[Any]] = []
         self.kill_file_seen = False
         self.stopping = False
         self.observers: list[Observer] = []
-        self.last_copy_lag_ms: float | None = None
-        self.internal_lag_ms: deque[float] = deque(maxlen=10_000)
-        self._first_sent: dict[str, int] = {}
+        self.lags = CopyLags(self.metrics, lambda venue: self.venues[venue].clock)
+
+    @property
+    def last_copy_lag_ms(self) -> float | None:
+        return self.lags.last_ms
+
+    @property
+    def internal_lag_ms(self) -> deque[float]:
+        return self.lags.internal_ms
 
     # -- EngineView, read by followers --------------------------------------------------------
 
@@ -263,9 +269,7 @@ class Engine:
             return
         applied = lead.apply(fill)
         self.marks[fill.symbol] = fill.price
-        self._received_ns[(fill.lead, fill.trade_id)] = fill.received_ns
-        if len(self._received_ns) > 100_000:
-            self._received_ns.pop(next(iter(self._received_ns)))
+        self.lags.fill_seen(fill, self.cfg.lead(fill.lead).venue)
         work = FillWork(fill, applied.before, applied.after, applied.new_entry, lead.equity)
         followers = self.followers_of[fill.lead]
         by_id = {f.id: f for f in followers}
@@ -283,17 +287,7 @@ class Engine:
         self, follower: FollowerRuntime, intent: Intent, outcome: OrderOutcome, sent_ns: int, acked_ns: int
     ) -> None:
         self.metrics.orders.labels(outcome.status).inc()
-        received = self._received_ns.get((intent.lead, intent.trigger))
-        if received:
-            self.last_copy_lag_ms = (sent_ns - received) / 1e6
-            if intent.trigger not in self._first_sent:
-                # The fill's first order out: the process's own part of the copy lag.
-                self._first_sent[intent.trigger] = sent_ns
-                self.internal_lag_ms.append(self.last_copy_lag_ms)
-                if len(self._first_sent) > 10_000:
-                    self._first_sent.pop(next(iter(self._first_sent)))
-            self.metrics.copy_lag.labels("send").observe((sent_ns - received) / 1e9)
-            self.metrics.copy_lag.labels("ack").observe((acked_ns - received) / 1e9)
+        self.lags.order_done(intent, outcome, self.cfg.follower(follower.id).venue, sent_ns, acked_ns)
         if outcome.filled_qty > 0 and outcome.avg_price is not None and intent.ref_price > 0:
             record = self.slippage.record_fill(
                 lead=intent.lead,

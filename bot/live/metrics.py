@@ -16,8 +16,10 @@ class Metrics:
         self.copy_lag = Histogram(
             "copybot_copy_lag_seconds",
             "From the lead fill reaching the process to the follower order leaving it (stage=send) "
-            "or being acknowledged (stage=ack)",
-            ["stage"],
+            "or being acknowledged (stage=ack); stage=venue: from the lead fill's time on the lead "
+            "venue's clock to the follower order's time on the follower venue's clock, both turned "
+            "into local time by each venue's measured clock offset",
+            ["stage", "lead_venue", "follower_venue"],
             buckets=_LAG_BUCKETS,
             registry=r,
         )

@@ -35,6 +35,9 @@ from bot.live.venue_runtime import Venue
 log = structlog.get_logger("copybot.startup")
 
 DEFAULT_LEVERAGE = 5  # when following the lead's leverage and the lead's is not known
+# An intent this close to the venue's lookup reach is treated as past it: its order may be older
+# than the intent row (clocks, a slow first send) and the lookup's window ends at the venue's now.
+LOOKUP_REACH_MARGIN_MS = 3_600_000
 
 
 class Engine(Protocol):
@@ -52,6 +55,7 @@ class Engine(Protocol):
     @property
     def marks(self) -> dict[str, Decimal]: ...
     async def resync_follower(self, follower: FollowerRuntime) -> None: ...
+    def alert(self, kind: str, subject: str, detail: dict[str, Any], severity: str = "warning") -> None: ...
 
 
 class KeyRefused(Exception):
@@ -135,14 +139,29 @@ async def previous_orders_unlandable(engine: Engine, follower: FollowerRuntime) 
     await asyncio.shield(venue.start_gate)
 
 
-async def settle_unsettled(engine: Engine, follower: FollowerRuntime) -> None:
-    """Intents approved before a restart but without a known outcome: ask the venue."""
+async def settle_unsettled(engine: Engine, follower: FollowerRuntime, now_ms: float | None = None) -> None:
+    """Intents approved before a restart but without a known outcome: ask the venue. "Not found"
+    means "never placed" only within the venue's lookup reach (Bybit: the last 7 days, the latest
+    500 orders); an older intent not found may have filled, so it is UNRESOLVED, alerted with the
+    follower and the client id, and the follower's positions are taken from the venue instead."""
+    reach = follower.adapter.lookup_reach_ms
+    now = time.time() * 1000 if now_ms is None else now_ms
     for intent in engine.journal.unsettled_intents(follower.id):
-        found = await follower.placer.lookup(intent.symbol, intent.client_order_id)
-        outcome = found or OrderOutcome(intent.client_order_id, OrderStatus.NOT_PLACED, reason="not at venue")
+        cid = intent.client_order_id
+        found = await follower.placer.lookup(intent.symbol, cid)
+        outcome = found or OrderOutcome(cid, OrderStatus.NOT_PLACED, reason="not at venue")
+        if found is None and reach is not None:
+            created = engine.journal.intent_created_ms(cid)
+            if created is None or now - created >= reach - LOOKUP_REACH_MARGIN_MS:
+                reason = f"not found, but older than what a lookup at {follower.adapter.name} can see"
+                outcome = OrderOutcome(cid, OrderStatus.UNRESOLVED, reason=reason)
+                follower.needs_resync = True  # start-up reads its positions next
+                engine.alert("intent_unresolved", follower.id, {
+                    "follower": follower.id, "client_order_id": cid, "symbol": intent.symbol,
+                    "created_ms": created, "reason": reason + "; positions are read from the venue",
+                })  # fmt: skip
         engine.journal.record_outcome(outcome, follower.id)
-        log.info("intent_settled_on_start", follower=follower.id,
-                 client_order_id=intent.client_order_id, status=outcome.status)  # fmt: skip
+        log.info("intent_settled_on_start", follower=follower.id, client_order_id=cid, status=outcome.status)
 
 
 def lead_leverage(engine: Engine, follower: FollowerRuntime, symbol: str) -> int:

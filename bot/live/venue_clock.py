@@ -1,5 +1,8 @@
 """The venue's clock as seen from this host: an offset learnt from the venue's own time.
 
+The same offset turns the venue's timestamps into local time, so the copy lag between a lead on one
+venue and a follower on another is measured on each exchange's own clock, not on their difference.
+
 Order timestamps are signed on this clock, and "can this order still land?" is decided on it: the
 venue rejects an order whose `timestamp + recvWindow` has passed on ITS clock, so local time alone
 would be wrong by the skew between the hosts. Each reading of the venue's time (`observe`) moves the
@@ -26,6 +29,11 @@ class VenueClock:
     def now_ms(self) -> int:
         """The venue's clock, estimated."""
         return int(self._now() + self.offset_ms)
+
+    def to_local_ms(self, venue_ms: float) -> float:
+        """A time the venue stamped (a fill, an order), on this host's clock: times stamped by two
+        venues compare only this way (bot.live.engine, the copy lag per venue pair)."""
+        return venue_ms - self.offset_ms
 
     def observe(self, venue_ms: int, sent_local_ms: float, received_local_ms: float) -> None:
         half = max(0.0, received_local_ms - sent_local_ms) / 2

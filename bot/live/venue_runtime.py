@@ -141,6 +141,10 @@ class Venue:
             client = make_rest(self.exchange, **kwargs, session=self.session)
         if creds.password:
             client.password = creds.password
+        # What ccxt signs itself (every Bybit request's X-BAPI-TIMESTAMP, Binance's reads) goes out
+        # on the venue's clock as measured at open: ccxt's nonce is its clock minus timeDifference.
+        # A venue clock more than 1 s behind ours would otherwise refuse every request (10002).
+        client.options["timeDifference"] = round(-self.clock.offset_ms)
         share_markets(self.loader, client)
         if not pro:  # a websocket client has its own URL table
             share_tables(self.loader, client)

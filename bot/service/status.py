@@ -83,6 +83,9 @@ def snapshot(engine: Engine) -> dict[str, Any]:
 
     return {
         "internal_lag_ms": {"p50": pct(0.5), "p99": pct(0.99), "max": pct(1.0), "samples": len(lags)},
+        # lead fill -> follower order per "lead venue->follower venue", each venue's time turned
+        # into local time by its measured clock offset (bot.live.copy_lag)
+        "copy_lag_ms_by_venue": engine.lags.pair_summary(),
         "state": engine.state.value,
         "state_code": engine.states.global_standing.code.value,
         "state_reason": engine.state_reason or None,

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from bot.sim.bybit.endpoints import DEFAULT_LIMITS
 from bot.sim.config import SimConfigError, load_sim_config
 from bot.sim.server import SimExchange
 
@@ -42,9 +43,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="offset added to every market's random-walk seed")
     parser.add_argument("--tick-interval", type=float, help="seconds between price steps; 0 freezes prices")
     parser.add_argument(
+        "--bybit-clock-offset-ms",
+        type=int,
+        help="how far the Bybit personality's clock runs ahead of this host's (negative: behind); "
+        "overrides bybit.clock_offset_ms of the config",
+    )
+    parser.add_argument(
         "--no-rate-limits",
         action="store_true",
-        help="lift the request-weight, order-count and connection-attempt limits (for benchmarks)",
+        help="lift the request-weight, order-count and connection-attempt limits, and Bybit's per-UID "
+        "request limits (for benchmarks)",
     )
 
 
@@ -63,11 +71,18 @@ async def _serve(args: argparse.Namespace) -> int:
         "listen_key_ttl_s": args.listen_key_ttl,
         "tick_interval_s": args.tick_interval,
     }
+    unlimited = 10**12
     if args.no_rate_limits:
-        unlimited = 10**12
         for key in ("weight_limit_1m", "order_limit_10s", "order_limit_1m", "ws_connect_limit"):
             overrides[key] = unlimited
     config = load_sim_config(args.config, **overrides)
+    bybit = config.bybit
+    if args.no_rate_limits:  # Bybit's per-UID limits per endpoint and second as well
+        lifted = dict.fromkeys((*DEFAULT_LIMITS, *bybit.rate_limits), unlimited)
+        bybit = bybit.model_copy(update={"rate_limits": lifted, "default_rate_limit": unlimited})
+    if args.bybit_clock_offset_ms is not None:
+        bybit = bybit.model_copy(update={"clock_offset_ms": args.bybit_clock_offset_ms})
+    config = config.model_copy(update={"bybit": bybit})
     if args.seed is not None:
         markets = tuple(m.model_copy(update={"seed": m.seed + args.seed}) for m in config.markets)
         config = config.model_copy(update={"markets": markets})

@@ -36,6 +36,10 @@ class BybitSettings(BaseModel):
     rate_limits: dict[str, int] = Field(default_factory=dict)
     default_rate_limit: int = Field(default=50, gt=0)
     recv_window_default_ms: int = Field(default=5000, gt=0)
+    # How far this personality's clock is ahead of the process's (negative: behind): its server
+    # time, signature window and every timestamp it emits are shifted, as a venue's own clock is
+    # never the client's. The admin API keeps the process clock (docs/sim.md, "Clock").
+    clock_offset_ms: int = 0
 
 
 class MarketConfig(BaseModel):

@@ -17,10 +17,11 @@ from aiohttp import web
 
 from bot.sim.accounts import SimError
 from bot.sim.auth import key_account, parse_params, verify_signed
-from bot.sim.call import Call, Handler
+from bot.sim.call import Call
 from bot.sim.endpoints import ROUTES, WEIGHTS
 from bot.sim.faults import Faults
 from bot.sim.jsonfast import dumps
+from bot.sim.landing import LateLanding
 from bot.sim.limits import ORDERS_1M_HEADER, ORDERS_10S_HEADER, WEIGHT_HEADER, Limits
 from bot.sim.marketdata import exchange_info
 from bot.sim.matching import MatchingEngine
@@ -40,11 +41,6 @@ def _error(exc: SimError, headers: dict[str, str] | None = None) -> web.Response
     )
 
 
-def _retrieve(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled():
-        task.exception()  # an order that landed after its client hung up: nobody awaits the result
-
-
 class RestApi:
     def __init__(self, engine: MatchingEngine, stream: UserStream, faults: Faults, limits: Limits) -> None:
         self.engine = engine
@@ -52,7 +48,7 @@ class RestApi:
         self.faults = faults
         self.limits = limits
         self._exchange_info = dumps(exchange_info(engine))
-        self._landing: set[asyncio.Task[Any]] = set()  # late-landing orders still on their way
+        self.landing = LateLanding()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         recv_ns = time.time_ns()
@@ -115,7 +111,7 @@ class RestApi:
                 headers[ORDERS_10S_HEADER] = str(count_10s)
                 headers[ORDERS_1M_HEADER] = str(count_1m)
             call = Call(self.engine, self.stream, account, params, recv_ns)
-            result: Any = await self._land_late(call, handler, late) if late else handler(call)
+            result: Any = await self.landing.land(lambda: handler(call), late) if late else handler(call)
         except SimError as exc:
             return _error(exc, headers | exc.headers if exc.headers else headers)
         if hold:
@@ -125,24 +121,8 @@ class RestApi:
             call.order.ack_time_ns = time.time_ns()
         return web.Response(body=payload, content_type=_JSON, headers=headers)
 
-    async def _land_late(self, call: Call, handler: Handler, delay_s: float) -> Any:
-        """The order reaches the matching engine `delay_s` after the gateway accepted it. It lands
-        even if the client hangs up meanwhile: aiohttp cancels this handler, not the landing task."""
-
-        async def land() -> Any:
-            await asyncio.sleep(delay_s)
-            return handler(call)
-
-        task = asyncio.ensure_future(land())
-        self._landing.add(task)
-        task.add_done_callback(self._landing.discard)
-        task.add_done_callback(_retrieve)
-        return await asyncio.shield(task)
-
     async def close(self) -> None:
-        for task in list(self._landing):
-            task.cancel()
-        self._landing.clear()
+        self.landing.close()
 
     async def _hold(self, request: web.Request) -> None:
         """The order is executed but its answer never comes: wait until the client gives up

@@ -41,6 +41,14 @@ class SocketFaults:
             self._spawn(self._cut_later(conn, seconds))
         return len(conns)
 
+    def cut_stalled(self) -> None:
+        """At stop: a stalled socket reads nothing, so it would hold the server's close handshake
+        for its whole close timeout; cut it instead."""
+        now = time.monotonic()
+        for conn in self.connections():
+            if conn.stalled_until > now:
+                conn.ws.transport.abort()
+
     async def _cut_later(self, conn: FaultableConn, seconds: float) -> None:
         await asyncio.sleep(seconds)
         conn.ws.transport.abort()

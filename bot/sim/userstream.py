@@ -227,6 +227,7 @@ class UserStream(SocketFaults):
             self._sweeper.cancel()
         for task in list(self._tasks):
             task.cancel()
+        self.cut_stalled()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()

@@ -49,6 +49,9 @@ class VenueAdapter(Protocol):
     # header that says how much of it is used.
     weight_limit_1m: int | None
     used_weight_header: str | None
+    # How far back a lookup by client id can see a FILLED order (None: as far as it matters). Past
+    # it, "not found" no longer means "never placed" (bot.live.startup, settle_unsettled).
+    lookup_reach_ms: int | None
 
     # -- clients ----------------------------------------------------------------------------------
     def sim_urls(self, rest_url: str, ws_url: str) -> dict[str, Any]: ...

@@ -27,6 +27,7 @@ class GenericAdapter:
     backfill_page_limit = 100
     weight_limit_1m: int | None = None  # unknown: the budget uses the configured limit, if any
     used_weight_header: str | None = None
+    lookup_reach_ms: int | None = None  # unknown: "not found" is taken as "never placed"
 
     def sim_urls(self, rest_url: str, ws_url: str) -> dict[str, Any]:
         raise ValueError("the local exchange speaks only the venues under bot/venues")

@@ -2,7 +2,13 @@
 
 Accounts get random keys that reach the daemon's config through an environment mapping, as in a
 deployment. The lead trades through its own ccxt client; every check reads the exchange's own
-records through its admin API."""
+records through its admin API.
+
+The lead and the followers may be on either personality of the local exchange (`lead_venue`,
+`follower_venue`: "binance" or "bybit"; a follower row may name its own). The config calls the
+Binance venue "local" and the Bybit one "bybit". BTC, ETH and THIN are listed alike on both, in the
+same units, so a test that trades them reads the same whatever the pair (the admin view speaks
+engine units for every account)."""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from bot.aum.service import AumService
 from bot.config.models import AppConfig, parse_config
@@ -36,16 +43,35 @@ DEFAULT_RISK: dict[str, Any] = {
 }
 
 
+# The personalities of the local exchange: ccxt id, config venue name, order-create path.
+EXCHANGE = {"binance": "binanceusdm", "bybit": "bybit"}
+CONFIG_VENUE = {"binance": "local", "bybit": "bybit"}
+ORDER_PATH = {"binance": "/fapi/v1/order", "bybit": "/v5/order/create"}
+
+# Lead venue x follower venue, for tests that must hold on every pair.
+PAIRS = [
+    pytest.param(("binance", "binance"), id="binance-binance"),
+    pytest.param(("binance", "bybit"), id="binance-bybit"),
+    pytest.param(("bybit", "binance"), id="bybit-binance"),
+    pytest.param(("bybit", "bybit"), id="bybit-bybit"),
+]
+
+
 def follower(fid: str, sizing: dict[str, Any], *, balance: int = 20_000, lead: str = "lead",
-             **risk: Any) -> dict[str, Any]:  # fmt: skip
-    return {"id": fid, "balance": balance, "sizing": sizing, "risk": risk, "lead": lead}
+             venue: str | None = None, **risk: Any) -> dict[str, Any]:  # fmt: skip
+    return {"id": fid, "balance": balance, "sizing": sizing, "risk": risk, "lead": lead, "venue": venue}
 
 
 class Harness:
-    def __init__(self, tmp: Path, sim_config: SimConfig | None = None) -> None:
+    def __init__(self, tmp: Path, sim_config: SimConfig | None = None, *, lead_venue: str = "binance",
+                 follower_venue: str = "binance", bybit: bool = False) -> None:  # fmt: skip
         self.tmp = tmp
+        self.lead_venue = lead_venue
+        self.follower_venue = follower_venue
+        served = ("binance", "bybit") if bybit or "bybit" in (lead_venue, follower_venue) else ("binance",)
         # Frozen prices (they move only through the admin API): sizes in tests are exact.
-        self.sim = SimExchange(sim_config or load_sim_config(tick_interval_s=0))
+        self.sim = SimExchange(sim_config or load_sim_config(tick_interval_s=0), venues=served)
+        self.venue_of: dict[str, str] = {}
         self.keys: dict[str, tuple[str, str]] = {}
         self.env: dict[str, str] = {}
         self.daemon: Daemon | None = None
@@ -79,10 +105,11 @@ class Harness:
             await self.http.close()
         await self.sim.stop()
 
-    def account(self, account_id: str, balance: int | Decimal) -> tuple[str, str]:
+    def account(self, account_id: str, balance: int | Decimal, venue: str = "binance") -> tuple[str, str]:
         key, secret = secrets.token_hex(24), secrets.token_hex(24)
-        self.sim.create_account(key, secret, Decimal(balance), name=account_id)
+        self.sim.create_account(key, secret, Decimal(balance), name=account_id, venue=venue)
         self.keys[account_id] = (key, secret)
+        self.venue_of[account_id] = venue
         name = account_id.upper().replace("-", "_")
         self.env[f"K_{name}"], self.env[f"S_{name}"] = key, secret
         return key, secret
@@ -95,22 +122,24 @@ class Harness:
                      lead_balance: int = 100_000, **overrides: Any) -> dict[str, Any]:  # fmt: skip
         for lead in leads:
             if lead not in self.keys:
-                self.account(lead, lead_balance)
+                self.account(lead, lead_balance, self.lead_venue)
         rows = []
         for f in followers:
             if f["id"] not in self.keys:
-                self.account(f["id"], f["balance"])
+                self.account(f["id"], f["balance"], f.get("venue") or self.follower_venue)
             lead_ids = f["lead"] if isinstance(f["lead"], list) else [f["lead"]]
             rows.append({
-                "id": f["id"], "venue": "local", "credentials": self.creds(f["id"]), "leverage": 20,
+                "id": f["id"], "venue": CONFIG_VENUE[self.venue_of[f["id"]]],
+                "credentials": self.creds(f["id"]), "leverage": 20,
                 "risk": {**DEFAULT_RISK, **f["risk"]},
                 "follows": [{"lead": lead, "sizing": f["sizing"]} for lead in lead_ids],
             })  # fmt: skip
+        venues = {CONFIG_VENUE[v]: {"exchange": EXCHANGE[v], "mode": "sim", "rest_url": u["rest"],
+                                    "ws_url": u["ws"]} for v, u in self.sim.urls.items()}  # fmt: skip
         config: dict[str, Any] = {
-            "venues": {"local": {"exchange": "binanceusdm", "mode": "sim", "rest_url": self.sim.rest_url,
-                                 "ws_url": self.sim.ws_url}},
-            "leads": [{"id": lead, "venue": "local", "credentials": self.creds(lead),
-                       "symbols": [BTC, ETH, THIN]} for lead in leads],
+            "venues": venues,
+            "leads": [{"id": lead, "venue": CONFIG_VENUE[self.venue_of[lead]],
+                       "credentials": self.creds(lead), "symbols": [BTC, ETH, THIN]} for lead in leads],
             "followers": rows,
             "feed": {"keepalive_s": 2, "stale_after_s": 6, "backoff_initial_s": 0.05, "backoff_max_s": 0.5},
             "reconcile": {"mode": "correct", "interval_s": 3600, "on_start": True},
@@ -145,11 +174,17 @@ class Harness:
         self.daemon, self.task = None, None
         return code
 
+    def order_path(self, account_id: str) -> str:
+        """The order-create path of the account's venue (for faults on follower orders)."""
+        return ORDER_PATH[self.venue_of[account_id]]
+
     async def lead(self, lead_id: str = "lead") -> Any:
         if lead_id not in self.lead_clients:
             key, secret = self.keys[lead_id]
-            client = make_rest("binanceusdm", VenueMode.SIM, api_key=key, secret=secret,
-                               rest_url=self.sim.rest_url, ws_url=self.sim.ws_url)  # fmt: skip
+            venue = self.venue_of[lead_id]
+            urls = self.sim.urls[venue]
+            client = make_rest(EXCHANGE[venue], VenueMode.SIM, api_key=key, secret=secret,
+                               rest_url=urls["rest"], ws_url=urls["ws"])  # fmt: skip
             await client.load_markets()
             self.lead_clients[lead_id] = client
         return self.lead_clients[lead_id]

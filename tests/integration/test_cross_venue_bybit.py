@@ -8,21 +8,14 @@ compare directly: 1000PEPEUSDT 2,500 is 2,500,000 PEPE on Bybit."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import random
-import secrets
-import signal
 import sqlite3
 from collections.abc import AsyncIterator
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.sim.config import load_sim_config
-from bot.sim.server import SimExchange
 from bot.venues import VenueMode, make_rest
 from tests.integration.harness import BTC, Harness, follower
 
@@ -37,18 +30,12 @@ STEPS = {"BTCUSDT": Decimal("0.001"), "1000PEPEUSDT": Decimal(1)}
 
 @pytest.fixture
 async def xharness(tmp_path: Path) -> AsyncIterator[Harness]:
-    h = Harness(tmp_path)
-    h.sim = SimExchange(load_sim_config(tick_interval_s=0), venues=("binance", "bybit"))
-    async with h:
+    async with Harness(tmp_path, bybit=True) as h:
         yield h
 
 
 def bybit_account(h: Harness, account_id: str, balance: int) -> None:
-    key, secret = secrets.token_hex(24), secrets.token_hex(24)
-    h.sim.create_account(key, secret, Decimal(balance), name=account_id, venue="bybit")
-    h.keys[account_id] = (key, secret)
-    name = account_id.upper().replace("-", "_")
-    h.env[f"K_{name}"], h.env[f"S_{name}"] = key, secret
+    h.account(account_id, balance, "bybit")
 
 
 def cross_config(
@@ -195,131 +182,5 @@ async def test_bybit_lead_to_binance_and_bybit_followers(xharness: Harness) -> N
     assert_orders_settled(h, {"byb"})
 
 
-# -- kill -9 in the middle of a cross-venue fan-out ---------------------------------------------------
-
-CROSS_FOLLOWERS = {"bin-a": "0.5", "bin-b": "0.25", "byb-a": "0.5", "byb-b": "0.25", "byb-c": "0.1"}
-CROSS_KILLS = 6
-LOT = {"BTCUSDT": Decimal("0.001"), "1000PEPEUSDT": Decimal(1)}  # engine units, both venues
-MIN_NOTIONAL = {"BTCUSDT": Decimal(100), "1000PEPEUSDT": Decimal(5)}
-PRICE_BOUND = {"BTCUSDT": Decimal(61_000), "1000PEPEUSDT": Decimal("0.0125")}
-
-
-async def cross_trader(h: Harness, stop: asyncio.Event, seed: int) -> int:
-    rng = random.Random(seed)
-    orders = 0
-    while not stop.is_set():
-        symbol, qty = rng.choice(
-            [(BTC, rng.choice(["0.05", "0.1"])), (PEPE_BINANCE, rng.choice(["4000", "9000"]))]
-        )
-        with contextlib.suppress(Exception):
-            await h.trade(symbol, rng.choice(["buy", "sell"]), qty)
-            orders += 1
-        await asyncio.sleep(rng.uniform(0.05, 0.3))
-    return orders
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(300)
-async def test_kill_minus_nine_during_cross_venue_fan_out_places_nothing_twice(
-    xharness: Harness, tmp_path: Path
-) -> None:
-    from tests.integration.test_restarts import (
-        converged,
-        free_port,
-        kill_repeatedly,
-        spawn,
-        wait_for,
-        write_config,
-    )
-
-    h = xharness
-    followers = [follower(fid, {"mode": "multiplier", "multiplier": m}) for fid, m in CROSS_FOLLOWERS.items()]
-    cross_config(
-        h, followers, on_bybit={f for f in CROSS_FOLLOWERS if f.startswith("byb")}, lead_on_bybit=False
-    )
-    port = free_port()
-    config = tmp_path / "copybot.yaml"
-    write_config(h, config, port)
-    log = tmp_path / "daemon.log"
-    lead_orders = await kill_repeatedly(
-        h, config, log, port, kills=CROSS_KILLS, rng=random.Random(20261128), pause_s=(0.5, 3.0),
-        trader=lambda stop: cross_trader(h, stop, seed=12),
-    )  # fmt: skip
-    assert lead_orders > 10
-
-    proc = await spawn(config, h.env, log)
-    try:
-        await wait_for(lambda: converged(port), 60, "followers on target after the last restart")
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(proc.wait(), 30)
-    assert code == 0, log.read_text()[-3000:]
-
-    lead_data = await h.admin("lead")
-    lead_pos = {p["symbol"]: Decimal(p["positionAmt"]) for p in lead_data["positions"]}
-    volume = {s: Decimal(0) for s in LOT}
-    for t in lead_data["trades"]:
-        volume[t["symbol"]] += Decimal(t["qty"])
-    fills = len(lead_data["trades"])
-    for fid, m in CROSS_FOLLOWERS.items():
-        data = await h.admin(fid)
-        held = {p["symbol"]: Decimal(p["positionAmt"]) for p in data["positions"]}
-        for symbol, lot in LOT.items():
-            target = (lead_pos.get(symbol, Decimal(0)) * Decimal(m)).quantize(lot, rounding=ROUND_DOWN)
-            position = held.get(symbol, Decimal(0))
-            if position != target:  # only an entry below the venue minimum may wait
-                assert abs(position) < abs(target), (fid, symbol, position, target)
-                assert abs(target - position) * PRICE_BOUND[symbol] < MIN_NOTIONAL[symbol], (fid, symbol)
-            traded = sum(Decimal(o["executedQty"]) for o in data["orders"] if o["symbol"] == symbol)
-            assert traded <= volume[symbol] * Decimal(m) + fills * lot, (fid, symbol, traded)
-        assert {o["symbol"] for o in data["orders"] if Decimal(o["executedQty"])} == set(LOT), fid
-        ids = [o["clientOrderId"] for o in data["orders"] if o["clientOrderId"]]
-        assert len(ids) == len(set(ids)), f"{fid}: a client order id was used twice"
-    journaled = {str(r[0]) for r in journal(h, "select trade_id from lead_fills")}
-    missing = {str(t["id"]) for t in lead_data["trades"]} - journaled
-    assert not missing, f"lead fills missing from the journal: {sorted(missing)[:10]}"
-
-
-# -- a Bybit follower's order faults, and a Bybit lead's stream drop ---------------------------------
-
-
-@pytest.mark.parametrize(
-    "fault",
-    [
-        pytest.param({"code": 10006, "http_status": 200, "count": 1}, id="10006-rate-limit"),
-        pytest.param({"http_status": 503, "count": 2}, id="http-503"),
-        pytest.param({"delay_ms": 800, "count": 2}, id="slow-responses"),
-        pytest.param({"accept_then_timeout": 1}, id="accept-then-time-out"),
-    ],
-)
-async def test_bybit_follower_order_faults_place_exactly_one_order(
-    xharness: Harness, fault: dict[str, object]
-) -> None:
-    h = xharness
-    followers = [follower("byb", {"mode": "multiplier", "multiplier": "0.1"})]
-    cross_config(h, followers, on_bybit={"byb"}, lead_on_bybit=False)
-    h.config["executor"]["order_timeout_ms"] = 1500
-    await h.start_daemon()
-    await h.fault(api_key=h.keys["byb"][0], method="POST", path="/v5/order/create", **fault)
-    await h.trade(BTC, "buy", "0.05")
-    await h.settle(fills=1, timeout=30)
-    orders = (await h.admin("byb"))["orders"]
-    assert len(orders) == 1, orders
-    assert (await h.positions("byb"))["BTCUSDT"] == Decimal("0.005")
-    assert not h.engine.followers["byb"].needs_resync
-    assert_orders_settled(h, {"byb"})
-
-
-async def test_bybit_lead_fill_while_the_stream_is_down_is_backfilled(xharness: Harness) -> None:
-    h = xharness
-    followers = [follower("bin", {"mode": "multiplier", "multiplier": "0.5"})]
-    cross_config(h, followers, on_bybit=set(), lead_on_bybit=True)
-    await h.start_daemon()
-    lead = await bybit_lead(h)
-    feed = h.engine.feeds["lead"]
-    sessions = feed.sessions
-    await h.fault(api_key=h.keys["lead"][0], drop_ws=True)
-    await lead.create_order(PEPE_BYBIT, "market", "buy", "4000000")  # probably while the stream is down
-    await h.settle(fills=1, timeout=30)
-    assert feed.sessions > sessions
-    assert (await h.positions("bin"))["1000PEPEUSDT"] == Decimal(2000)
+# The kill -9 loop and the fault tests run for every lead venue x follower venue in test_restarts.py
+# and test_faults.py.

@@ -1,4 +1,6 @@
-"""Each injected fault, one test each: the copy still lands exactly once."""
+"""Each injected fault, one test each: the copy still lands exactly once. Faults on the lead's stream
+run with a Binance and a Bybit lead, faults on follower orders with Binance and Bybit followers
+(`vharness`, parametrized by lead venue x follower venue)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,19 @@ import pytest
 
 from bot.core.trading_state import StateCode
 from bot.core.types import TradingState
-from tests.integration.harness import BTC, Harness, follower
+from tests.integration.harness import BTC, PAIRS, Harness, follower
+
+# Lead-side faults: the lead's venue matters; follower-side faults: the followers' (the lead's venue
+# does not enter a follower's order path, so those run with a Binance lead only, to save suite time).
+LEAD_PAIRS = [p for p in PAIRS if p.id in ("binance-binance", "bybit-binance", "bybit-bybit")]
+FOLLOWER_PAIRS = [p for p in PAIRS if p.id in ("binance-binance", "binance-bybit")]
+# The venue's own rate-limit answer: Binance's HTTP 429 -1003 with Retry-After, Bybit's 10006 (HTTP 200).
+RATE_LIMITED = {
+    "binance": {"http_status": 429, "code": -1003, "retry_after": 1, "count": 1},
+    "bybit": {"code": 10006, "http_status": 200, "count": 1},
+}
+# Where a follower's order lookups go: Binance's GET order, Bybit's order realtime and history.
+LOOKUP_PATH = {"binance": "/fapi/v1/order", "bybit": "/v5/order/"}
 
 
 async def setup(h: Harness, n: int = 1, **overrides: object) -> None:
@@ -23,8 +37,9 @@ async def orders_of(h: Harness, fid: str) -> list[dict[str, object]]:
     return list((await h.admin(fid))["orders"])
 
 
-async def test_websocket_dropped_then_fill_while_down_is_backfilled(harness: Harness) -> None:
-    h = harness
+@pytest.mark.parametrize("vharness", LEAD_PAIRS, indirect=True)
+async def test_websocket_dropped_then_fill_while_down_is_backfilled(vharness: Harness) -> None:
+    h = vharness
     await setup(h)
     feed = h.engine.feeds["lead"]
     sessions = feed.sessions
@@ -56,26 +71,33 @@ async def test_listen_key_expired_gets_a_new_key(harness: Harness) -> None:
 @pytest.mark.parametrize(
     "fault",
     [
-        pytest.param({"http_status": 429, "code": -1003, "retry_after": 1, "count": 1}, id="429-retry-after"),
+        pytest.param(None, id="rate-limited"),
         pytest.param({"http_status": 503, "count": 2}, id="http-503"),
         pytest.param({"delay_ms": 800, "count": 2}, id="slow-responses"),
         pytest.param({"accept_then_timeout": 1}, id="accept-then-time-out"),
     ],
 )
-async def test_order_faults_place_exactly_one_order(harness: Harness, fault: dict[str, object]) -> None:
-    h = harness
+@pytest.mark.parametrize("vharness", FOLLOWER_PAIRS, indirect=True)
+async def test_order_faults_place_exactly_one_order(
+    vharness: Harness, fault: dict[str, object] | None
+) -> None:
+    h = vharness
     await setup(h, executor={"order_timeout_ms": 1500})
-    await h.fault(api_key=h.keys["f0"][0], method="POST", path="/fapi/v1/order", **fault)
+    spec = fault or RATE_LIMITED[h.follower_venue]
+    await h.fault(api_key=h.keys["f0"][0], method="POST", path=h.order_path("f0"), **spec)
     await h.trade(BTC, "buy", "0.05")
     await h.settle(fills=1, timeout=30)
     orders = await orders_of(h, "f0")
     assert len(orders) == 1, orders
     assert (await h.positions("f0"))["BTCUSDT"] == Decimal("0.005")
-    assert h.engine.followers["f0"].state is TradingState.ACTIVE
+    f0 = h.engine.followers["f0"]
+    assert f0.state is TradingState.ACTIVE
+    assert not f0.needs_resync  # settled, by its reply or a lookup
 
 
-async def test_key_revoked_mid_run_disables_only_that_follower(harness: Harness) -> None:
-    h = harness
+@pytest.mark.parametrize("vharness", FOLLOWER_PAIRS, indirect=True)
+async def test_key_revoked_mid_run_disables_only_that_follower(vharness: Harness) -> None:
+    h = vharness
     await setup(h, n=3)
     await h.trade(BTC, "buy", "0.05")
     await h.settle(fills=1)
@@ -95,8 +117,9 @@ async def test_key_revoked_mid_run_disables_only_that_follower(harness: Harness)
     assert "follower_disabled" in kinds
 
 
-async def test_stalled_stream_is_detected_and_replaced(harness: Harness) -> None:
-    h = harness
+@pytest.mark.parametrize("vharness", LEAD_PAIRS[:2], indirect=True)
+async def test_stalled_stream_is_detected_and_replaced(vharness: Harness) -> None:
+    h = vharness
     await setup(h, feed={"keepalive_s": 1, "stale_after_s": 3})
     feed = h.engine.feeds["lead"]
     sessions = feed.sessions
@@ -111,14 +134,15 @@ async def test_stalled_stream_is_detected_and_replaced(harness: Harness) -> None
     assert (await h.positions("f0"))["BTCUSDT"] == Decimal("0.005")
 
 
-async def test_an_order_nobody_can_confirm_is_never_sent_again(harness: Harness) -> None:
+@pytest.mark.parametrize("vharness", FOLLOWER_PAIRS, indirect=True)
+async def test_an_order_nobody_can_confirm_is_never_sent_again(vharness: Harness) -> None:
     """The order is accepted but its response is lost, and every lookup fails too: the outcome is
     unknown. Nothing is resent; the follower's next plan starts from the venue's positions."""
-    h = harness
+    h = vharness
     await setup(h, executor={"order_timeout_ms": 1000, "lookup_attempts": 2})
     key = h.keys["f0"][0]
-    await h.fault(api_key=key, method="POST", path="/fapi/v1/order", accept_then_timeout=1)
-    await h.fault(api_key=key, method="GET", path="/fapi/v1/order", http_status=503, count=50)
+    await h.fault(api_key=key, method="POST", path=h.order_path("f0"), accept_then_timeout=1)
+    await h.fault(api_key=key, method="GET", path=LOOKUP_PATH[h.follower_venue], http_status=503, count=50)
     await h.trade(BTC, "buy", "0.05")
     await h.settle(fills=1, timeout=30)
     assert h.engine.followers["f0"].needs_resync

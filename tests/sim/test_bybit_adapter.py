@@ -18,7 +18,7 @@ from bot.sim.config import load_sim_config
 from bot.sim.server import SimExchange
 from bot.venues import VenueMode, adapter_for, make_pro, make_rest
 from bot.venues.ccxt_stream import install_hook
-from tests.sim.bybit_clients import BTC, BYBIT_KEY, BYBIT_SECRET, PEPE, THIN
+from tests.sim.bybit_clients import BTC, BYBIT_KEY, BYBIT_SECRET, PEPE
 from tests.sim.factory import ClientFactory, closing
 
 BYBIT = adapter_for("bybit")
@@ -140,17 +140,19 @@ async def test_key_problem_refuses_withdrawal_keys(bsim: SimExchange, clients: C
 
 async def test_backfill_pages_by_cursor_oldest_first(rest: Any) -> None:
     since = int(rest.milliseconds()) - 1000
+    # BTC's first level (2 BTC) outlasts 65 orders of 0.01 a side: one fill per order. (On THIN's
+    # slowly refilled 200-lot levels, whether an order straddles two levels depended on timing.)
     for n in range(130):
-        await rest.create_order(THIN, "market", "buy" if n % 2 else "sell", "10", None)
-    pages = [page async for page in BYBIT.backfill(rest, "lead", THIN, since, 1000)]
+        await rest.create_order(BTC, "market", "buy" if n % 2 else "sell", "0.01", None)
+    pages = [page async for page in BYBIT.backfill(rest, "lead", BTC, since, 1000)]
     assert [len(p) for p in pages] == [100, 30]  # the venue's page size caps the config's limit
     fills = [f for page in pages for f in page]
     assert len({f.trade_id for f in fills}) == 130
     assert [f.ts_ms for f in fills] == sorted(f.ts_ms for f in fills)
-    assert all(isinstance(f.qty, Decimal) and f.symbol == THIN and f.source == "rest" for f in fills)
+    assert all(isinstance(f.qty, Decimal) and f.symbol == BTC and f.source == "rest" for f in fills)
     assert sum(f.signed_qty for f in fills) == Decimal(0)
-    assert sum(f.qty for f in fills) == Decimal(1300)
-    later = [f async for page in BYBIT.backfill(rest, "lead", THIN, fills[-1].ts_ms + 1, 50) for f in page]
+    assert sum(f.qty for f in fills) == Decimal("1.30")
+    later = [f async for page in BYBIT.backfill(rest, "lead", BTC, fills[-1].ts_ms + 1, 50) for f in page]
     assert later == []
 
 

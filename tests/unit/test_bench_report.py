@@ -79,6 +79,10 @@ def sample_report() -> Report:
 def test_ratio_of_baseline_over_copybot_at_one_follower() -> None:
     # p50 baseline 300 (nearest rank of [300, 600]) over p50 copybot 3.
     assert sample_report().ratio_at_one() == pytest.approx(100.0)
+    # A cross-venue row is not the same-venue copier the polling baseline compares with.
+    cross = RunResult("copybot", 1, [lag(30.0, 30.0)], venues="binance->bybit")
+    report = sample_report()
+    assert Report(report.machine, [cross, *report.results], 3).ratio_at_one() == pytest.approx(100.0)
     only_ours = Report(Machine(1, "x", 1.0, "3.11"), sample_report().results[:1], 3)
     assert only_ours.ratio_at_one() is None
 
@@ -89,13 +93,15 @@ def test_markdown_has_machine_table_rows_ratio_notes_and_profile() -> None:
     rows = [
         line for line in text.splitlines() if line.startswith("| copybot") or line.startswith("| baseline")
     ]
-    assert rows[0].split(" | ")[:5] == ["| copybot", "1", "3", "3.0 / 4.0 / 4.0", "3.0 / 4.0 / 4.0"]
+    assert rows[0].split(" | ")[:6] == [
+        "| copybot", "binance->binance", "1", "3", "3.0 / 4.0 / 4.0", "3.0 / 4.0 / 4.0",
+    ]  # fmt: skip
     assert "0.40 / 0.90" in rows[0]
     assert "1.25" in rows[0]
     assert "| 80 |" in rows[0]
-    assert rows[1].split(" | ")[3] == "300.0 / 600.0 / 600.0"
+    assert rows[1].split(" | ")[4] == "300.0 / 600.0 / 600.0"
     assert "first-follower lag p50 at 1 follower: 100x" in text
-    assert "baseline N=1: InvalidOrder: x" in text
+    assert "baseline binance->binance N=1: InvalidOrder: x" in text
     assert "top functions by tottime" in text
     assert "ncalls  tottime  f" in text
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -34,10 +33,6 @@ class Call:
 
 
 Handler = Callable[[Call], Any]
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def int_param(params: dict[str, str], name: str, default: int) -> int:
@@ -99,7 +94,8 @@ def cursor_page(
 
 
 def time_window(c: Call) -> tuple[int, int]:
-    """startTime / endTime: at most 7 days apart; the last 7 days when neither is sent."""
+    """startTime / endTime: at most 7 days apart; the last 7 days when neither is sent. Given on
+    the venue's clock, returned on the engine's (what order and trade times are kept in)."""
     start, end = int_param(c.params, "startTime", 0), int_param(c.params, "endTime", 0)
     if start and end:
         if end < start or end - start > 7 * DAY_MS:
@@ -109,6 +105,6 @@ def time_window(c: Call) -> tuple[int, int]:
     elif end:
         start = end - 7 * DAY_MS
     else:
-        end = now_ms() + 1000
+        end = c.venue.now_ms() + 1000
         start = end - 7 * DAY_MS
-    return start, end
+    return c.venue.engine_ms(start), c.venue.engine_ms(end)

@@ -52,7 +52,7 @@ def account_info(c: Call) -> Any:
         "marginMode": "REGULAR_MARGIN",
         "isMasterTrader": False,
         "spotHedgingStatus": "OFF",
-        "updatedTime": str(c.acct.update_time_ms),
+        "updatedTime": str(c.venue.ms(c.acct.update_time_ms)),
         "dcpStatus": "OFF",
         "timeWindow": 10,
         "smpGroup": 0,
@@ -116,7 +116,7 @@ def position_list(c: Call) -> Any:
         # By symbol the position comes back even when flat; by settleCoin only open ones.
         if wanted is not None or pos.amt:
             cum = realised.get(m.engine_symbol, ZERO)
-            rows.append(position_json(m, c.acct, pos, marks[m.engine_symbol], cum))
+            rows.append(position_json(c.venue, m, c.acct, pos, marks[m.engine_symbol], cum))
     return {"category": "linear", "list": rows, "nextPageCursor": ""}
 
 

@@ -21,6 +21,7 @@ class BybitHost:
         self.stream = BybitStream(engine, self.venue)
         self.faults = Faults()  # the Bybit hosts' own REST faults (admin: "venue": "bybit")
         self._runner: web.AppRunner | None = None
+        self._api: BybitRestApi | None = None
         self.rest_url = ""
         self.ws_url = ""
         # MatchingEngine events go to every personality; each keeps only its own accounts' connections.
@@ -35,7 +36,8 @@ class BybitHost:
         engine.wants = lambda api_key: wants(api_key) or self.stream.wants(api_key)
 
     async def start(self, host: str, rest_port: int, ws_port: int, admin: list[web.RouteDef]) -> None:
-        app = build_app(BybitRestApi(self.engine, self.venue, self.faults), admin)
+        self._api = BybitRestApi(self.engine, self.venue, self.faults)
+        app = build_app(self._api, admin)
         self._runner = web.AppRunner(
             app, handle_signals=False, access_log=None, handler_cancellation=True, shutdown_timeout=0.5
         )
@@ -45,6 +47,8 @@ class BybitHost:
         self.ws_url = await self.stream.start(host, ws_port)
 
     async def stop(self) -> None:
+        if self._api is not None:
+            self._api.landing.close()
         await self.stream.stop()
         if self._runner is not None:
             await self._runner.cleanup()

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 from typing import Any
 
-from bot.sim.bybit.call import Call, category_of, int_param, now_ms
+from bot.sim.bybit.call import Call, category_of, int_param
 from bot.sim.bybit.venue import BybitError, BybitMarket
 from bot.sim.wire import s
 
 
 def market_time(c: Call) -> Any:
-    ns = time.time_ns()
+    ns = c.venue.now_ns()
     return {"timeSecond": str(ns // 1_000_000_000), "timeNano": str(ns)}
 
 
@@ -80,7 +79,7 @@ def instruments_info(c: Call) -> Any:
 def _ticker(c: Call, m: BybitMarket) -> dict[str, Any]:
     book = c.engine.books[m.engine_symbol]
     bid, ask = book.levels(True, 1), book.levels(False, 1)
-    now = now_ms()
+    now = c.venue.now_ms()
     out = m.price_out
     change = (book.last_price - book.open_price) / book.open_price
     return {
@@ -127,7 +126,7 @@ def orderbook(c: Call) -> Any:
     if not 1 <= limit <= 500:
         raise BybitError(10001, "params error: limit invalid")
     book = c.engine.books[m.engine_symbol]
-    now = now_ms()
+    now = c.venue.now_ms()
     return {
         "s": m.symbol,
         "b": [[s(m.price_out(p)), s(m.qty_out(q))] for p, q in book.levels(True, limit)],

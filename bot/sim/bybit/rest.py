@@ -21,6 +21,7 @@ from bot.sim.bybit.endpoints import DEFAULT_LIMITS, ROUTES
 from bot.sim.bybit.venue import BybitError, BybitVenue
 from bot.sim.faults import Faults
 from bot.sim.jsonfast import dumps
+from bot.sim.landing import LateLanding
 from bot.sim.matching import MatchingEngine
 
 _JSON = "application/json"
@@ -31,8 +32,8 @@ def _envelope(code: int, msg: str, result: Any, now_ms: int) -> bytes:
     return dumps({"retCode": code, "retMsg": msg, "result": result, "retExtInfo": {}, "time": now_ms})
 
 
-def _error(exc: BybitError, headers: dict[str, str] | None) -> web.Response:
-    body = _envelope(exc.code, exc.msg, {}, time.time_ns() // 1_000_000)
+def _error(exc: BybitError, headers: dict[str, str] | None, now_ms: int) -> web.Response:
+    body = _envelope(exc.code, exc.msg, {}, now_ms)
     return web.Response(body=body, content_type=_JSON, headers=headers)
 
 
@@ -64,6 +65,7 @@ class BybitRestApi:
         self._default_limit = settings.default_rate_limit
         self._recv_window = settings.recv_window_default_ms
         self._used: dict[tuple[str, str], deque[int]] = {}  # (api_key, path) -> answered at (ms)
+        self.landing = LateLanding()
 
     def _meter(self, api_key: str, path: str, now_ms: int) -> dict[str, str]:
         """Per UID and endpoint over a rolling one-second window, as Bybit counts; the X-Bapi-Limit*
@@ -99,20 +101,21 @@ class BybitRestApi:
             return web.Response(status=404, text="Not Found")
         api_key = request.headers.get("X-BAPI-API-KEY")
         hold = False
+        late = 0.0
         if self.faults.active:
             fault = self.faults.take_http(api_key, path, method)
             if fault is not None:
                 retry = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
                 if fault.code is None:
                     return web.Response(status=fault.http_status, text="Service Unavailable", headers=retry)
-                canned = _envelope(fault.code, fault.msg, {}, time.time_ns() // 1_000_000)
+                canned = _envelope(fault.code, fault.msg, {}, self.venue.now_ms())
                 return web.Response(body=canned, status=fault.http_status, content_type=_JSON, headers=retry)
             delay = self.faults.take_delay(api_key, path, method)
             if delay:
                 await asyncio.sleep(delay)
-            hold = method == "POST" and path == _ORDER_PATH and self.faults.take_hold(api_key)
-            # LATE-LANDING HOOK: a fault that answers an order POST first and lands the order later
-            # (being added on the Binance side) plugs in here, around the handler call below.
+            if method == "POST" and path == _ORDER_PATH:
+                hold = self.faults.take_hold(api_key)
+                late = self.faults.take_late(api_key)
         private, handler = route
         headers: dict[str, str] | None = None
         try:
@@ -120,19 +123,21 @@ class BybitRestApi:
             params = _params(dict(request.query), body if method == "POST" else "")
             account = None
             if private:
-                now_ms = time.time_ns() // 1_000_000
+                now_ms = self.venue.now_ms()
                 payload = body if method == "POST" else request.rel_url.raw_query_string
                 account = verify_rest(
                     self.engine.accounts, request.headers, payload, now_ms, self._recv_window
                 )
                 headers = self._meter(account.api_key, path, now_ms)
             call = Call(self.venue, self.engine, account, params, recv_ns)
-            result: Any = handler(call)
+            # Late landing: past the gateway (signature, timestamp, request limit), held inside the
+            # venue before the engine; a resend meanwhile meets Bybit's orderLinkId rule (110072).
+            result: Any = await self.landing.land(lambda: handler(call), late) if late else handler(call)
         except BybitError as exc:
-            return _error(exc, exc.headers or headers)
+            return _error(exc, exc.headers or headers, self.venue.now_ms())
         if hold:
             await self._hold(request)
-        payload_out = _envelope(0, "OK", result, time.time_ns() // 1_000_000)
+        payload_out = _envelope(0, "OK", result, self.venue.now_ms())
         if call.order is not None:
             call.order.ack_time_ns = time.time_ns()
         return web.Response(body=payload_out, content_type=_JSON, headers=headers)

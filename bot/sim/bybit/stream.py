@@ -49,10 +49,6 @@ class _Conn:
     stalled_until: float = 0.0
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class BybitStream(SocketFaults):
     def __init__(self, engine: MatchingEngine, venue: BybitVenue) -> None:
         self.engine = engine
@@ -95,10 +91,11 @@ class BybitStream(SocketFaults):
                 m = self.venue.by_engine[p["s"]]
                 mark = self.engine.books[p["s"]].fair
                 pos, cum = account.position(p["s"]), realised.get(p["s"], ZERO)
-                frames.append(("position", [position_json(m, account, pos, mark, cum, stream=True)]))
+                row = position_json(self.venue, m, account, pos, mark, cum, stream=True)
+                frames.append(("position", [row]))
             frames.append(("wallet", [wallet_json(self.engine, account, sum(realised.values(), ZERO))]))
         now = time.monotonic()
-        created = _now_ms()
+        created = self.venue.now_ms()
         for conn in conns:
             if conn.stalled_until > now:
                 continue  # a half-dead socket loses what is sent meanwhile
@@ -170,9 +167,9 @@ class BybitStream(SocketFaults):
         if "req_id" in msg:
             base["req_id"] = msg["req_id"]
         if op == "ping":
-            self._reply(conn, base | {"op": "pong", "args": [str(_now_ms())]})
+            self._reply(conn, base | {"op": "pong", "args": [str(self.venue.now_ms())]})
         elif op == "auth":
-            account, error = ws_auth_error(self.engine.accounts, msg.get("args"), _now_ms())
+            account, error = ws_auth_error(self.engine.accounts, msg.get("args"), self.venue.now_ms())
             if account is None:
                 self._reply(conn, base | {"success": False, "ret_msg": error})
                 return
@@ -226,6 +223,7 @@ class BybitStream(SocketFaults):
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+        self.cut_stalled()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()

@@ -4,6 +4,7 @@ into Bybit retCodes."""
 
 from __future__ import annotations
 
+import time
 import uuid
 import zlib
 from dataclasses import dataclass
@@ -112,6 +113,7 @@ class BybitMarket:
 class BybitVenue:
     def __init__(self, engine: MatchingEngine) -> None:
         self.engine = engine
+        self.clock_offset_ms = engine.config.bybit.clock_offset_ms
         self.markets: dict[str, BybitMarket] = {}  # by Bybit symbol
         self.by_engine: dict[str, BybitMarket] = {}  # by engine symbol
         for cfg in engine.config.markets:
@@ -129,6 +131,22 @@ class BybitVenue:
         # api_key -> (fills counted, realized PnL net of fees per engine symbol), kept incrementally
         self._realised: dict[str, tuple[int, dict[str, Decimal]]] = {}
         self._by_link: dict[str, dict[str, Order]] = {}  # api_key -> orderLinkId -> order
+
+    # -- this venue's clock: the engine's (the process's) plus clock_offset_ms --------------------
+
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000 + self.clock_offset_ms
+
+    def now_ns(self) -> int:
+        return time.time_ns() + self.clock_offset_ms * 1_000_000
+
+    def ms(self, engine_ms: int) -> int:
+        """An engine timestamp (order, trade, position update) as this venue shows it."""
+        return engine_ms + self.clock_offset_ms
+
+    def engine_ms(self, venue_ms: int) -> int:
+        """A time a client sent (startTime / endTime) on the engine's clock."""
+        return venue_ms - self.clock_offset_ms
 
     def market(self, symbol: str | None) -> BybitMarket:
         market = self.markets.get(symbol or "")

@@ -84,8 +84,8 @@ def order_json(
         "smpType": "None",
         "smpGroup": 0,
         "smpOrderId": "",
-        "createdTime": str(order.time_ms),
-        "updatedTime": str(order.update_time_ms or order.time_ms),
+        "createdTime": str(venue.ms(order.time_ms)),
+        "updatedTime": str(venue.ms(order.update_time_ms or order.time_ms)),
     }
     if stream:
         out["category"] = "linear"
@@ -123,7 +123,7 @@ def execution_json(
         "orderId": order_uuid(order.order_id),
         "stopOrderType": "UNKNOWN",
         "leavesQty": s(m.qty_out(order.remaining) if order.is_open else ZERO),
-        "execTime": str(trade.time_ms),
+        "execTime": str(venue.ms(trade.time_ms)),
         "feeCurrency": "",
         "isMaker": trade.maker,
         "execFee": s(trade.commission),
@@ -149,6 +149,7 @@ def execution_json(
 
 
 def position_json(
+    venue: BybitVenue,
     m: BybitMarket,
     account: Account,
     pos: Position,
@@ -193,8 +194,8 @@ def position_json(
         "isReduceOnly": False,
         "mmrSysUpdatedTime": "",
         "leverageSysUpdatedTime": "",
-        "createdTime": str(account.update_time_ms),
-        "updatedTime": str(pos.update_time_ms or account.update_time_ms),
+        "createdTime": str(venue.ms(account.update_time_ms)),
+        "updatedTime": str(venue.ms(pos.update_time_ms or account.update_time_ms)),
         "seq": pos.update_time_ms,
     }
     if stream:

@@ -32,6 +32,9 @@ class BinanceAdapter:
     backfill_page_limit = 1000  # GET /fapi/v1/userTrades `limit` maximum
     weight_limit_1m: int | None = limits.WEIGHT_LIMIT_1M
     used_weight_header: str | None = limits.USED_WEIGHT_HEADER
+    # Query Order drops only canceled / expired orders WITHOUT fills after 3 days: a lookup that
+    # finds nothing still means nothing filled.
+    lookup_reach_ms: int | None = None
 
     def sim_urls(self, rest_url: str, ws_url: str) -> dict[str, Any]:
         return urls.sim_urls(rest_url, ws_url)

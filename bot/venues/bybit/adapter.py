@@ -36,6 +36,9 @@ class BybitAdapter:
     # Bybit limits requests per UID and endpoint per second, not weight per address.
     weight_limit_1m: int | None = None
     used_weight_header: str | None = None
+    # order/realtime by orderLinkId sees the latest 500 orders, order/history the last 7 days:
+    # an older intent not found may well have filled (bot.venues.bybit.history).
+    lookup_reach_ms: int | None = history.LOOKUP_REACH_MS
 
     def sim_urls(self, rest_url: str, ws_url: str) -> dict[str, Any]:
         return urls.sim_urls(rest_url, ws_url)

@@ -12,8 +12,14 @@ from bot.core.types import LeadFill
 from bot.venues.bybit.decode import fill_from_execution
 
 PAGE_LIMIT = 100  # GET /v5/execution/list `limit` maximum
+# GET /v5/order/history answers the last 7 days by default (and /v5/order/realtime only the latest
+# 500 orders): an order older than that may not be found by its orderLinkId however it ended.
+LOOKUP_REACH_MS = 7 * 24 * 3600 * 1000
 WINDOW_MS = 7 * 24 * 3600 * 1000  # endTime - startTime may span at most 7 days
 RETENTION_MS = 730 * 24 * 3600 * 1000  # executions are kept two years
+# The cursor is the venue's time, "now" this host's: a venue clock running ahead by up to this much
+# must not leave the latest fills (stamped after our "now") unread.
+CLOCK_SLACK_MS = 60_000
 
 
 async def fetch_by_link_id(client: Any, symbol: str, link_id: str) -> dict[str, Any]:
@@ -38,7 +44,7 @@ async def executions(
     in full, then handed on in time order, so a cursor saved after each fill only moves forward."""
     market = rest.market(symbol)
     limit = max(1, min(limit, PAGE_LIMIT))
-    now = int(rest.milliseconds())
+    now = int(rest.milliseconds()) + CLOCK_SLACK_MS
     start = max(since_ms, now - RETENTION_MS)
     while start <= now:
         end = start + WINDOW_MS - 1
