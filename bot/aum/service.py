@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -94,8 +94,12 @@ class AumService:
         *,
         slippage: SlippageBook | None = None,
         on_aum: Callable[[str, Decimal], None] | None = None,
+        read_book: Callable[[str, str], Awaitable[dict[str, Any]]] | None = None,
     ) -> None:
         self.view = view
+        # (lead, symbol) -> the book; the app paces it within the address's request budget (a
+        # book weighs 10 on Binance), plain `lead.rest.fetch_order_book` without one (tests).
+        self.read_book = read_book
         self.journal = journal
         self.settings = settings
         # Realized slippage of the follower fills, recorded by the engine (the app hands both the
@@ -176,7 +180,9 @@ class AumService:
             )
             result: dict[str, SymbolCapacity] = {}
             for symbol, qty in entries.items():
-                book = await lead.rest.fetch_order_book(symbol)
+                book = await (
+                    self.read_book(lead_id, symbol) if self.read_book else lead.rest.fetch_order_book(symbol)
+                )
                 sides = {Side.BUY: _book_side(book["asks"]), Side.SELL: _book_side(book["bids"])}
                 lead_buy = walk_book(sides[Side.BUY], qty) if sides[Side.BUY] else None
                 if lead_buy is None or lead_buy.avg_price is None:

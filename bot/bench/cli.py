@@ -63,6 +63,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--venue-limits", action="store_true",
                         help="keep Binance's request-weight and order limits in the exchange and the daemon "
                              "(default: lifted, so copy lags compare with earlier reports)")  # fmt: skip
+    parser.add_argument("--steady-s", type=float, default=0.0,
+                        help="keep each copybot run going this many seconds from its first fill, with the "
+                             "daemon's default reconcile and balance intervals, and report the weight per "
+                             "minute after start-up (use with --venue-limits; 150 or more for two whole "
+                             "minutes)")  # fmt: skip
 
 
 async def run_bench(args: argparse.Namespace, workdir: Path) -> Report:
@@ -85,10 +90,14 @@ async def run_bench(args: argparse.Namespace, workdir: Path) -> Report:
                         file=sys.stderr,
                         flush=True,
                     )
+                    # Under the venue's limits start-up reads are paced: ~13 weight a follower,
+                    # 2,160 a minute.
+                    ready_timeout = 180.0 if lifted else max(180.0, n * 0.6)
                     results.append(await run_copybot(http=http, admin=admin, urls=urls, followers=n,
                                                      fills=args.fills, workdir=workdir, lifted=lifted,
-                                                     lead_venue=lead_venue,
-                                                     follower_venue=follower_venue))  # fmt: skip
+                                                     lead_venue=lead_venue, follower_venue=follower_venue,
+                                                     steady_s=args.steady_s,
+                                                     ready_timeout=ready_timeout))  # fmt: skip
             if args.profile:
                 # A separate run, so the profiler's overhead stays out of the measured rows.
                 n, prof = max(args.followers), workdir / "daemon.prof"
@@ -120,6 +129,9 @@ async def run_bench(args: argparse.Namespace, workdir: Path) -> Report:
 def run(args: argparse.Namespace) -> int:
     if args.fills < 1:
         print("copybot bench: --fills must be at least 1", file=sys.stderr)
+        return 2
+    if args.steady_s < 0:
+        print("copybot bench: --steady-s must be 0 or more", file=sys.stderr)
         return 2
     raise_fd_limit()
     out = Path(args.out)

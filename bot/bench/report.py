@@ -44,11 +44,14 @@ class Stats:
 class LimitsTally:
     """Request weight and rate-limit answers per source address, from successive readings of the
     exchange's GET /_sim/limits (which reports the current minute only): the peak weight of any
-    minute, the 429s summed over minutes, and the 418 bans since the first reading."""
+    minute, the 429s summed over minutes, and the 418 bans since the first reading. Each minute's
+    figures are kept too, so the minutes after start-up (the steady state) can be told apart."""
 
     peak_weight_1m: dict[str, int] = field(default_factory=dict)
     rejected_429: dict[str, int] = field(default_factory=dict)
     bans_418: dict[str, int] = field(default_factory=dict)
+    # minute -> (highest weight of any address, 429s of all addresses) in that minute
+    minutes: dict[int, tuple[int, int]] = field(default_factory=dict)
     _last: dict[str, tuple[int, int]] = field(default_factory=dict)  # address -> (window, 429s)
     _bans_at_start: dict[str, int] = field(default_factory=dict)
 
@@ -64,6 +67,8 @@ class LimitsTally:
             self._last[address] = (window, max(last_rejected, rejected))
             self._bans_at_start.setdefault(address, bans)
             self.bans_418[address] = bans - self._bans_at_start[address]
+            peak, rejected_in_minute = self.minutes.get(window, (0, 0))
+            self.minutes[window] = (max(peak, used), max(rejected_in_minute, rejected))
 
     def totals(self) -> tuple[int, int, int]:
         """(peak weight of any minute at any address, 429s, 418s) over all addresses."""
@@ -72,6 +77,14 @@ class LimitsTally:
             self.rejected_429.get(a, 0) + pending.get(a, 0) for a in set(self.rejected_429) | set(pending)
         )
         return max(self.peak_weight_1m.values(), default=0), rejected, sum(self.bans_418.values())
+
+    def steady(self, after_window: int) -> tuple[int, int, int] | None:
+        """(peak weight, 429s, whole minutes seen) over the minutes after `after_window` (the minute
+        the daemon became ready in, which still holds start-up's reads); None without any."""
+        later = {w: v for w, v in self.minutes.items() if w > after_window}
+        if not later:
+            return None
+        return max(v[0] for v in later.values()), sum(v[1] for v in later.values()), len(later)
 
 
 @dataclass(frozen=True)
@@ -91,6 +104,10 @@ class RunResult:
     peak_weight_1m: int | None = None
     rejected_429: int | None = None
     bans_418: int | None = None
+    # the minutes after start-up, with the daemon's production read intervals (--steady-s)
+    steady_weight_1m: int | None = None
+    steady_429: int | None = None
+    steady_minutes: int | None = None
 
     @property
     def missing_orders(self) -> int:
@@ -203,9 +220,16 @@ TABLE_HEAD = (
     "| copier | venues | followers | fills | first-follower lag ms p50/p99/max "
     "| last-follower lag ms p50/p99/max | first ack ms p50 | last ack ms p99 | fan-out orders/s p50 "
     "| internal lag ms p50/p99 "
-    "| start-up s | peak RSS MB | missing orders | peak weight/min per address | 429s | 418s |\n"
-    "|---|---|---:|---:|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"
+    "| start-up s | peak RSS MB | missing orders | peak weight/min per address | 429s | 418s "
+    "| steady weight/min (429s, minutes) |\n"
+    "|---|---|---:|---:|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"
 )
+
+
+def _steady(r: RunResult) -> str:
+    if r.steady_weight_1m is None:
+        return "-"
+    return f"{r.steady_weight_1m:,} ({_count(r.steady_429)}, {_count(r.steady_minutes)})"
 
 
 def table_row(r: RunResult) -> str:
@@ -229,6 +253,7 @@ def table_row(r: RunResult) -> str:
         _count(r.peak_weight_1m),
         _count(r.rejected_429),
         _count(r.bans_418),
+        _steady(r),
     ]
     return "| " + " | ".join(cells) + " |"
 
@@ -246,7 +271,8 @@ def render_markdown(report: Report) -> str:
         "or response (ack). Request weight: the highest minute of any source address, as the exchange "
         "counts it (Binance allows 2,400 per minute per IP), and the 429/418 answers; unless run with "
         "--venue-limits, the exchange's limits are lifted (copy lags compare with earlier reports) and "
-        "a peak above 2,400 is what Binance would have refused.",
+        "a peak above 2,400 is what Binance would have refused. Steady weight: the highest minute after "
+        "the one the daemon became ready in, with its production read intervals (--steady-s).",
         "",
         TABLE_HEAD,
         *(table_row(r) for r in report.results),

@@ -85,9 +85,12 @@ async def create_accounts(admin: Admin, lead: Account, followers: list[Account],
 
 def daemon_config(lead: Account, followers: list[Account], urls: Urls, *, api_port: int,
                   journal: Path, lifted: bool = True, lead_venue: str = "binance",
-                  follower_venue: str = "binance") -> tuple[dict[str, Any], dict[str, str]]:  # fmt: skip
+                  follower_venue: str = "binance",
+                  production_reads: bool = False) -> tuple[dict[str, Any], dict[str, str]]:  # fmt: skip
     """The daemon's config (multiplier 1, caps far above the orders) and the env holding the keys:
-    one config venue per personality used, named after it, with its hosts."""
+    one config venue per personality used, named after it, with its hosts. With `production_reads`
+    its background reads (reconcile, balances) run at the config's defaults, as a deployed daemon's
+    do; otherwise once a day, so they stay out of the copy-lag rows."""
     env: dict[str, str] = {}
     for a in (lead, *followers):
         env[f"BENCH_{a.env_prefix}_KEY"], env[f"BENCH_{a.env_prefix}_SECRET"] = a.api_key, a.secret
@@ -108,10 +111,11 @@ def daemon_config(lead: Account, followers: list[Account], urls: Urls, *, api_po
              "follows": [{"lead": lead.id, "sizing": {"mode": "multiplier", "multiplier": "1"}}]}
             for f in followers
         ],
-        "reconcile": {"mode": "correct", "interval_s": 86_400, "on_start": True},
+        "reconcile": {"mode": "correct", "on_start": True,
+                      **({} if production_reads else {"interval_s": 86_400})},
         # The exchange's limits are lifted (processes.SIM_REQUEST_BUDGET): so is the daemon's budget,
         # so start-up and fan-out run as before; the report shows the weight Binance would count.
-        "executor": {"balance_refresh_s": 86_400, "drain_timeout_s": 10},
+        "executor": {"drain_timeout_s": 10, **({} if production_reads else {"balance_refresh_s": 86_400})},
         "journal": {"path": str(journal)},
         "api": {"enabled": True, "host": "127.0.0.1", "port": api_port},
         "logging": {"level": "warning", "json": True},
@@ -193,7 +197,7 @@ async def watch_limits(admin: Admin, tally: LimitsTally, stop: asyncio.Event) ->
 async def run_copybot(*, http: aiohttp.ClientSession, admin: Admin, urls: Urls,
                       followers: int, fills: int, workdir: Path, profile: Path | None = None,
                       ready_timeout: float = 180.0, lifted: bool = True, lead_venue: str = "binance",
-                      follower_venue: str = "binance") -> RunResult:  # fmt: skip
+                      follower_venue: str = "binance", steady_s: float = 0.0) -> RunResult:  # fmt: skip
     """One row: a lead on `lead_venue` and N followers on `follower_venue`. Client ids are the
     follower venue's (Bybit's orderLinkId has no "."); the lead trade ids the ones the exchange's
     admin view gives, which are the lead fill ids for a Binance lead."""
@@ -203,7 +207,8 @@ async def run_copybot(*, http: aiohttp.ClientSession, admin: Admin, urls: Urls,
     pair = f"{lead_venue}-{follower_venue}"
     config, env = daemon_config(lead, accounts, urls, api_port=port, lifted=lifted, lead_venue=lead_venue,
                                 follower_venue=follower_venue,
-                                journal=workdir / f"journal-{pair}-{followers}.sqlite")  # fmt: skip
+                                journal=workdir / f"journal-{pair}-{followers}.sqlite",
+                                production_reads=steady_s > 0)  # fmt: skip
     fmt = adapter_for(VENUE_EXCHANGES[follower_venue]).client_ids
     fill_id = lead_fill_id(lead_venue)
     rest_url, ws_url = urls[lead_venue]
@@ -224,6 +229,7 @@ async def run_copybot(*, http: aiohttp.ClientSession, admin: Admin, urls: Urls,
     try:
         await daemon.spawn()
         startup = await wait_ready(http, api, daemon, ready_timeout)
+        ready_window = int(time.time() // 60)
         await client.load_markets()
         since_ns = time.time_ns()
         by_id = {a.id: a for a in accounts}
@@ -238,6 +244,9 @@ async def run_copybot(*, http: aiohttp.ClientSession, admin: Admin, urls: Urls,
             await wait_fanout(admin, lead, by_id, placed_ns, timeout=2.0 + followers / 250, fmt=fmt,
                               fill_id=fill_id)  # fmt: skip
             await asyncio.sleep(0.05)
+        if steady_s > 0:
+            print(f"copybot bench: steady state for {steady_s:g} s ...", file=sys.stderr, flush=True)
+            await asyncio.sleep(max(0.0, steady_s - (time.time() - since_ns / 1e9)))
         async with http.get(f"{api}/status") as resp:
             internal = (await resp.json())["internal_lag_ms"]
         rss = peak_rss_mb(daemon.pid)
@@ -253,6 +262,7 @@ async def run_copybot(*, http: aiohttp.ClientSession, admin: Admin, urls: Urls,
         await watcher
     ids = [a.id for a in accounts]
     peak, rejected, bans = tally.totals()
+    steady = tally.steady(ready_window) if steady_s > 0 else None
 
     def cids(trade_id: str) -> list[str]:
         fill = fill_id(int(trade_id))
@@ -261,4 +271,6 @@ async def run_copybot(*, http: aiohttp.ClientSession, admin: Admin, urls: Urls,
     lags = fill_lags(trades, orders, followers, cids)
     return RunResult("copybot", followers, lags, venues=f"{lead_venue}->{follower_venue}", startup_s=startup,
                      rss_mb=rss, internal_lag_ms=internal, exit_code=code, notes=tuple(notes),
-                     peak_weight_1m=peak, rejected_429=rejected, bans_418=bans)  # fmt: skip
+                     peak_weight_1m=peak, rejected_429=rejected, bans_418=bans,
+                     steady_weight_1m=steady[0] if steady else None, steady_429=steady[1] if steady else None,
+                     steady_minutes=steady[2] if steady else None)  # fmt: skip

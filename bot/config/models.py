@@ -102,6 +102,9 @@ class FeedConfig(_Model):
     backoff_initial_s: Seconds = 0.5
     backoff_max_s: Seconds = 30
     backfill_limit: int = Field(default=1000, ge=1, le=1000)  # Binance's userTrades maximum
+    # The public mark-price feed, one connection per venue (docs/architecture.md, "Mark prices").
+    marks: bool = True
+    marks_stale_after_s: Seconds = 10
 
 
 class ExecutorConfig(_Model):

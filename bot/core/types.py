@@ -105,6 +105,9 @@ class MarketSpec:
     tick: Decimal
     min_notional: Decimal  # in quote currency; Binance exempts reduce-only orders
     contract_size: Decimal = Decimal(1)  # base units per contract
+    # ccxt's published taker rate for the market: the follower's fee estimate between account reads
+    # (bot.core.ledger); the account's own tier may be lower, and each read corrects the estimate.
+    taker_fee: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from decimal import Decimal
+from functools import partial
 from typing import Any, Protocol
 
 import structlog
@@ -22,6 +23,8 @@ import structlog
 from bot.core.fanout import fanout_order
 from bot.core.trading_state import StateChange, StateCode
 from bot.core.types import ZERO, Decision, Intent, LeadFill, OrderOutcome, Reason, TradingState
+from bot.live import stops
+from bot.live.budget import paced
 from bot.live.config_view import EngineConf, FollowerConf
 from bot.live.copy_lag import CopyLags
 from bot.live.executor import ExecSettings, OrderPlacer
@@ -29,6 +32,7 @@ from bot.live.follower import FollowerRuntime
 from bot.live.lead_feed import FeedSettings, LeadFeed
 from bot.live.lead_state import LeadRuntime
 from bot.live.lead_view import LeadView, seen_by
+from bot.live.mark_feed import MarkFeed, mark_feed_for, symbols_in_use, venues_in_use
 from bot.live.metrics import Metrics
 from bot.live.ports import AlertPort, JournalPort, SlippagePort
 from bot.live.startup import prepare_followers, snapshot_lead
@@ -73,9 +77,16 @@ class Engine:
         self.feeds: dict[str, LeadFeed] = {}
         self.followers: dict[str, FollowerRuntime] = {}
         self.followers_of: dict[str, list[FollowerRuntime]] = {}
+        # The latest price per unified symbol, whichever venue said it (mark feeds, lead fills,
+        # snapshots); a symbol listed under one name on two venues shares it. `venue_marks` keeps
+        # each venue's feed apart (LeadView prefers the follower's own venue's).
         self.marks: dict[str, Decimal] = {}
+        self.venue_marks: dict[str, dict[str, Decimal]] = {}
+        self.mark_feeds: dict[str, MarkFeed] = {}
+        self._lead_venue = {lead.id: lead.venue for lead in cfg.leads}
         self.states = StateOwner(journal, self.metrics, self.alert)
         self.supervisor = Supervisor(self.metrics, self.alert)
+        self.mark_watch = stops.MarkWatch(self)
         self._before_kill: Standing | None = None  # the global standing the kill switch replaced
         self.started_at = time.time()
         self.ready = asyncio.Event()
@@ -123,6 +134,19 @@ class Engine:
     def mark(self, symbol: str) -> Decimal | None:
         return self.marks.get(symbol)
 
+    def venue_mark(self, venue: str, symbol: str) -> Decimal | None:
+        """`symbol`'s mark from `venue`'s own public feed while it is connected, else None (a fill
+        price in `marks` may then be newer)."""
+        feed = self.mark_feeds.get(venue)
+        return self.venue_marks.get(venue, {}).get(symbol) if feed is not None and feed.connected else None
+
+    def on_mark(self, symbol: str, price: Decimal, *, venue: str | None = None) -> None:
+        """A new price for a symbol (a venue's public mark feed; a lead fill's price where no feed
+        is live): every follower's equity and stops move with it, checked once the current
+        fan-out is queued (bot.live.stops)."""
+        self.marks[symbol] = price
+        self.mark_watch.changed()
+
     # -- start-up -----------------------------------------------------------------------------
 
     def _client(
@@ -157,6 +181,9 @@ class Engine:
         await prepare_followers(self, list(self.followers.values()), sem)
         for follower in self.followers.values():
             self.supervisor.spawn(f"follower:{follower.id}", follower.run)
+        if self.cfg.feed.marks:
+            for name in venues_in_use(self):
+                self._start_mark_feed(self.venues[name])
         for lead in self.leads.values():
             self._start_feed(lead)
 
@@ -201,26 +228,31 @@ class Engine:
             self.followers_of[link.lead].append(follower)
 
     async def resync_follower(self, follower: FollowerRuntime) -> None:
-        """Adopt the venue's positions and balance as the truth."""
+        """Adopt the venue's positions and equity as the truth: the follower's ledger is rebased
+        on them (bot.live.work.Balance), and its stops see the result."""
         positions = follower.adapter.positions(await follower.client.fetch_positions())
+        account = follower.adapter.equity(await follower.client.fetch_balance())
         follower.confirmed = {s: p.qty for s, p in positions.items() if p.qty != 0}
         for symbol, p in positions.items():
             if p.entry_price > 0:
                 self.marks.setdefault(symbol, p.entry_price)
-        await self.refresh_balance(follower)
+        balance = follower.balance
+        balance.rebase(account, positions, follower.markets, follower.engine.mark)
+        if not balance.allocation_base:
+            allocations = [s.allocation for s in follower.settings.sizings.values() if s.allocation]
+            balance.allocation_base = sum(allocations, ZERO) if allocations else account
         follower.needs_resync = False
+        stops.check(self, follower)
 
-    async def refresh_balance(self, follower: FollowerRuntime) -> None:
-        equity = follower.adapter.equity(await follower.client.fetch_balance())
-        b = follower.balance
-        day = time.strftime("%Y-%m-%d", time.gmtime())
-        if b.day != day:
-            b.day, b.day_start = day, equity
-        b.equity = equity
-        b.peak = max(b.peak, equity)
-        allocations = [s.allocation for s in follower.settings.sizings.values() if s.allocation]
-        if not b.allocation_base:
-            b.allocation_base = sum(allocations, ZERO) if allocations else equity
+    async def read_lead_book(self, lead_id: str, symbol: str) -> dict[str, Any]:
+        """A lead symbol's order book, as a background read paced in the lead's address budget."""
+        lead = self.leads[lead_id]
+        budget = self.venues[self.cfg.lead(lead_id).venue].budget
+        book: dict[str, Any] = await paced(
+            budget, lead.adapter, lead.rest, lead.adapter.weight("book"),
+            lambda: lead.rest.fetch_order_book(symbol),
+        )  # fmt: skip
+        return book
 
     def _backfill_cursors(self, lead: LeadRuntime) -> dict[str, tuple[int, str]]:
         """Backfill each symbol from its durable cursor; a symbol never traded since the start
@@ -253,6 +285,16 @@ class Engine:
         self.feeds[lead.id] = feed
         self.supervisor.spawn(f"feed:{lead.id}", feed.run)
 
+    def _start_mark_feed(self, venue: Venue) -> None:
+        symbols = partial(symbols_in_use, self, venue.name)
+        feed = mark_feed_for(venue, self.cfg.feed, symbols, self._on_feed_mark, self.metrics)
+        self.mark_feeds[venue.name] = feed
+        self.supervisor.spawn(f"marks:{venue.name}", feed.run)
+
+    def _on_feed_mark(self, venue: str, symbol: str, price: Decimal) -> None:
+        self.venue_marks.setdefault(venue, {})[symbol] = price
+        self.on_mark(symbol, price, venue=venue)
+
     # -- the hot path ---------------------------------------------------------------------------
 
     def on_lead_fill(self, fill: LeadFill) -> None:
@@ -268,7 +310,8 @@ class Engine:
             self.journal.record_lead_fill(fill, "in_snapshot", "already in the position snapshot")
             return
         applied = lead.apply(fill)
-        self.marks[fill.symbol] = fill.price
+        if self.venue_mark(self._lead_venue[fill.lead], fill.symbol) is None:
+            self.on_mark(fill.symbol, fill.price)  # no live mark feed for it: the fill price stands in
         self.lags.fill_seen(fill, self.cfg.lead(fill.lead).venue)
         work = FillWork(fill, applied.before, applied.after, applied.new_entry, lead.equity)
         followers = self.followers_of[fill.lead]
@@ -301,6 +344,8 @@ class Engine:
                 rank=follower.fanout_rank.get(intent.trigger, 0),
             )
             self.metrics.slippage.labels(intent.lead).observe(float(record.bps))
+        if outcome.filled_qty > 0:
+            stops.check(self, follower)  # its equity moved by the fee and the price
         for observer in self.observers:
             observer.on_outcome(follower.id, intent, outcome, sent_ns, acked_ns)
 
@@ -389,7 +434,10 @@ class Engine:
     async def stop(self, drain_timeout: float | None = None) -> bool:
         """Stop taking new fills, let in-flight work settle (bounded), then close everything."""
         self.stopping = True
-        await self.supervisor.stop([f"feed:{name}" for name in self.feeds])
+        # The mark feeds stop with the lead feeds: closing a ccxt.pro client takes a quarter second
+        # (ccxt's timeout_on_exit), spent once for all instead of once more after the drain.
+        feeds = [f"feed:{name}" for name in self.feeds] + [f"marks:{name}" for name in self.mark_feeds]
+        await self.supervisor.stop(feeds)
         timeout = self.cfg.executor.drain_timeout_s if drain_timeout is None else drain_timeout
         drained = await self.wait_idle(timeout)
         await self.supervisor.stop()

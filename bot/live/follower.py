@@ -383,6 +383,10 @@ class FollowerRuntime:
         self.orders_sent += 1
         filled = outcome.filled_qty if intent.side is Side.BUY else -outcome.filled_qty
         self.confirmed[symbol] = self.confirmed.get(symbol, ZERO) + filled
+        if filled and outcome.avg_price:
+            self.balance.record_fill(
+                self.markets.get(symbol), symbol, filled, outcome.avg_price, self.engine.mark
+            )
         self.journal.record_outcome(outcome, self.id, sent_ns=sent_ns, acked_ns=acked_ns)
         bound.info(
             "order_outcome",

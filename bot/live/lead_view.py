@@ -116,6 +116,11 @@ class LeadView:
         await self._engine.resync_follower(follower)
 
     def mark(self, symbol: str) -> Decimal | None:
+        # This venue's own mark feed first: the same unified name on two venues is two prices.
+        venue_mark = getattr(self._engine, "venue_mark", None)
+        feed: Decimal | None = venue_mark(self._venue, symbol) if venue_mark is not None else None
+        if feed is not None:
+            return feed
         for lead in self._lead_venues:
             conv = self.to_lead(lead, symbol)
             if not conv.identity:

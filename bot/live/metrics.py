@@ -40,6 +40,18 @@ class Metrics:
             ["lead"],
             registry=r,
         )
+        self.mark_updates = Counter(
+            "copybot_mark_updates_total", "Mark price changes received from the venue's public stream",
+            ["venue"], registry=r,
+        )  # fmt: skip
+        self.mark_age = Gauge(
+            "copybot_mark_age_seconds", "Seconds since the venue's mark feed last delivered an update",
+            ["venue"], registry=r,
+        )  # fmt: skip
+        self.mark_reconnects = Counter(
+            "copybot_mark_feed_reconnects_total", "Mark feed sessions that ended on an error",
+            ["venue"], registry=r,
+        )  # fmt: skip
         self.aum = Gauge("copybot_aum", "Follower capital allocated to the lead", ["lead"], registry=r)
         self.slippage = Histogram(
             "copybot_realized_slippage_bps",

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from bot.core.errors import short
+from bot.core.errors import ErrorKind, short
 from bot.core.planner import plan_legs
+from bot.core.trading_state import StateCode
 from bot.core.types import ZERO
 from bot.live.budget import ESSENTIAL_SHARE, note_error, paced, used_weight
 from bot.live.follower import FollowerRuntime
@@ -150,6 +151,8 @@ class Reconciler:
             except Exception as exc:
                 note_error(budget, adapter, follower.client, exc)
                 report.skipped.append(f"{follower.id}: {short(exc)}")
+                if adapter.classify(exc) is ErrorKind.AUTH:
+                    follower.disable(f"authentication failed: {short(exc)}", StateCode.AUTH_FAILED)
                 return
         self._compare(follower, report)
 

@@ -1,10 +1,10 @@
-"""Periodic upkeep beside the hot path: balances and stops, the kill-switch file. (The AUM passes
-and history are bot.aum.service.AumService's, run by the app.)
+"""Periodic upkeep beside the hot path: the leads' balances, the kill-switch file. (Followers'
+equity and stops: bot.live.work.Balance and bot.live.stops; the AUM passes and history are
+bot.aum.service.AumService's, run by the app.)
 
 Balance reads are background reads: paced within the venue address's request budget
-(bot.live.budget), so a pass over many followers spreads over as many minutes as the budget needs,
-and a 429/418 pauses it. The pass runs as its own task, so the kill-switch file is still checked
-every second while a long pass waits for room."""
+(bot.live.budget), and a 429/418 pauses them. The pass runs as its own task, so the kill-switch
+file is still checked every second while a pass waits for room."""
 
 from __future__ import annotations
 
@@ -15,14 +15,8 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from bot.core import risk
-from bot.core.errors import ErrorKind, short
-from bot.core.trading_state import StateCode
-from bot.core.types import ZERO, TradingState
+from bot.core.errors import short
 from bot.live.budget import paced
-from bot.live.follower import FollowerRuntime
-from bot.live.venue_runtime import BACKGROUND_READS
-from bot.live.work import SyncWork
 
 if TYPE_CHECKING:
     from bot.live.engine import Engine
@@ -30,25 +24,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger("copybot.upkeep")
 
 
-async def refresh_and_check_stops(engine: Engine) -> None:
-    sem = asyncio.Semaphore(BACKGROUND_READS)
-
-    async def one(follower: FollowerRuntime) -> None:
-        if follower.state is TradingState.HALTED:
-            return
-        budget = engine.venues[engine.cfg.follower(follower.id).venue].budget
-        adapter = follower.adapter
-        async with sem:
-            try:
-                await paced(budget, adapter, follower.client, adapter.weight("balance"),
-                            lambda: engine.refresh_balance(follower))  # fmt: skip
-            except Exception as exc:
-                if adapter.classify(exc) is ErrorKind.AUTH:
-                    follower.disable(f"authentication failed: {short(exc)}", StateCode.AUTH_FAILED)
-                return
-        apply_stops(engine, follower)
-
-    await asyncio.gather(*(one(f) for f in engine.followers.values()))
+async def refresh_leads(engine: Engine) -> None:
+    """The leads' equity, which proportional sizing divides by. Followers' equity needs no pass:
+    it is marked to market continuously and re-read at each reconcile (bot.live.work.Balance)."""
     for lead in engine.leads.values():
         budget = engine.venues[engine.cfg.lead(lead.id).venue].budget
         try:
@@ -59,28 +37,9 @@ async def refresh_and_check_stops(engine: Engine) -> None:
             log.warning("lead_balance_failed", lead=lead.id, error=short(exc))
 
 
-def apply_stops(engine: Engine, follower: FollowerRuntime) -> None:
-    """Each stop that fires asks the state owner for its state. The portfolio stop first closes
-    every position (REDUCE_ONLY, target zero), and the follower asks for HALTED once flat."""
-    for trigger in risk.check_stops(follower.risk_state(), follower.settings.limits):
-        if trigger.stop is StateCode.PORTFOLIO_STOP:
-            if follower.closing_reason is not None:
-                continue
-            engine.set_follower_state(follower, TradingState.REDUCE_ONLY, trigger.stop, trigger.reason)
-            follower.closing_reason = trigger.reason
-            for symbol in [s for s, q in follower.confirmed.items() if q]:
-                lead = next(iter(follower.settings.sizings))
-                trig = f"ps{int(time.time() * 1000)}"
-                follower.submit(
-                    SyncWork(symbol, lead, trig, follower.engine.mark(symbol) or ZERO, "portfolio_stop")
-                )
-        else:
-            engine.set_follower_state(follower, trigger.action, trigger.stop, trigger.reason)
-
-
 async def run_upkeep(engine: Engine) -> None:
-    """Balances/stops every balance_refresh_s (one pass at a time, in its own task: a pass paced by
-    the request budget may take minutes), the kill-switch file every second."""
+    """The leads' balances every balance_refresh_s (one pass at a time, in its own task: a pass
+    paced by the request budget may wait), the kill-switch file every second."""
     period = engine.cfg.executor.balance_refresh_s
     kill_file = engine.cfg.kill_switch_file
     next_balance = time.monotonic() + period
@@ -99,7 +58,7 @@ async def run_upkeep(engine: Engine) -> None:
                         raise failure
                 if now >= next_balance and pass_task is None:
                     next_balance = now + period
-                    pass_task = asyncio.create_task(refresh_and_check_stops(engine), name="upkeep:balances")
+                    pass_task = asyncio.create_task(refresh_leads(engine), name="upkeep:leads")
                 engine.supervisor.succeeded("upkeep")
             except asyncio.CancelledError:
                 raise

@@ -150,6 +150,13 @@ class Venue:
             share_tables(self.loader, client)
         return client
 
+    def public_client(self, *, keepalive_ms: int | None = None) -> Any:
+        """A keyless websocket client for the venue's public streams (the mark feed), sharing the
+        loaded markets."""
+        client = make_pro(self.exchange, **self.kwargs(), keepalive_ms=keepalive_ms)
+        share_markets(self.loader, client)
+        return client
+
     async def close(self) -> None:
         if self.loader is not None:
             await self.loader.close()

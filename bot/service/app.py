@@ -160,6 +160,7 @@ class Daemon:
             aum_settings(self.cfg),
             slippage=slippage,
             on_aum=lambda lead, value: metrics.aum.labels(lead).set(float(value)),
+            read_book=engine.read_lead_book,
         )
         self.notifier.status("starting: loading markets and account state")
         try:

@@ -63,18 +63,25 @@ def snapshot(engine: Engine) -> dict[str, Any]:
             "followers": [f.id for f in engine.followers_of.get(lead_id, [])],
         }
     followers = {}
+    now = time.time()
     for follower_id, f in engine.followers.items():
         followers[follower_id] = {
             "state": f.state.value,
             "state_code": f.standing.code.value,
             "reason": f.state_reason or None,
             "equity": str(f.balance.equity),
+            # equity is marked to market between account reads (bot.live.work.Balance): how old the read is
+            "equity_read_age_s": round(now - f.balance.read_ms / 1000, 1) if f.balance.read_ms else None,
             "queue": f.queue.qsize(),
             "busy": f.busy,
             "orders_sent": f.orders_sent,
             "needs_resync": f.needs_resync,
             "positions": follower_positions(engine, follower_id),
         }
+    marks = {
+        venue: feed.status() | {"marks": {s: str(p) for s, p in sorted(feed.marks.items())}}
+        for venue, feed in engine.mark_feeds.items()
+    }
     lags = list(engine.internal_lag_ms)
 
     def pct(q: float) -> float | None:
@@ -95,4 +102,7 @@ def snapshot(engine: Engine) -> dict[str, Any]:
         "uptime_s": round(time.time() - engine.started_at, 1),
         "leads": leads,
         "followers": followers,
+        "marks": marks,
+        # Request weight per source address (one per venue here), as bot.live.budget counts it.
+        "venues": {name: {"request_budget": v.budget.snapshot()} for name, v in engine.venues.items()},
     }

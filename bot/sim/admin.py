@@ -14,14 +14,20 @@ from bot.sim.accounts import Account
 from bot.sim.faults import Faults
 from bot.sim.jsonfast import dumps
 from bot.sim.limits import Limits
+from bot.sim.marketstream import PublicStreams
 from bot.sim.matching import MatchingEngine
 from bot.sim.userstream import UserStream
 from bot.sim.wire import admin_order_json, admin_trade_json, s
 
 
-class VenueStream(Protocol):
+class Sockets(Protocol):
     def drop(self, api_key: str | None = None) -> int: ...
     def stall(self, seconds: float, api_key: str | None = None) -> int: ...
+
+
+class VenueStream(Sockets, Protocol):
+    @property
+    def public(self) -> PublicStreams: ...
     def close_account(self, api_key: str) -> int: ...
 
 
@@ -196,22 +202,23 @@ def admin_routes(
         other = others.get(venue)
         if other is None and venue != "binance":
             return _bad(f"venue {venue!r} is not served", 404)
+        public_only = bool(data.get("public_ws"))
+        if public_only and api_key is not None:
+            return _bad("public_ws: the public market streams belong to no account; leave api_key out")
         try:
             done: dict[str, Any] = {"rest": (other.faults if other is not None else faults).add(data)}
         except (TypeError, ValueError) as exc:
             return _bad(f"bad fault spec: {exc}")
-        if other is not None:
-            if data.get("drop_ws"):
-                done["dropped"] = other.stream.drop(api_key)
-            if data.get("stall_ws"):
-                done["stalled"] = other.stream.stall(float(data["stall_ws"]), api_key)
-            return _json(done)
+        # Without an account, drop/stall hit every socket of the venue's host, public ones too;
+        # public_ws narrows them to the public market streams.
+        host = other.stream if other is not None else stream
+        sockets: Sockets = host.public if public_only else host
         if data.get("drop_ws"):
-            done["dropped"] = stream.drop(api_key)
-        if data.get("expire_listen_keys"):
+            done["dropped"] = sockets.drop(api_key)
+        if data.get("expire_listen_keys") and other is None:
             done["expired"] = stream.expire(api_key)
         if data.get("stall_ws"):
-            done["stalled"] = stream.stall(float(data["stall_ws"]), api_key)
+            done["stalled"] = sockets.stall(float(data["stall_ws"]), api_key)
         return _json(done)
 
     @routes.delete("/_sim/faults")

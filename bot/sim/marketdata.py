@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.sim.accounts import SimError
 from bot.sim.config import MarketConfig
+from bot.sim.markprice import premium_of
 from bot.sim.matching import MatchingEngine
 from bot.sim.wire import s
 
@@ -166,22 +167,7 @@ def ticker(c: Call) -> Any:
     return [_ticker_of(c.engine, symbol) for symbol in c.engine.books]
 
 
-def _premium_of(engine: MatchingEngine, symbol: str) -> dict[str, Any]:
-    mark = s(engine.books[symbol].fair)
-    now = now_ms()
-    return {
-        "symbol": symbol,
-        "markPrice": mark,
-        "indexPrice": mark,
-        "estimatedSettlePrice": mark,
-        "lastFundingRate": "0.00010000",
-        "interestRate": "0.00010000",
-        "nextFundingTime": now - now % 28_800_000 + 28_800_000,
-        "time": now,
-    }
-
-
 def premium(c: Call) -> Any:
     if c.params.get("symbol"):
-        return _premium_of(c.engine, c.engine.market(c.params["symbol"]).symbol)
-    return [_premium_of(c.engine, symbol) for symbol in c.engine.books]
+        return premium_of(c.engine, c.engine.market(c.params["symbol"]).symbol)
+    return [premium_of(c.engine, symbol) for symbol in c.engine.books]

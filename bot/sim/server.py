@@ -25,6 +25,7 @@ from bot.sim.bybit.host import BybitHost
 from bot.sim.config import SimConfig, load_sim_config
 from bot.sim.faults import Faults
 from bot.sim.limits import Limits
+from bot.sim.marketstream import MarkClock
 from bot.sim.matching import MatchingEngine
 from bot.sim.rest import RestApi, build_app
 from bot.sim.userstream import UserStream
@@ -45,6 +46,9 @@ class SimExchange:
         self.faults = Faults()
         self._api: RestApi | None = None
         self.bybit = BybitHost(self.engine) if "bybit" in self.venues else None
+        # One ticking source for the public mark-price streams of every venue served.
+        publics = [self.stream.public] + ([self.bybit.stream.public] if self.bybit else [])
+        self.mark_clock = MarkClock(publics)
         self._runner: web.AppRunner | None = None
         self._ticker: asyncio.Task[None] | None = None
         self.rest_url = ""
@@ -87,6 +91,7 @@ class SimExchange:
         if "binance" in self.venues:
             await self._start_binance(host, rest_port, ws_port, admin)
             self.urls["binance"] = {"rest": self.rest_url, "ws": self.ws_url}
+        self.mark_clock.start()
         if self.config.tick_interval_s > 0:
             self._ticker = asyncio.create_task(self._tick_loop(self.config.tick_interval_s))
 
@@ -118,6 +123,7 @@ class SimExchange:
         if self._ticker is not None:
             self._ticker.cancel()
             self._ticker = None
+        await self.mark_clock.stop()
         await self.stream.stop()
         if self._api is not None:
             await self._api.close()

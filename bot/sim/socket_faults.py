@@ -18,23 +18,27 @@ class FaultableConn(Protocol):
 
 class SocketFaults:
     """Mixed into a stream host that keeps its background tasks in `_tasks` and lists its sockets
-    with `connections(api_key)`."""
+    with `connections(api_key)`; a host that also serves public streams widens `sockets`."""
 
     _tasks: set[asyncio.Task[None]]
 
     def connections(self, api_key: str | None = None) -> Sequence[FaultableConn]:
         raise NotImplementedError
 
+    def sockets(self, api_key: str | None = None) -> Sequence[FaultableConn]:
+        """The sockets a fault hits: `api_key`'s, or (None) every socket of the host."""
+        return self.connections(api_key)
+
     def drop(self, api_key: str | None = None) -> int:
         """Cut the matching sockets without a close frame (the client sees 1006)."""
-        conns = self.connections(api_key)
+        conns = self.sockets(api_key)
         for conn in conns:
             conn.ws.transport.abort()
         return len(conns)
 
     def stall(self, seconds: float, api_key: str | None = None) -> int:
         """For `seconds` the sockets deliver nothing and answer no pings; then they are cut."""
-        conns = self.connections(api_key)
+        conns = self.sockets(api_key)
         for conn in conns:
             conn.stalled_until = time.monotonic() + seconds
             conn.ws.transport.pause_reading()

@@ -24,8 +24,10 @@ from websockets.http11 import Request, Response
 from bot.sim.accounts import SimError
 from bot.sim.jsonfast import dumps
 from bot.sim.limits import Limits
+from bot.sim.marketstream import PublicStreams
+from bot.sim.markprice import BinanceMarkPrices
 from bot.sim.matching import MatchingEngine
-from bot.sim.socket_faults import SocketFaults
+from bot.sim.socket_faults import FaultableConn, SocketFaults
 
 _CLOSE = object()  # queue marker: close the socket normally after what is queued
 
@@ -56,6 +58,14 @@ def listen_key_of(path: str) -> str | None:
     return None
 
 
+def is_public(path: str) -> bool:
+    """The market streams: `/market/ws[/<id>]` (where ccxt sends them) or a bare `/ws`."""
+    parts = urlsplit(path)
+    if parts.path == "/market/ws" or parts.path.startswith("/market/ws/"):
+        return True
+    return parts.path in ("/ws", "/ws/") and "listenKey" not in parse_qs(parts.query)
+
+
 class UserStream(SocketFaults):
     def __init__(self, engine: MatchingEngine, limits: Limits | None = None) -> None:
         self.engine = engine
@@ -68,6 +78,7 @@ class UserStream(SocketFaults):
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self.url = ""
+        self.public = PublicStreams(BinanceMarkPrices(engine))  # the market streams, same host
         engine.publish = self.publish
         engine.wants = self._conns.__contains__
 
@@ -126,6 +137,11 @@ class UserStream(SocketFaults):
     def connections(self, api_key: str | None = None) -> list[_Conn]:
         return [c for k, cs in self._conns.items() if api_key in (None, k) for c in cs]
 
+    def sockets(self, api_key: str | None = None) -> list[FaultableConn]:
+        """What a fault hits: an account's sockets, or every socket of the host (public too)."""
+        private: list[FaultableConn] = list(self.connections(api_key))
+        return private + list(self.public.connections(api_key))
+
     # -- the websocket host -----------------------------------------------------------------------
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -143,6 +159,8 @@ class UserStream(SocketFaults):
                     Headers([("Content-Type", "application/json")]),
                     dumps({"code": -1003, "msg": msg}),
                 )
+        if is_public(request.path):
+            return None
         key = listen_key_of(request.path)
         state = self.keys.get(key or "")
         if state is None or state.expires_at <= time.monotonic():
@@ -155,6 +173,9 @@ class UserStream(SocketFaults):
         return None
 
     async def _handle(self, ws: ServerConnection) -> None:
+        if ws.request is not None and is_public(ws.request.path):
+            await self.public.handle(ws)
+            return
         key = listen_key_of(ws.request.path if ws.request else "") or ""
         state = self.keys.get(key)
         if state is None:  # expired between handshake and here
@@ -223,6 +244,7 @@ class UserStream(SocketFaults):
         return self.url
 
     async def stop(self) -> None:
+        await self.public.stop()
         if self._sweeper is not None:
             self._sweeper.cancel()
         for task in list(self._tasks):

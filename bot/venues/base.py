@@ -92,9 +92,15 @@ class VenueAdapter(Protocol):
         """The venue's clock (one light request)."""
         ...
 
+    async def watch_marks(self, client: Any, symbols: list[str]) -> dict[str, Decimal]:
+        """Wait for the next mark-price update of any of `symbols` on the venue's public stream (a
+        keyless ccxt.pro client; the first call subscribes) and return what changed: unified
+        symbol -> mark, decoded from the venue's raw strings. No REST weight."""
+        ...
+
     def weight(self, call: str) -> int:
         """The published request weight of one call the bot makes: "balance", "positions",
-        "order_lookup", "time", "leverage", "key_check", "trades"."""
+        "order_lookup", "time", "leverage", "key_check", "trades", "book"."""
         ...
 
     def backfill(

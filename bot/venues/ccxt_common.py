@@ -43,6 +43,7 @@ def market_spec(market: dict[str, Any], *, step: Any = None, min_qty: Any = None
         tick=tick_d.normalize(),
         min_notional=min_notional_d,
         contract_size=dec(market.get("contractSize") or 1),
+        taker_fee=dec(market.get("taker") or 0),
     )
 
 
@@ -121,3 +122,25 @@ def order_flags(params: dict[str, Any], *, reduce_only: bool, ioc: bool) -> dict
     if ioc:
         params["timeInForce"] = "IOC"
     return params
+
+
+def cached_tickers(client: Any, symbols: list[str]) -> dict[str, Any]:
+    """The latest ticker of each of `symbols` in a ccxt.pro client's cache. A watch call wakes on
+    one message; updates of other symbols in the same burst land only in the cache."""
+    tickers = getattr(client, "tickers", None) or {}
+    return {s: tickers[s] for s in symbols if s in tickers}
+
+
+def marks_from_tickers(tickers: dict[str, Any], raw_field: str | None) -> dict[str, Decimal]:
+    """unified symbol -> mark of ccxt tickers: from the raw `info[raw_field]` string when the venue
+    is known, else ccxt's unified `markPrice`; a ticker without a mark is left out."""
+    out: dict[str, Decimal] = {}
+    for symbol, ticker in tickers.items():
+        info = ticker.get("info") or {}
+        raw = info.get(raw_field) if raw_field else None
+        value = raw if raw not in (None, "") else ticker.get("markPrice")
+        if value not in (None, ""):
+            mark = dec(value)
+            if mark > 0:
+                out[symbol] = mark
+    return out

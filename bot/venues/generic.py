@@ -75,6 +75,15 @@ class GenericAdapter:
     async def server_time_ms(self, client: Any) -> int:
         return int(await client.fetch_time())
 
+    async def watch_marks(self, client: Any, symbols: list[str]) -> dict[str, Decimal]:
+        # ccxt's unified mark price (a float: through repr, as every venue value); tickers where the
+        # venue has no mark-price stream.
+        if client.has.get("watchMarkPrices"):
+            await client.watch_mark_prices(symbols)
+        else:
+            await client.watch_tickers(symbols)
+        return ccxt_common.marks_from_tickers(ccxt_common.cached_tickers(client, symbols), None)
+
     def weight(self, call: str) -> int:
         return 1
 

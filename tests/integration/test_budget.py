@@ -43,8 +43,10 @@ async def test_start_up_waits_out_429_and_418(harness: Harness) -> None:
 async def test_429_pauses_background_reads_while_orders_go_on(harness: Harness) -> None:
     h = harness
     n = 4
+    # Background reads every half second: the lead's balance, and every follower's positions and
+    # balance at each reconcile pass.
     h.build_config([follower(f"f{i}", {"mode": "multiplier", "multiplier": "0.1"}) for i in range(n)],
-                   executor={"balance_refresh_s": 0.5})  # fmt: skip
+                   executor={"balance_refresh_s": 0.5}, reconcile={"interval_s": 0.5})  # fmt: skip
     engine = await h.start_daemon()
     budget = next(iter(engine.venues.values())).budget
     await h.fault(path="/fapi/v3/account", method="GET", http_status=429, code=-1003, retry_after=4, count=1)
@@ -60,8 +62,8 @@ async def test_429_pauses_background_reads_while_orders_go_on(harness: Harness) 
     for i in range(n):
         assert (await h.positions(f"f{i}"))["BTCUSDT"] == Decimal("0.005")
     await asyncio.sleep(1.0)
-    # No balance pass during the pause: at 0.5 s a pass, n followers would add 5 x n weight a pass.
-    assert await used_weight(h) - before < 5 * n, "background reads went on during the pause"
+    # No reconcile pass during the pause: at 0.5 s a pass, n followers would add 10 x n weight a pass.
+    assert await used_weight(h) - before < 10 * n, "background reads went on during the pause"
     while budget.pause_left_s() > 0:
         await asyncio.sleep(0.1)
     resumed = budget.charged
@@ -70,7 +72,7 @@ async def test_429_pauses_background_reads_while_orders_go_on(harness: Harness) 
 
 
 async def test_background_reads_stay_within_their_share_of_the_minute(harness: Harness) -> None:
-    """A budget of 200 a minute with half for background reads, a balance pass every second: the
+    """A budget of 200 a minute with half for background reads, a reconcile pass every 0.2 s: the
     reads stop at the share and wait for the next minute; the exchange never counts more than the
     share plus what is not paced (start-up, the lead's backfill, a listenKey)."""
     h = harness
@@ -78,6 +80,7 @@ async def test_background_reads_stay_within_their_share_of_the_minute(harness: H
     h.build_config(
         [follower(f"f{i}", {"mode": "multiplier", "multiplier": "0.1"}) for i in range(n)],
         executor={"balance_refresh_s": 0.2},
+        reconcile={"interval_s": 0.2},
         venues={"local": {**h.build_config([])["venues"]["local"],
                           "request_budget": {"weight_limit_1m": 200, "background_share": 0.5}}},
     )  # fmt: skip
@@ -88,9 +91,20 @@ async def test_background_reads_stay_within_their_share_of_the_minute(harness: H
     while time.monotonic() < deadline:
         seen = max(seen, await used_weight(h))
         await asyncio.sleep(0.2)
-    assert budget.waits >= 1, "start-up alone spent the share (balances: 30 a second): reads must wait"
+    assert budget.waits >= 1, "start-up alone spent the share (reconcile: 300 a second): reads must wait"
     assert budget.rate_limited == 0
     assert seen <= 200 * 0.9 + 20, seen  # start-up's share plus the unpaced reads, never the venue's 2,400
+    # /status shows the address's budget as the daemon counts it.
+    assert h.http is not None
+    assert h.daemon is not None
+    async with h.http.get(f"http://127.0.0.1:{h.daemon.bound_api_port}/status") as resp:
+        shown = (await resp.json())["venues"]["local"]["request_budget"]
+    assert shown["limit_1m"] == 200
+    assert shown["background_share"] == 0.5
+    assert shown["waits"] >= 1
+    assert shown["rate_limited"] == 0
+    assert shown["banned"] == 0
+    assert 0 < shown["peak_1m"] <= 200
     await h.trade(BTC, "buy", "0.05")  # orders are not held back by the spent share
     await h.settle(fills=1)
     assert (await h.positions("f0"))["BTCUSDT"] == Decimal("0.005")

@@ -22,6 +22,7 @@ def _steady(status: dict[str, Any]) -> dict[str, Any]:
     """/status without what moves by itself between two reads."""
     out = {k: v for k, v in status.items() if k not in VOLATILE}
     out["leads"] = {k: {**v, "stream": {**v["stream"], "age_s": None}} for k, v in status["leads"].items()}
+    out["marks"] = {k: {**v, "age_s": None} for k, v in status["marks"].items()}
     return out
 
 

@@ -77,9 +77,9 @@ async def test_portfolio_stop_closes_the_copy_and_halts(harness: Harness) -> Non
     h = harness
     h.build_config(
         [follower("f", {"mode": "multiplier", "multiplier": "1"}, balance=2_000, portfolio_stop="0.9")],
-        executor={"balance_refresh_s": 0.5},
-    )
+    )  # no account read after start (reconcile hourly): the stop comes from the mark feed
     await h.start_daemon()
+    read_ms = h.engine.followers["f"].balance.read_ms
     order = await h.trade(BTC, "buy", "0.3")
     await h.settle(fills=len((await h.admin("lead"))["trades"]))
     assert (await h.positions("f"))["BTCUSDT"] == Decimal("0.300")
@@ -87,6 +87,7 @@ async def test_portfolio_stop_closes_the_copy_and_halts(harness: Harness) -> Non
     await move_price(h, "BTCUSDT", price * Decimal("0.975"))  # about -450 USDT on 2,000: below 90%
     await wait_state(h, "f", TradingState.HALTED)
     assert h.engine.followers["f"].standing.code is StateCode.PORTFOLIO_STOP
+    assert h.engine.followers["f"].balance.read_ms == read_ms, "stopped on a read, not on the mark"
     await h.settle()
     assert "BTCUSDT" not in await h.positions("f")
     with sqlite3.connect(h.config["journal"]["path"]) as db:
@@ -98,15 +99,16 @@ async def test_daily_loss_turns_entries_off_but_not_exits(harness: Harness) -> N
     h = harness
     h.build_config(
         [follower("f", {"mode": "multiplier", "multiplier": "1"}, balance=5_000, daily_loss_limit=50)],
-        executor={"balance_refresh_s": 0.5},
-    )
+    )  # no account read after start (reconcile hourly): the stop comes from the mark feed
     await h.start_daemon()
+    read_ms = h.engine.followers["f"].balance.read_ms
     order = await h.trade(BTC, "buy", "0.1")
     fills = len((await h.admin("lead"))["trades"])
     await h.settle(fills=fills)
     price = Decimal(order["info"]["avgPrice"])
     await move_price(h, "BTCUSDT", price * Decimal("0.985"))  # about -90 USDT today
     await wait_state(h, "f", TradingState.REDUCE_ONLY)
+    assert h.engine.followers["f"].balance.read_ms == read_ms, "stopped on a read, not on the mark"
     held = (await h.positions("f"))["BTCUSDT"]
     await h.trade(BTC, "buy", "0.1")  # an entry: denied
     fills = len((await h.admin("lead"))["trades"])

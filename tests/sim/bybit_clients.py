@@ -22,6 +22,7 @@ from tests.sim.factory import ClientFactory, closing
 
 BYBIT_KEY, BYBIT_SECRET = "bob-key", "bob-secret"
 BTC = "BTC/USDT:USDT"
+ETH = "ETH/USDT:USDT"
 THIN = "THIN/USDT:USDT"
 PEPE = "PEPE/USDT:USDT"
 

@@ -46,10 +46,28 @@ def test_background_share_and_the_venues_own_count() -> None:
     assert budget.peak_1m == 2000
 
 
+def test_reads_sent_just_before_the_minute_ends_count_in_the_next_one_too() -> None:
+    """A read counted at 59.5 s may reach the venue after its minute has rolled: it is carried."""
+    clock = Clock(60 * 100 + 50)
+    budget = RequestBudget(100, background_share=0.5, clock_s=clock)
+    budget.charge(30)  # ten seconds before the end: the venue has it in this minute
+    clock.now = 60 * 100 + 59.5
+    budget.charge(10)
+    clock.now = 60 * 101 + 0.1
+    budget.charge(1)
+    assert budget.used == 11  # the 10 sent at 59.5 s, and this one
+    assert budget.room(39, 0.5)
+    assert not budget.room(40, 0.5)
+    clock.now = 60 * 102 + 5  # nothing near the last boundary: a clean minute
+    budget.charge(1)
+    assert budget.used == 1
+
+
 async def test_acquire_waits_for_the_next_minute_when_the_share_is_spent() -> None:
-    clock = Clock(60 * 100 + 59.9)
+    clock = Clock(60 * 100 + 57)
     budget = RequestBudget(100, background_share=0.5, clock_s=clock)
     budget.charge(48)
+    clock.now = 60 * 100 + 59.9
     waiter = asyncio.create_task(budget.acquire(5))
     await asyncio.sleep(0.01)
     assert not waiter.done()  # 53 > 50: waits for the next minute (0.1 s away)

@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.sim.bybit.call import Call, category_of, int_param
 from bot.sim.bybit.venue import BybitError, BybitMarket
+from bot.sim.matching import MatchingEngine
 from bot.sim.wire import s
 
 
@@ -76,10 +77,10 @@ def instruments_info(c: Call) -> Any:
     return {"category": category, "list": rows, "nextPageCursor": ""}
 
 
-def _ticker(c: Call, m: BybitMarket) -> dict[str, Any]:
-    book = c.engine.books[m.engine_symbol]
+def ticker_of(engine: MatchingEngine, m: BybitMarket, now: int) -> dict[str, Any]:
+    """One linear ticker as REST and the public `tickers` stream give it (`now`: the venue's clock)."""
+    book = engine.books[m.engine_symbol]
     bid, ask = book.levels(True, 1), book.levels(False, 1)
-    now = c.venue.now_ms()
     out = m.price_out
     change = (book.last_price - book.open_price) / book.open_price
     return {
@@ -113,9 +114,9 @@ def _ticker(c: Call, m: BybitMarket) -> dict[str, Any]:
 def tickers(c: Call) -> Any:
     category_of(c)
     if c.params.get("symbol"):
-        rows = [_ticker(c, c.venue.market(c.params["symbol"]))]
+        rows = [ticker_of(c.engine, c.venue.market(c.params["symbol"]), c.venue.now_ms())]
     else:
-        rows = [_ticker(c, m) for m in c.venue.markets.values()]
+        rows = [ticker_of(c.engine, m, c.venue.now_ms()) for m in c.venue.markets.values()]
     return {"category": "linear", "list": rows}
 
 

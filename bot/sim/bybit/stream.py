@@ -25,11 +25,13 @@ from websockets.http11 import Request, Response
 
 from bot.sim.accounts import Account, Trade
 from bot.sim.bybit.auth import ws_auth_error
+from bot.sim.bybit.tickers import PUBLIC_PATH, BybitTickers
 from bot.sim.bybit.venue import BybitVenue
 from bot.sim.bybit.wire import execution_json, fees_by_order, order_json, position_json, wallet_json
 from bot.sim.jsonfast import dumps
+from bot.sim.marketstream import PublicStreams
 from bot.sim.matching import MatchingEngine
-from bot.sim.socket_faults import SocketFaults
+from bot.sim.socket_faults import FaultableConn, SocketFaults
 
 PRIVATE_PATH = "/v5/private"
 TOPICS = frozenset(
@@ -58,6 +60,7 @@ class BybitStream(SocketFaults):
         self._server: Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.url = ""
+        self.public = PublicStreams(BybitTickers(engine, venue))  # `/v5/public/linear`, same host
 
     def wants(self, api_key: str) -> bool:
         return api_key in self._conns
@@ -119,6 +122,11 @@ class BybitStream(SocketFaults):
             return list(self._all)
         return list(self._conns.get(api_key, ()))
 
+    def sockets(self, api_key: str | None = None) -> list[FaultableConn]:
+        """What a fault hits: an account's sockets, or every socket of the host (public too)."""
+        private: list[FaultableConn] = list(self.connections(api_key))
+        return private + list(self.public.connections(api_key))
+
     def close_account(self, api_key: str) -> int:
         """A revoked key: its sockets are closed."""
         conns = self.connections(api_key)
@@ -129,11 +137,14 @@ class BybitStream(SocketFaults):
     # -- the websocket host -------------------------------------------------------------------------
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        if request.path.split("?", 1)[0] != PRIVATE_PATH:
+        if request.path.split("?", 1)[0] not in (PRIVATE_PATH, PUBLIC_PATH):
             return Response(HTTPStatus.NOT_FOUND.value, "Not Found", Headers(), b"")
         return None
 
     async def _handle(self, ws: ServerConnection) -> None:
+        if ws.request is not None and ws.request.path.split("?", 1)[0] == PUBLIC_PATH:
+            await self.public.handle(ws)
+            return
         conn = _Conn(ws, uuid.uuid4().hex[:20])
         self._all.add(conn)
         writer = asyncio.ensure_future(self._write(conn))
@@ -221,6 +232,7 @@ class BybitStream(SocketFaults):
         return self.url
 
     async def stop(self) -> None:
+        await self.public.stop()
         for task in list(self._tasks):
             task.cancel()
         self.cut_stalled()

@@ -97,6 +97,11 @@ class BinanceAdapter:
     async def server_time_ms(self, client: Any) -> int:
         return int(await client.fetch_time())
 
+    async def watch_marks(self, client: Any, symbols: list[str]) -> dict[str, Decimal]:
+        # markPriceUpdate events (`<symbol>@markPrice@1s`, every second) carry the mark in `p`.
+        await client.watch_mark_prices(symbols)
+        return ccxt_common.marks_from_tickers(ccxt_common.cached_tickers(client, symbols), "p")
+
     def weight(self, call: str) -> int:
         return limits.WEIGHTS.get(call, limits.DEFAULT_WEIGHT)
 

@@ -92,6 +92,11 @@ class BybitAdapter:
     async def server_time_ms(self, client: Any) -> int:
         return int(await client.fetch_time())
 
+    async def watch_marks(self, client: Any, symbols: list[str]) -> dict[str, Decimal]:
+        # `tickers.<symbol>` (snapshot, then deltas ccxt merges into `info`) carry `markPrice`.
+        await client.watch_tickers(symbols)
+        return ccxt_common.marks_from_tickers(ccxt_common.cached_tickers(client, symbols), "markPrice")
+
     def weight(self, call: str) -> int:
         return 1
 
