@@ -37,6 +37,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "Resume copying, globally or for one follower, after halt or reduce-only."),
     "aum": ("bot.commands.aum",
             "Leads ranked by AUM with returns, drawdown, win rate, copier PnL and slippage."),
+    "follower": ("bot.commands.follower",
+                 "Add, change, pause, resume or remove a follower of a running daemon (docs/config.md)."),
     "bench": ("bot.bench.cli",
               "Benchmark copy lag and fan-out on the local exchange against a polling copier."),
 }  # fmt: skip

@@ -43,7 +43,7 @@ from bot.aum.slippage import SlippageBook
 from bot.aum.stats import lead_stats, lead_trades
 from bot.core.rounding import dec
 from bot.core.sizing import Sizing, base_ratio
-from bot.core.types import ZERO, Side
+from bot.core.types import ZERO, Side, TradingState
 
 log = structlog.get_logger("copybot.aum")
 
@@ -164,6 +164,38 @@ class AumService:
             total += base_ratio(sizing, lead_after=qty, price=price, follower_equity=f.balance.equity,
                                 lead_equity=self.view.leads[lead].equity)  # fmt: skip
         return total
+
+    # -- followers joining and leaving at run time (bot/service/membership.py) ----------------
+
+    def forget(self, follower: str) -> None:
+        """A follower left or its sizing changed: the next pass reads its sizing afresh."""
+        state = self._state
+        for key in [k for k in state.configured if k[0] == follower]:
+            state.configured.pop(key, None)
+            state.admissions.pop(key, None)
+
+    def preview_join(
+        self,
+        follower: str,
+        sizings: dict[str, Sizing],
+        equity: Decimal,
+        before: Sequence[FollowerCapital] = (),
+    ) -> list[Admission]:
+        """What each lead's cap would admit of a joiner's capital, admitted after the current
+        followers (and `before`, joiners ahead of it in the same change)."""
+        out = []
+        for lead, sizing in sizings.items():
+            joiner = FollowerCapital(
+                follower, lead, sizing.allocation, equity, TradingState.ACTIVE, len(sizings)
+            )
+            capitals = [
+                *self._capitals(lead, configured=True),
+                *(c for c in before if c.lead == lead),
+                joiner,
+            ]
+            admissions = admit(lead, capitals, self.effective_cap(lead), lead_equity=self._lead_equity(lead))
+            out.append(admissions[-1])
+        return out
 
     # -- passes -------------------------------------------------------------------------------
 

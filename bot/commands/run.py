@@ -70,11 +70,14 @@ def run(args: argparse.Namespace) -> int:
     check_secrets(cfg)
     if cfg.api.enabled:
         check_port(cfg.api.host, cfg.api.port if args.api_port is None else args.api_port)
+    from bot.config.models import load_config
     from bot.service.app import Daemon
     from bot.service.logs import configure_logging
 
     configure_logging(cfg.logging.level, json=cfg.logging.json_output, cache=True)
-    return _run_loop(Daemon(cfg, api_port=args.api_port))
+    path = args.config
+    # SIGHUP re-reads the file (bot/service/membership.py); a secret missing then is the reload's error.
+    return _run_loop(Daemon(cfg, api_port=args.api_port, load_config=lambda: load_config(path)))
 
 
 def _run_loop(daemon: Daemon) -> int:

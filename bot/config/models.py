@@ -80,6 +80,11 @@ class SizingConfig(_Model):
 class FollowConfig(_Model):
     lead: str
     sizing: SizingConfig
+    # What a follower gets of the lead's positions when it joins or leaves while the daemon runs
+    # (docs/config.md, "Followers joining and leaving").
+    on_join: Literal["copy_open", "new_only"] = "copy_open"
+    join_max_adverse_bps: NonNegative | None = None  # copy_open: skip a position this far past its entry
+    on_leave: Literal["close", "keep", "follow_exits"] = "keep"
 
 
 class FollowerConfig(_Model):
@@ -283,6 +288,15 @@ class AppConfig(_Model):
             register_url_parts(url)
             targets.append((url, target.min_severity))
         return targets
+
+    def with_followers(self, followers: list[dict[str, Any]], source: str | None = None) -> AppConfig:
+        """This config with another followers list, validated exactly as at start (ConfigError with
+        each key path); the rest of the config, the environment and the base folder are kept."""
+        data = self.model_dump(mode="json", by_alias=True)
+        data["followers"] = followers
+        config = parse_config(data, source or self._source, allow_embedded_sim=True, env=self._env)
+        config._base_dir = self._base_dir
+        return config
 
     def with_sim_urls(self, venue: str, rest_url: str, ws_url: str) -> AppConfig:
         """A copy with a sim venue pointed at a local exchange started by the caller (the demo)."""

@@ -186,6 +186,8 @@ class ReasonCode(StrEnum):
     NO_MARK = "no_mark"
     NO_PRICE = "no_price"
     PORTFOLIO_STOP = "portfolio_stop"  # closing everything after the stop
+    NOT_JOINED = "not_joined"  # a lead position held when the follower joined (bot.core.join_leave)
+    LEAVING = "leaving"  # the follower is leaving: it closes, or copies exits only
 
 
 class Reason(NamedTuple):

@@ -65,8 +65,21 @@ UPDATE follower_state SET code = CASE
   ELSE 'operator' END;
 """
 
+# v3: followers joining and leaving while the daemon runs (bot/journal/membership.py): who changed
+# what and when, the runtime changes that outlive a restart, and the lead positions a follower
+# does not copy (joined with new_only, or refused by the join price guard).
+_V3 = """
+CREATE TABLE membership_changes(id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, follower TEXT NOT NULL,
+  action TEXT NOT NULL, actor TEXT NOT NULL, detail TEXT);
+CREATE INDEX membership_by_follower ON membership_changes(follower, ts);
+CREATE TABLE follower_overrides(follower TEXT PRIMARY KEY, action TEXT NOT NULL, config TEXT,
+  file_hash TEXT NOT NULL, on_leave TEXT, actor TEXT NOT NULL, updated_ts INTEGER NOT NULL);
+CREATE TABLE follow_holds(follower TEXT NOT NULL, lead TEXT NOT NULL, symbol TEXT NOT NULL,
+  reason TEXT NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (follower, lead, symbol));
+"""
+
 # MIGRATIONS[n] takes the schema from user_version n to n + 1. Append, never edit.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 
 
 class JournalError(Exception):

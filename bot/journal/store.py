@@ -23,6 +23,7 @@ from typing import Any
 from bot.core.redaction import redact_text
 from bot.core.trading_state import StateCode
 from bot.core.types import FINAL_STATUSES, Decision, Intent, LeadFill, OrderOutcome, TradingState
+from bot.journal.membership import MembershipRecords
 from bot.journal.schema import (
     AumPoint,
     CopiedFill,
@@ -40,7 +41,7 @@ from bot.journal.schema import (
     outcome_from_row,
     settled_fill_from_row,
 )
-from bot.journal.writer import BATCH_ROWS, JournalBase, JournalClosed
+from bot.journal.writer import BATCH_ROWS, JournalClosed
 
 __all__ = ["BATCH_ROWS", "Journal", "JournalClosed", "JournalError"]
 
@@ -89,7 +90,7 @@ def _planned_ids(disposition: str) -> list[str]:
     return [c for c in disposition.removeprefix("planned: ").split(" ", 1)[0].split(",") if c]
 
 
-class Journal(JournalBase):
+class Journal(MembershipRecords):
     # ------------------------------------------------------------ lead fills and cursors
 
     def record_lead_fill(self, fill: LeadFill, status: str, note: str | None = None) -> None:

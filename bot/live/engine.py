@@ -77,6 +77,9 @@ class Engine:
         self.feeds: dict[str, LeadFeed] = {}
         self.followers: dict[str, FollowerRuntime] = {}
         self.followers_of: dict[str, list[FollowerRuntime]] = {}
+        # Followers leaving with on_leave close / follow_exits: still fed the lead's fills until
+        # flat, but no longer counted as followers (AUM, fan-out ranks). bot/live/membership.py.
+        self.departing_of: dict[str, list[FollowerRuntime]] = {}
         # The latest price per unified symbol, whichever venue said it (mark feeds, lead fills,
         # snapshots); a symbol listed under one name on two venues shares it. `venue_marks` keeps
         # each venue's feed apart (LeadView prefers the follower's own venue's).
@@ -188,11 +191,18 @@ class Engine:
             self._start_feed(lead)
 
     def _add_follower(self, cfg: FollowerConf) -> None:
+        follower = self.build_follower(cfg, self.follower_settings[cfg.id])
+        self.followers[cfg.id] = follower
+        for link in cfg.follows:
+            self.followers_of[link.lead].append(follower)
+
+    def build_follower(self, cfg: FollowerConf, settings: FollowerSettings) -> FollowerRuntime:
+        """A follower's runtime and client, not yet fed any fill (start-up, or a join at run time:
+        bot/live/membership.py)."""
         venue = self.venues[cfg.venue]
         # A follower's client waits at most order_timeout_ms: past that, an order is ambiguous and
         # is settled by looking it up.
         client = self._client(venue, cfg.id, timeout_ms=self.cfg.executor.order_timeout_ms)
-        settings = self.follower_settings[cfg.id]
         ex = self.cfg.executor
         follower = FollowerRuntime(
             settings=settings,
@@ -223,9 +233,7 @@ class Engine:
         follower.ratios = {
             (lead, symbol): ratio for (lead, symbol), ratio in self.journal.load_ratios(cfg.id).items()
         }
-        self.followers[cfg.id] = follower
-        for link in cfg.follows:
-            self.followers_of[link.lead].append(follower)
+        return follower
 
     async def resync_follower(self, follower: FollowerRuntime) -> None:
         """Adopt the venue's positions and equity as the truth: the follower's ledger is rebased
@@ -315,6 +323,8 @@ class Engine:
         self.lags.fill_seen(fill, self.cfg.lead(fill.lead).venue)
         work = FillWork(fill, applied.before, applied.after, applied.new_entry, lead.equity)
         followers = self.followers_of[fill.lead]
+        if self.departing_of.get(fill.lead):
+            followers = followers + self.departing_of[fill.lead]
         by_id = {f.id: f for f in followers}
         for rank, follower_id in enumerate(fanout_order(list(by_id), fill.trade_id), start=1):
             by_id[follower_id].submit(seen_by(by_id[follower_id], work))

@@ -21,6 +21,7 @@ import structlog
 
 from bot.core import clientid, planner, risk
 from bot.core.errors import ErrorKind
+from bot.core.join_leave import exits_only, reopened
 from bot.core.risk import FollowerRiskState
 from bot.core.sizing import base_ratio, next_ratio, target_position
 from bot.core.trading_state import StateChange, StateCode
@@ -94,6 +95,12 @@ class FollowerRuntime:
     failures: deque[float] = field(default_factory=deque)  # monotonic times of failed batches
     retry_pending: bool = False
     entry_retry: EntryRetry = field(default_factory=EntryRetry)  # short IOC entries, tried again soon
+    # Joining and leaving while the daemon runs (bot.core.join_leave, bot/live/membership.py):
+    # (lead, symbol) -> why a lead position held at the join is not copied until the lead closes or
+    # reopens it; and, once leaving, "close" (target zero) or "follow_exits" (reductions only).
+    holds: dict[tuple[str, str], str] = field(default_factory=dict)
+    on_hold_cleared: Callable[[FollowerRuntime, str, str], None] = lambda *a: None
+    leaving: str | None = None
 
     @property
     def id(self) -> str:
@@ -136,6 +143,8 @@ class FollowerRuntime:
         market = self.markets[symbol]
         if self.closing_reason:
             return ZERO, Reason(ReasonCode.PORTFOLIO_STOP, self.closing_reason)
+        if self.leaving == "close":
+            return ZERO, Reason(ReasonCode.LEAVING, "leaving: closing the copied positions")
         limits = self.settings.limits
         if symbol in limits.symbols_deny:
             return ZERO, Reason(ReasonCode.SYMBOL_DENIED, f"symbol_denied: {symbol} is in symbols_deny")
@@ -145,12 +154,21 @@ class FollowerRuntime:
             )
         parts = []
         lead_cs = Decimal(1)
+        held = None
         for lead in self.settings.sizings:
             ratio = self.ratios.get((lead, symbol), ZERO)
+            if (lead, symbol) in self.holds:
+                ratio, held = ZERO, self.holds[(lead, symbol)]
             parts.append((ratio, self.engine.lead_position(lead, symbol)))
             lead_cs = self.engine.lead_contract_size(lead, symbol)
         raw = target_position(parts, market, lead_contract_size=lead_cs)
         clipped, text = risk.clip_target(raw, symbol, self.risk_state(), self.settings.limits, market)
+        if self.leaving == "follow_exits":
+            limited = exits_only(clipped, self.position(symbol))
+            if limited != clipped:
+                return limited, Reason(ReasonCode.LEAVING, "leaving: only the lead's exits are copied")
+        if held is not None and not text:
+            return clipped, Reason(ReasonCode.NOT_JOINED, held)
         return clipped, Reason(ReasonCode.MAX_POSITION_NOTIONAL, text) if text else None
 
     # -- the worker ------------------------------------------------------------------------------
@@ -233,6 +251,9 @@ class FollowerRuntime:
             if isinstance(work, FillWork):
                 fill = work.fill
                 key = (fill.lead, fill.symbol)
+                if key in self.holds and reopened(work.lead_before, work.lead_after):
+                    del self.holds[key]  # the lead closed or reopened what it held at the join
+                    self.on_hold_cleared(self, fill.lead, fill.symbol)
                 if fill.lead in self.settings.sizings:
                     self.ratios[key] = next_ratio(
                         self.settings.sizings[fill.lead],

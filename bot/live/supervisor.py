@@ -150,6 +150,13 @@ class Supervisor:
     def task(self, name: str) -> asyncio.Task[None] | None:
         return self._tasks.get(name)
 
+    async def retire(self, name: str) -> None:
+        """Stop task `name` for good and forget it (a follower that left): neither dead nor listed."""
+        await self.stop([name])
+        self._tasks.pop(name, None)
+        self.workers.pop(name, None)
+        self._stopped.discard(name)
+
     async def stop(self, names: list[str] | None = None) -> None:
         """Cancel the named tasks (all when None) and wait for them."""
         if names is None:

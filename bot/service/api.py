@@ -17,12 +17,14 @@ from bot.core.types import TradingState
 from bot.service.aum_routes import aum_routes
 from bot.service.auth import bearer_ok
 from bot.service.dashboard import install_dashboard
+from bot.service.membership_routes import membership_routes
 from bot.service.status import snapshot
 
 if TYPE_CHECKING:
     from bot.aum.service import AumService
     from bot.journal.store import Journal
     from bot.live.engine import Engine
+    from bot.service.membership import Membership
 
 log = structlog.get_logger("copybot.api")
 
@@ -44,7 +46,13 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 
 def build_app(
-    engine: Engine, aum: AumService, token: str | None, *, journal: Journal, host: str = "127.0.0.1"
+    engine: Engine,
+    aum: AumService,
+    token: str | None,
+    *,
+    journal: Journal,
+    host: str = "127.0.0.1",
+    membership: Membership | None = None,
 ) -> web.Application:
     async def healthz(_: web.Request) -> web.Response:
         return _json({"ok": True})
@@ -103,13 +111,23 @@ def build_app(
     app.router.add_post("/control/{action}", control)
     app.router.add_routes(aum_routes(aum))
     install_dashboard(app, engine, aum, journal, token=token, host=host)
+    if membership is not None:  # followers joining and leaving at run time (same token)
+        app.router.add_routes(membership_routes(membership, token))
     return app
 
 
 async def start_api(
-    engine: Engine, aum: AumService, host: str, port: int, token: str | None, *, journal: Journal
+    engine: Engine,
+    aum: AumService,
+    host: str,
+    port: int,
+    token: str | None,
+    *,
+    journal: Journal,
+    membership: Membership | None = None,
 ) -> web.AppRunner:
-    runner = web.AppRunner(build_app(engine, aum, token, journal=journal, host=host), access_log=None)
+    app = build_app(engine, aum, token, journal=journal, host=host, membership=membership)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

@@ -23,7 +23,9 @@ from bot.live.upkeep import run_upkeep
 from bot.service.alerts import AlertSink
 from bot.service.api import bound_port, start_api
 from bot.service.daily import DailySummary
+from bot.service.membership import Membership
 from bot.service.notify import Notifications
+from bot.service.roster import Effective, RosterError, effective
 from bot.service.sdnotify import Notifier, WatchdogPinger
 from bot.service.wiring import follower_settings
 
@@ -78,11 +80,14 @@ class Daemon:
         sim_urls: tuple[str, str] | None = None,
         api_port: int | None = None,
         on_ready: Callable[[Daemon], None] | None = None,
+        load_config: Callable[[], AppConfig] | None = None,
     ) -> None:
         self.cfg = cfg
         self.sim_urls = sim_urls
         self.api_port = api_port
         self.on_ready = on_ready
+        self.load_config = load_config  # re-reads the config file on SIGHUP (bot/service/membership.py)
+        self.membership: Membership | None = None
         self.stop_event = asyncio.Event()
         self.journal: Journal | None = None
         self.engine: Engine | None = None
@@ -133,7 +138,12 @@ class Daemon:
                 loop.add_signal_handler(sig, self.request_stop, sig.name)
             except (NotImplementedError, RuntimeError):  # not the main thread (tests)
                 pass
+        try:  # from the first moment: SIGHUP's default action would end the process
+            loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        except (NotImplementedError, RuntimeError):
+            pass
         journal = self.journal = Journal.open(journal_path(self.cfg))
+        start = self._start_config(journal)
         url = self.cfg.webhook_url()
         alerts_cfg = self.cfg.alerts
         notifications = Notifications(
@@ -145,9 +155,9 @@ class Daemon:
         alerts.start()
         slippage = SlippageBook()  # the engine records each follower fill; the AUM report reads it
         engine = Engine(
-            self.cfg,
+            start.cfg,
             journal,
-            follower_settings(self.cfg),
+            follower_settings(start.cfg),
             slippage=slippage,
             sim_urls=self.sim_urls,
             alerts=alerts,
@@ -165,10 +175,20 @@ class Daemon:
         self.notifier.status("starting: loading markets and account state")
         try:
             await engine.start()
+            membership = self.membership = Membership(
+                engine, aum, journal, self.cfg, start, load_file=self.load_config, aum_settings=aum_settings
+            )
+            membership.restore(start)  # before any fill is processed: no await since engine.start()
             if self.cfg.api.enabled:
                 port = self.cfg.api.port if self.api_port is None else self.api_port
                 self.api_runner = await start_api(
-                    engine, aum, self.cfg.api.host, port, self.cfg.api_token(), journal=journal
+                    engine,
+                    aum,
+                    self.cfg.api.host,
+                    port,
+                    self.cfg.api_token(),
+                    journal=journal,
+                    membership=membership,
                 )
                 self.bound_api_port = bound_port(self.api_runner)
                 log.info("api_listening", host=self.cfg.api.host, port=self.bound_api_port)
@@ -197,6 +217,7 @@ class Daemon:
                 daily = DailySummary(journal, list(engine.leads), alerts_cfg.daily_summary_utc,
                                      notifications.send_text)  # fmt: skip
                 engine.supervisor.spawn("daily-summary", daily.run)
+            engine.supervisor.spawn("membership", membership.run)
             pinger = WatchdogPinger(self.notifier)
             # The pinger returns at once without a notify socket: not a task to supervise then.
             engine.add_task(
@@ -218,6 +239,29 @@ class Daemon:
             self.notifier.close()
             log.info("stopped", drained=drained)
         return 0
+
+    def request_reload(self) -> None:
+        """SIGHUP (`systemctl reload`): re-read the config file and apply its followers."""
+        if self.membership is None:
+            log.warning("reload_ignored", reason="the daemon is still starting")
+            return
+        self.membership.request_reload()
+
+    def _start_config(self, journal: Journal) -> Effective:
+        """The file plus the runtime changes still valid (bot.service.roster); the file alone when
+        those cannot be applied."""
+        try:
+            return effective(self.cfg, journal.overrides())
+        except RosterError as exc:
+            log.error("runtime_changes_not_applied", error=str(exc))
+            journal.record_event("runtime_changes_not_applied", "config", {"error": str(exc)})
+            return Effective(self.cfg)
+
+    async def reload(self, new_file: AppConfig | None = None, actor: str = "reload") -> dict[str, Any]:
+        """What SIGHUP does (bot.service.membership.Membership.reload): apply the config file's
+        followers to the running daemon, all or nothing. `new_file` replaces reading the file."""
+        assert self.membership is not None, "the daemon is not running"
+        return await self.membership.reload(new_file, actor)
 
     async def _wait_streams_live(self, timeout: float) -> None:
         assert self.engine is not None

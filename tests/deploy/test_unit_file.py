@@ -96,6 +96,7 @@ def test_service_lifecycle_directives() -> None:
     assert values("Unit", "StartLimitIntervalSec")
     assert values("Unit", "StartLimitBurst")
     assert values("Service", "ExecStart") == [f"{PROD_EXEC} run --config /etc/copybot/config.yaml"]
+    assert values("Service", "ExecReload") == ["/bin/kill -HUP $MAINPID"]  # config reload: SIGHUP
 
 
 def test_stop_timeout_leaves_room_for_the_drain() -> None:
