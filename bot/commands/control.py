@@ -18,6 +18,9 @@ from bot.commands.common import CommandError
 from bot.core.rounding import shown
 
 DEFAULT_API = "http://127.0.0.1:8787"
+_CREDENTIAL_FILE_HELP = (
+    "file holding the API token (default: $COPYBOT_API_TOKEN, or $CREDENTIALS_DIRECTORY/api-token)"
+)
 
 
 def add_arguments_for(name: str, parser: argparse.ArgumentParser) -> None:
@@ -26,14 +29,22 @@ def add_arguments_for(name: str, parser: argparse.ArgumentParser) -> None:
     )
     if name == "status":
         parser.add_argument("--json", action="store_true", help="print the daemon's /status JSON as is")
+        parser.add_argument("--token-file", default=None,
+                            help=f"{_CREDENTIAL_FILE_HELP}; needed only beyond loopback")  # fmt: skip
         return
     parser.add_argument("--follower", default=None, help="act on this follower only (default: globally)")
     parser.add_argument("--reason", default=None, help="recorded with the state change and in the alert")
-    parser.add_argument(
-        "--token-file",
-        default=None,
-        help="file holding the API token (default: $COPYBOT_API_TOKEN, or $CREDENTIALS_DIRECTORY/api-token)",
-    )
+    parser.add_argument("--token-file", default=None, help=_CREDENTIAL_FILE_HELP)
+
+
+def _optional_token(args: argparse.Namespace) -> str | None:
+    """The token when one is given (reads beyond loopback need it), else None."""
+    try:
+        return _token(args)
+    except CommandError:
+        if args.token_file:
+            raise  # named but unreadable: say so
+        return None
 
 
 def _token(args: argparse.Namespace) -> str:
@@ -98,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"--api {args.api}: expected an http:// or https:// URL, e.g. {DEFAULT_API}")
     try:
         if args.command == "status":
-            code, body = _request(f"{base}/status")
+            code, body = _request(f"{base}/status", token=_optional_token(args))
             if code != 200:
                 raise CommandError(f"{base}/status answered HTTP {code}: {body.get('error', body)}")
             if args.json:

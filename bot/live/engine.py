@@ -16,19 +16,20 @@ from collections import deque
 from collections.abc import Mapping
 from decimal import Decimal
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
 from bot.core.fanout import fanout_order
 from bot.core.trading_state import StateChange, StateCode
-from bot.core.types import ZERO, Decision, Intent, LeadFill, OrderOutcome, Reason, TradingState
+from bot.core.types import ZERO, LeadFill, TradingState
 from bot.live import stops
 from bot.live.budget import paced
 from bot.live.config_view import EngineConf, FollowerConf
 from bot.live.copy_lag import CopyLags
 from bot.live.executor import ExecSettings, OrderPlacer
 from bot.live.follower import FollowerRuntime
+from bot.live.follower_events import FollowerEvents
 from bot.live.lead_feed import FeedSettings, LeadFeed
 from bot.live.lead_state import LeadRuntime
 from bot.live.lead_view import LeadView, seen_by
@@ -42,16 +43,6 @@ from bot.live.venue_runtime import Venue
 from bot.live.work import FillWork, FollowerSettings
 
 log = structlog.get_logger("copybot.engine")
-
-
-class Observer(Protocol):
-    """Sees every risk decision and order outcome (the demo, the benchmark, tests)."""
-
-    def on_decision(self, follower: str, decision: Decision) -> None: ...
-    def on_denied(self, follower: str, reason: Reason) -> None: ...
-    def on_outcome(
-        self, follower: str, intent: Intent, outcome: OrderOutcome, sent_ns: int, acked_ns: int
-    ) -> None: ...
 
 
 class Engine:
@@ -96,8 +87,13 @@ class Engine:
         self._tasks: list[asyncio.Task[Any]] = []
         self.kill_file_seen = False
         self.stopping = False
-        self.observers: list[Observer] = []
         self.lags = CopyLags(self.metrics, lambda venue: self.venues[venue].clock)
+        self.events = FollowerEvents(
+            self.metrics, self.lags, slippage, self.supervisor,
+            venue_of=lambda fid: self.cfg.follower(fid).venue,
+            after_fill=lambda follower: stops.check(self, follower),
+        )  # fmt: skip
+        self.observers = self.events.observers
 
     @property
     def last_copy_lag_ms(self) -> float | None:
@@ -224,10 +220,10 @@ class Engine:
                 clock=venue.clock,
             ),
             request_state=self.set_follower_state,
-            on_outcome=self._on_outcome,
-            on_decision=self._on_decision,
-            on_denied=self._on_denied,
-            on_batch_failed=self._on_batch_failed,
+            on_outcome=self.events.outcome,
+            on_decision=self.events.decision,
+            on_denied=self.events.denied,
+            on_batch_failed=self.events.batch_failed,
             on_batch_ok=lambda f: self.supervisor.succeeded(f"follower:{f.id}"),
         )
         follower.ratios = {
@@ -335,43 +331,6 @@ class Engine:
         log.info("lead_fill", lead=fill.lead, trade_id=fill.trade_id, symbol=fill.symbol,
                  side=fill.side.value, qty=str(fill.qty), price=str(fill.price), source=fill.source,
                  position=str(applied.after), followers=len(followers))  # fmt: skip
-
-    def _on_outcome(
-        self, follower: FollowerRuntime, intent: Intent, outcome: OrderOutcome, sent_ns: int, acked_ns: int
-    ) -> None:
-        self.metrics.orders.labels(outcome.status).inc()
-        self.lags.order_done(intent, outcome, self.cfg.follower(follower.id).venue, sent_ns, acked_ns)
-        if outcome.filled_qty > 0 and outcome.avg_price is not None and intent.ref_price > 0:
-            record = self.slippage.record_fill(
-                lead=intent.lead,
-                trigger=intent.trigger,
-                follower=follower.id,
-                symbol=intent.symbol,
-                side=intent.side,
-                lead_price=intent.ref_price,
-                avg_price=outcome.avg_price,
-                qty=outcome.filled_qty,
-                rank=follower.fanout_rank.get(intent.trigger, 0),
-            )
-            self.metrics.slippage.labels(intent.lead).observe(float(record.bps))
-        if outcome.filled_qty > 0:
-            stops.check(self, follower)  # its equity moved by the fee and the price
-        for observer in self.observers:
-            observer.on_outcome(follower.id, intent, outcome, sent_ns, acked_ns)
-
-    def _on_decision(self, follower: FollowerRuntime, decision: Decision) -> None:
-        if decision.code is not None:
-            self.metrics.denials.labels(decision.code.value).inc()
-        for observer in self.observers:
-            observer.on_decision(follower.id, decision)
-
-    def _on_denied(self, follower: FollowerRuntime, reason: Reason) -> None:
-        self.metrics.denials.labels(reason.code.value).inc()
-        for observer in self.observers:
-            observer.on_denied(follower.id, reason)
-
-    def _on_batch_failed(self, follower: FollowerRuntime, exc: BaseException, symbols: list[str]) -> None:
-        self.supervisor.failed(f"follower:{follower.id}", exc, follower=follower.id, symbols=symbols)
 
     def _on_feed_event(self, kind: str, detail: dict[str, Any]) -> None:
         if kind in ("stream_down", "stream_stale"):

@@ -1,9 +1,10 @@
 """HTTP status, metrics and control API (aiohttp), bound to loopback by default, and the
 dashboard (bot.service.dashboard, docs/dashboard.md).
 
-Reads are open; control (halt, reduce-only, resume) needs `Authorization: Bearer <token>` with the
-token from a credential. Without a configured token the control endpoints refuse everything with
-403 (control disabled), distinct from the 401 of a missing or wrong token."""
+Control (halt, reduce-only, resume) needs `Authorization: Bearer <token>` with the token from a
+credential; without a configured token the control endpoints refuse everything with 403 (control
+disabled), distinct from the 401 of a missing or wrong token. Reads are open on loopback; beyond it
+every route needs the token too (bot.service.auth.reads_need_token)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from aiohttp import web
 
 from bot.core.types import TradingState
 from bot.service.aum_routes import aum_routes
-from bot.service.auth import bearer_ok
+from bot.service.auth import bearer_ok, reads_need_token
 from bot.service.dashboard import install_dashboard
 from bot.service.membership_routes import membership_routes
 from bot.service.status import snapshot
@@ -39,6 +40,7 @@ CONTROL_DISABLED = (
     "control is disabled: the daemon has no api.token configured (docs/config.md, api); "
     "set one and restart it to use halt, reduce-only and resume"
 )
+_CONTROL_FIELDS = frozenset({"follower", "reason"})
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -96,14 +98,20 @@ def build_app(
             body = await request.json() if request.can_read_body else {}
         except json.JSONDecodeError:
             return _json({"error": "body must be JSON"}, 400)
-        follower = body.get("follower") if isinstance(body, dict) else None
-        reason = (body.get("reason") if isinstance(body, dict) else None) or f"operator: {action}"
+        if not isinstance(body, dict):
+            return _json({"error": "body must be a JSON object"}, 400)
+        if unknown := sorted(set(body) - _CONTROL_FIELDS):
+            return _json({"error": f"unknown field(s) {unknown}: use {sorted(_CONTROL_FIELDS)}"}, 400)
+        if any(body.get(k) is not None and not isinstance(body[k], str) for k in _CONTROL_FIELDS):
+            return _json({"error": "follower and reason must be strings"}, 400)
+        follower = body.get("follower")
+        reason = body.get("reason") or f"operator: {action}"
         if follower is not None and follower not in engine.followers:
             return _json({"error": f"unknown follower {follower!r}"}, 404)
         engine.set_state(_ACTIONS[action], f"operator: {reason}", follower)
         return _json({"ok": True, "action": action, "follower": follower, "state": _ACTIONS[action].value})
 
-    app = web.Application()
+    app = web.Application(middlewares=[reads_need_token(token, host)])
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

@@ -206,7 +206,8 @@ def test_help_imports_nothing_heavy_and_each_control_command_has_only_its_option
     _, halt_help, _ = copybot("halt", "--help")
     assert "--json" in status_help
     assert "--follower" not in status_help
-    assert "--token-file" not in status_help
+    assert "--reason" not in status_help
+    assert "needed only beyond loopback" in status_help
     assert "--follower" in halt_help
     assert "--token-file" in halt_help
     assert "--json" not in halt_help

@@ -116,16 +116,22 @@ async def test_document_is_status_with_every_follower_outcome_per_lead_fill(harn
         assert secret not in body
 
 
-async def test_data_needs_the_token_when_the_api_listens_beyond_loopback(harness: Harness) -> None:
+async def test_beyond_loopback_every_route_with_data_needs_the_token(harness: Harness) -> None:
     h = harness
     h.env["DASH_TOKEN"] = token = "t0k3n-" + "x" * 30
     h.build_config([follower("f1", {"mode": "equity_ratio"})],
                    api={"host": "0.0.0.0", "token": {"env": "DASH_TOKEN"}})  # fmt: skip
     await h.start_daemon()
     assert (await _get(h, "/dashboard"))[0] == 200  # the page carries no data: it asks for the token
-    for path in ("/dashboard/state", "/dashboard/events"):
-        assert (await _get(h, path))[0] == 401
-        assert (await _get(h, path, headers={"Authorization": "Bearer wrong"}))[0] == 401
+    assert (await _get(h, "/dashboard/static/dashboard.js"))[0] == 200
+    # Every route with data, reads included: balances and positions are private beyond loopback.
+    private = ("/dashboard/state", "/dashboard/events", "/status", "/metrics", "/aum", "/healthz",
+               "/readyz", "/followers/changes")  # fmt: skip
+    for path in private:
+        assert (await _get(h, path))[0] == 401, path
+        assert (await _get(h, path, headers={"Authorization": "Bearer wrong"}))[0] == 401, path
+    for path in ("/status", "/metrics", "/aum"):
+        assert (await _get(h, path, headers={"Authorization": f"Bearer {token}"}))[0] == 200, path
     status, _, body = await _get(h, "/dashboard/state", headers={"Authorization": f"Bearer {token}"})
     assert status == 200
     assert token not in body

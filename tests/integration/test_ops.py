@@ -60,6 +60,11 @@ async def test_control_api_token_and_metrics(harness: Harness, tmp_path: Path) -
         await wait_for(lambda: get_json(f"{base}/readyz")[0] == 200, 30, "ready")
         assert request(f"{base}/control/halt", method="POST", body={})[0] == 401
         assert request(f"{base}/control/halt", method="POST", token="wrong", body={})[0] == 401
+        # Bad bodies are refused with what is wrong, and change nothing.
+        for bad in ({"follower": "f1", "folower": "f1"}, {"follower": 7}, ["f1"]):
+            code, body = request(f"{base}/control/halt", method="POST", token=TOKEN, body=bad)
+            assert code == 400, (bad, body)
+        assert get_json(f"{base}/status")[1]["followers"]["f1"]["state"] == "ACTIVE"
         code, body = request(f"{base}/control/halt", method="POST", token=TOKEN, body={"follower": "f1"})
         assert code == 200, body
         assert get_json(f"{base}/status")[1]["followers"]["f1"]["state"] == "HALTED"
