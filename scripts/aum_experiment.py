@@ -178,10 +178,18 @@ def total_ratio(engine: Engine, entry: bool) -> Decimal:
     return total
 
 
+def progress(text: str) -> None:
+    """On stderr, so the report on stdout stays clean to redirect."""
+    print(f"aum experiment: {text}", file=sys.stderr, flush=True)
+
+
 async def run_script(engine: Engine, aum: AumService, client: Any, phase: Phase, *, capped: bool) -> None:
     collector = Collector()
     engine.observers.append(collector)
-    for side, reduce_only in SCRIPT:
+    for step, (side, reduce_only) in enumerate(SCRIPT, start=1):
+        progress(
+            f"{phase.name}: lead order {step}/{len(SCRIPT)} ({side}{', reduce-only' if reduce_only else ''})"
+        )
         if capped:  # what the upkeep pass does, right before the entry it protects
             await aum.refresh_capacity()
             aum.apply_cap()
@@ -232,6 +240,7 @@ async def experiment(args: argparse.Namespace, tmp: Path) -> list[Phase]:
         journal = tmp / f"journal-{n}.sqlite"
         try:
             await client.load_markets()
+            progress(f"starting the daemon with {n} followers")
             daemon, task = await start_daemon(app_config(sim, accounts, names, journal, None))
             assert daemon.engine is not None
             assert daemon.aum is not None
@@ -243,6 +252,7 @@ async def experiment(args: argparse.Namespace, tmp: Path) -> list[Phase]:
             if n == args.large:
                 # The operator turns the cap on: same accounts and journal, a restarted daemon.
                 await asyncio.sleep(PAUSE_S)
+                progress(f"restarting the daemon with {n} followers and the AUM cap")
                 daemon, task = await start_daemon(
                     app_config(sim, accounts, names, journal, args.max_slippage_bps)
                 )

@@ -234,6 +234,9 @@ async def run_copybot(*, http: aiohttp.ClientSession, admin: Admin, urls: Urls,
         since_ns = time.time_ns()
         by_id = {a.id: a for a in accounts}
         for i in range(fills):
+            if i and i % 10 == 0:  # on stderr: the report on stdout stays clean
+                print(f"copybot bench:   {followers} follower(s): lead fill {i}/{fills}", file=sys.stderr,
+                      flush=True)  # fmt: skip
             side = "buy" if i % 2 == 0 else "sell"
             placed_ns = time.time_ns()
             await client.create_order(SYMBOL, "market", side, str(LEAD_QTY))

@@ -16,12 +16,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from bot.aum.definition import RANK_COLUMNS
 from bot.aum.report import journal_report
-
-HELP = "Leads ranked by AUM with returns, drawdown, win rate, copier PnL and projected slippage."
+from bot.commands.common import CommandError
 
 DEFAULT_API = "http://127.0.0.1:8787"
 _PERCENT = {"return_7d", "return_30d", "return_90d", "return_all", "max_drawdown", "win_rate"}
@@ -43,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def fetch_report(api: str, by: str) -> dict[str, Any]:
+    if not api.startswith(("http://", "https://")):
+        raise CommandError(f"--api {api}: expected an http:// or https:// URL, e.g. {DEFAULT_API}")
     url = f"{api.rstrip('/')}/aum?{urllib.parse.urlencode({'by': by})}"
     req = urllib.request.Request(url)  # noqa: S310 - operator-given API URL
     try:
@@ -58,43 +60,64 @@ def fetch_report(api: str, by: str) -> dict[str, Any]:
 def report_from_journal(path: str, by: str, *, now_ms: int | None = None) -> dict[str, Any]:
     from bot.journal.store import Journal  # the daemon's writer; only needed offline
 
+    # Opening a journal creates it (and its folders): a mistyped path must be an error, not a new
+    # empty journal next to the real one.
+    if not Path(path).is_file():
+        raise CommandError(f"no journal at {path} (the daemon's journal.path; see copybot check-config)")
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     with Journal.open(path) as journal:
         return journal_report(journal, by, now_ms=now_ms, source=f"journal {path}")
+
+
+def _fixed(value: Any, places: int, suffix: str = "") -> str:
+    amount = Decimal(value).quantize(Decimal(1).scaleb(-places))
+    return f"{abs(amount) if amount == 0 else amount:,.{places}f}{suffix}"  # never "-0.00"
 
 
 def _cell(name: str, value: Any) -> str:
     if value is None:
         return "-"
     if name in _PERCENT:
-        return f"{Decimal(value) * 100:.2f} %"
+        return _fixed(Decimal(value) * 100, 2, " %")
     if name in ("followers", "trades"):
         return str(value)
     if name == "projected_slippage_bps":
-        return f"{Decimal(value):.1f}"
-    return f"{Decimal(value):,.2f}"
+        return _fixed(value, 1)
+    return _fixed(value, 2)
+
+
+# What fits in 80 columns; the rest is in --json (and in a wider terminal, or piped).
+_NARROW = ("aum", "followers", "return_30d", "return_all", "max_drawdown", "copier_pnl")
 
 
 def print_table(report: dict[str, Any]) -> None:
+    """A table on a terminal (the columns that fit its width); plain aligned text when piped."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"Leads by {report['by']}", title_justify="left")
-    table.add_column("#", justify="right")
-    table.add_column("lead")
-    for _, title in _COLUMNS:
-        table.add_column(title, justify="right")
-    for i, lead in enumerate(report["leads"], start=1):
-        table.add_row(str(i), lead["lead"], *(_cell(name, lead.get(name)) for name, _ in _COLUMNS))
     console = Console()
+    piped = not console.is_terminal
+    if piped:
+        console = Console(width=400, color_system=None, highlight=False)
+    wide = piped or console.width >= 150
+    columns = [(n, t) for n, t in _COLUMNS if wide or n in _NARROW]
+    table = Table(title=f"Leads by {report['by']}", title_justify="left", box=None if piped else box.SIMPLE)
+    table.add_column("#", justify="right")
+    table.add_column("lead", no_wrap=True)
+    for _, title in columns:
+        table.add_column(title, justify="right", no_wrap=True)
+    for i, lead in enumerate(report["leads"], start=1):
+        table.add_row(str(i), lead["lead"], *(_cell(name, lead.get(name)) for name, _ in columns))
     console.print(table)
-    refused = report.get("refused") or []
-    for r in refused:
+    if not wide:
+        console.print("(more columns in a wider terminal, or with --json)")
+    for r in report.get("refused") or []:
         console.print(f"capped: {r['follower']} -> {r['lead']}: {r['reason']}")
     by_lead = (report.get("slippage") or {}).get("by_lead") or {}
     for lead, s in by_lead.items():
-        console.print(f"realized slippage {lead}: mean {Decimal(s['mean']):.2f} bps, "
-                      f"p90 {Decimal(s['p90']):.2f} bps over {s['count']} fills")  # fmt: skip
+        console.print(f"realized slippage {lead}: mean {_fixed(s['mean'], 2)} bps, "
+                      f"p90 {_fixed(s['p90'], 2)} bps over {s['count']} fills")  # fmt: skip
 
 
 def slippage_points(report: dict[str, Any]) -> list[tuple[Decimal, Decimal]]:
@@ -107,7 +130,17 @@ def slippage_points(report: dict[str, Any]) -> list[tuple[Decimal, Decimal]]:
     return [(aum[lead], Decimal(s["mean"])) for lead, s in by_lead.items() if lead in aum]
 
 
+def require_plot_extra() -> None:
+    """--plot needs matplotlib, the `plot` extra: say so before any work is done."""
+    try:
+        import matplotlib  # noqa: F401 - imported again by bot.aum.plot, from the module cache
+    except ImportError:
+        raise CommandError("--plot needs matplotlib, the plot extra: pip install 'copybot[plot]'") from None
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.plot:
+        require_plot_extra()
     try:
         if args.journal:
             report = report_from_journal(args.journal, args.by)

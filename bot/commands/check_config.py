@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 from typing import Any
 
-from bot.commands.common import EXIT_CONFIG, load_or_report
-from bot.config.models import AppConfig
+from bot.commands.common import EXIT_CONFIG, CommandError, load_or_report
+from bot.config.models import AppConfig, ConfigError, load_config
 from bot.core.errors import short
+from bot.core.rounding import shown
 from bot.venues import VenueMode, adapter_for, make_pro, make_rest
 from bot.venues.ccxt_stream import is_connected
-
-HELP = "Validate a config file; with --connect, log in to every account and print what the venue says."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=3.0,
         help="with --connect: how long each account's user data stream must stay open (default 3)",
     )
+    parser.add_argument("--json", action="store_true", help="with --connect: print the accounts as JSON")
 
 
 async def _probe_stream(client: Any, seconds: float) -> str:
@@ -73,7 +74,7 @@ async def _check_account(cfg: AppConfig, account_id: str, role: str, stream_seco
         markets = await client.load_markets()
         row["markets"] = len(markets)
         adapter = adapter_for(venue.exchange)
-        row["balance"] = str(adapter.equity(await client.fetch_balance()))
+        row["balance"] = shown(adapter.equity(await client.fetch_balance()))
         try:
             mode = await client.fetch_position_mode()
             row["position_mode"] = "hedge" if mode.get("hedged") else "one-way"
@@ -102,7 +103,47 @@ async def _connect_all(cfg: AppConfig, stream_seconds: float) -> list[dict[str, 
     return list(await asyncio.gather(*jobs))
 
 
+def _print_rows(rows: list[dict[str, Any]]) -> None:
+    """A table on a wide terminal; one block of `key: value` lines per account when narrow or piped."""
+    from rich.console import Console
+    from rich.table import Table
+
+    columns = ("account", "role", "venue", "markets", "balance", "position_mode", "key", "stream")
+    console = Console()
+    if console.is_terminal and console.width >= 140:
+        table = Table(title="accounts")
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*(str(row.get(c, "-")) for c in columns))
+        console.print(table)
+        return
+    for row in rows:
+        print(f"{row['account']} ({row['role']})")
+        for column in columns[2:]:
+            print(f"  {column}: {row.get(column, '-')}")
+
+
+def demo_layout(path: str) -> AppConfig | None:
+    """The config when it is valid only as a demo layout (sim venues without URLs, which
+    `copybot demo --config` fills in with its own local exchange), else None."""
+    try:
+        cfg = load_config(path, allow_embedded_sim=True)
+    except ConfigError:
+        return None
+    return cfg if any(v.mode == VenueMode.SIM and not v.rest_url for v in cfg.venues.values()) else None
+
+
 def run(args: argparse.Namespace) -> int:
+    demo = demo_layout(args.config)
+    if demo is not None:
+        print(f"{args.config}: valid as the demo's layout ({len(demo.leads)} lead(s), "
+              f"{len(demo.followers)} follower(s)).\n"
+              "Its sim venues have no URLs: the demo starts the local exchange and fills them in.\n"
+              f"Run it with: copybot demo --config {args.config}")  # fmt: skip
+        if args.connect:
+            raise CommandError("--connect needs venues with URLs: a demo layout has none until the demo runs")
+        return 0
     cfg = load_or_report(args.config)
     if cfg is None:
         return EXIT_CONFIG
@@ -110,15 +151,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.connect:
         return 0
     rows = asyncio.run(_connect_all(cfg, args.stream_seconds))
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="accounts")
-    columns = ("account", "role", "venue", "markets", "balance", "position_mode", "key", "stream")
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*(str(row.get(c, "-")) for c in columns))
-    Console(width=200).print(table)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        _print_rows(rows)
     ok = all(r.get("key") == "ok" and str(r.get("stream", "")).startswith("ok") for r in rows)
     return 0 if ok else 1

@@ -1,43 +1,73 @@
-"""`copybot status | halt | reduce-only | resume`: talk to a running daemon's HTTP API."""
+"""`copybot status | halt | reduce-only | resume`: talk to a running daemon's HTTP API.
+
+`status` only reads (no token); the three control commands need the API token. The daemon answers
+403 when it has no token configured (control disabled) and 401 for a missing or wrong one; both
+become one line on stderr here."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
-HELP = "Show a running daemon's status, or halt / reduce-only / resume it (globally or one follower)."
+from bot.commands.common import CommandError
+from bot.core.rounding import shown
+
+DEFAULT_API = "http://127.0.0.1:8787"
+_CREDENTIAL_FILE_HELP = (
+    "file holding the API token (default: $COPYBOT_API_TOKEN, or $CREDENTIALS_DIRECTORY/api-token)"
+)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--api", default="http://127.0.0.1:8787", help="the daemon's API base URL")
-    parser.add_argument("--follower", default=None, help="act on one follower instead of globally")
-    parser.add_argument("--reason", default=None, help="recorded with the state change")
+def add_arguments_for(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--token-file",
-        default=None,
-        help="file holding the API token (default: $COPYBOT_API_TOKEN, or $CREDENTIALS_DIRECTORY/api-token)",
+        "--api", default=DEFAULT_API, help=f"the daemon's API base URL (default {DEFAULT_API})"
     )
-    parser.add_argument("--json", action="store_true", help="raw JSON output (status)")
+    if name == "status":
+        parser.add_argument("--json", action="store_true", help="print the daemon's /status JSON as is")
+        parser.add_argument("--token-file", default=None,
+                            help=f"{_CREDENTIAL_FILE_HELP}; needed only beyond loopback")  # fmt: skip
+        return
+    parser.add_argument("--follower", default=None, help="act on this follower only (default: globally)")
+    parser.add_argument("--reason", default=None, help="recorded with the state change and in the alert")
+    parser.add_argument("--token-file", default=None, help=_CREDENTIAL_FILE_HELP)
 
 
-def _token(args: argparse.Namespace) -> str | None:
+def _optional_token(args: argparse.Namespace) -> str | None:
+    """The token when one is given (reads beyond loopback need it), else None."""
+    try:
+        return _token(args)
+    except CommandError:
+        if args.token_file:
+            raise  # named but unreadable: say so
+        return None
+
+
+def _token(args: argparse.Namespace) -> str:
     if args.token_file:
-        return Path(args.token_file).read_text(encoding="utf-8").strip()
+        try:
+            token = Path(args.token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise CommandError(f"cannot read the token file {args.token_file}: {exc.strerror}") from None
+        if token:
+            return token
+        raise CommandError(f"the token file {args.token_file} is empty")
     if os.environ.get("COPYBOT_API_TOKEN"):
-        return os.environ["COPYBOT_API_TOKEN"]
+        return os.environ["COPYBOT_API_TOKEN"].strip()
     creds = os.environ.get("CREDENTIALS_DIRECTORY")
     if creds and (Path(creds) / "api-token").exists():
         return (Path(creds) / "api-token").read_text(encoding="utf-8").strip()
-    return None
+    raise CommandError(
+        "no API token given: set COPYBOT_API_TOKEN or pass --token-file (the value of the daemon's api.token)"
+    )
 
 
 def _request(url: str, *, method: str = "GET", body: dict[str, object] | None = None,
-             token: str | None = None) -> tuple[int, dict[str, object]]:  # fmt: skip
+             token: str | None = None) -> tuple[int, dict[str, Any]]:  # fmt: skip
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - operator-given API URL
     req.add_header("Content-Type", "application/json")
@@ -47,43 +77,56 @@ def _request(url: str, *, method: str = "GET", body: dict[str, object] | None = 
         with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
             return resp.status, json.loads(resp.read() or b"{}")
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
+        try:
+            return exc.code, json.loads(exc.read() or b"{}")
+        except ValueError:
+            return exc.code, {"error": f"HTTP {exc.code}"}
 
 
-def _print_status(status: dict[str, object]) -> None:
-    state, ready, kill = status.get("state"), status.get("ready"), status.get("kill_switch")
-    print(f"global: {state}  ready: {ready}  kill switch: {kill}")
-    leads = status.get("leads") or {}
-    assert isinstance(leads, dict)
-    for lead_id, lead in leads.items():
+def status_lines(status: dict[str, Any]) -> list[str]:
+    """Plain lines (readable piped and at 80 columns); --json gives everything."""
+    state, ready = status.get("state"), status.get("ready")
+    kill = " (kill switch engaged)" if status.get("kill_switch") else ""
+    reason = f": {status['state_reason']}" if status.get("state_reason") else ""
+    lines = [f"global: {str(state).upper()}{kill}{reason}  ready: {ready}"]
+    for lead_id, lead in (status.get("leads") or {}).items():
         stream = lead["stream"]
-        print(f"lead {lead_id}: stream live={stream['live']} age={stream['age_s']}s "
-              f"reconnects={stream['reconnects']} positions={lead['positions']}")  # fmt: skip
-    followers = status.get("followers") or {}
-    assert isinstance(followers, dict)
-    for fid, f in followers.items():
-        off = [s for s, p in f["positions"].items() if not p["match"]]
-        reason = f" ({f['reason']})" if f["reason"] else ""
-        print(f"follower {fid}: {f['state']} equity={f['equity']} orders={f['orders_sent']} "
-              f"queue={f['queue']} off-target={off or 'none'}{reason}")  # fmt: skip
+        live = "live" if stream["live"] else "DOWN"
+        positions = ", ".join(f"{s} {q}" for s, q in (lead.get("positions") or {}).items()) or "flat"
+        lines.append(f"lead {lead_id}: stream {live} (age {stream['age_s']} s, "
+                     f"{stream['reconnects']} reconnects); {positions}")  # fmt: skip
+    for fid, f in (status.get("followers") or {}).items():
+        off = ", ".join(s for s, p in f["positions"].items() if not p["match"]) or "none"
+        why = f" ({f['reason']})" if f["reason"] else ""
+        lines.append(f"follower {fid}: {str(f['state']).upper()}{why} equity {shown(f['equity'])}, "
+                     f"{f['orders_sent']} orders, queue {f['queue']}, off target: {off}")  # fmt: skip
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:
     base = args.api.rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        raise CommandError(f"--api {args.api}: expected an http:// or https:// URL, e.g. {DEFAULT_API}")
     try:
         if args.command == "status":
-            code, body = _request(f"{base}/status")
+            code, body = _request(f"{base}/status", token=_optional_token(args))
+            if code != 200:
+                raise CommandError(f"{base}/status answered HTTP {code}: {body.get('error', body)}")
             if args.json:
                 print(json.dumps(body, indent=2))
             else:
-                _print_status(body)
-            return 0 if code == 200 else 1
+                print("\n".join(status_lines(body)))
+            return 0
+        token = _token(args)
         payload = {"follower": args.follower, "reason": args.reason}
-        code, body = _request(
-            f"{base}/control/{args.command}", method="POST", body=payload, token=_token(args)
-        )
+        code, body = _request(f"{base}/control/{args.command}", method="POST", body=payload, token=token)
     except (urllib.error.URLError, OSError) as exc:
-        print(f"copybot: cannot reach the daemon at {base}: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(body))
-    return 0 if code == 200 else 1
+        reason = getattr(exc, "reason", exc)
+        raise CommandError(
+            f"cannot reach the daemon at {base}: {reason} (is it running? see --api)"
+        ) from None
+    if code != 200:
+        raise CommandError(str(body.get("error") or f"HTTP {code}"))
+    subject = f"follower {body.get('follower')}" if body.get("follower") else "global"
+    print(f"{subject}: {str(body.get('state')).upper()}")
+    return 0

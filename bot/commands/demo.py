@@ -15,19 +15,19 @@ from typing import Any
 
 import aiohttp
 
-from bot.config.models import parse_config
+from bot.commands.common import CommandError
+from bot.config.models import ConfigError, load_config, parse_config
+from bot.core.rounding import shown
 from bot.demo.lead_script import ScriptedLead
 from bot.demo.report import Recorder, copy_lags_ms, summarize
 from bot.demo.setup import VENUE_EXCHANGES, config_from_file, demo_accounts, demo_config
-from bot.demo.view import DemoView
+from bot.demo.view import DemoView, LogRelay
 from bot.service.app import Daemon
 from bot.service.logs import configure_logging
 from bot.service.status import snapshot
 from bot.sim.bybit.venue import exec_uuid
 from bot.sim.server import SimExchange
 from bot.venues import VenueMode, make_rest
-
-HELP = "Run copybot on the embedded local exchange with a scripted lead and N followers."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,7 +67,9 @@ def parse_venues(text: str) -> tuple[str, ...]:
     return venues
 
 
-async def run_demo(args: argparse.Namespace, journal_path: str) -> dict[str, Any]:
+async def run_demo(
+    args: argparse.Namespace, journal_path: str, relay: LogRelay | None = None
+) -> dict[str, Any]:
     venues = parse_venues(args.venues)
     sim = SimExchange(venues=venues)
     await sim.start()
@@ -114,7 +116,7 @@ async def run_demo(args: argparse.Namespace, journal_path: str) -> dict[str, Any
             client, first["rest"], markets, symbols=symbols, seed=args.seed, notional=notional
         )
         if not args.json and sys.stdout.isatty():
-            view = DemoView(engine, recorder)
+            view = DemoView(engine, recorder, relay)
             view.start()
         started = time.monotonic()
         await script.run(args.seconds)
@@ -151,31 +153,37 @@ async def run_demo(args: argparse.Namespace, journal_path: str) -> dict[str, Any
         await sim.stop()
 
 
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {n}" for name, n in counts.items()) or "none"
+
+
 def _print_summary(summary: dict[str, Any]) -> None:
     lag = summary["copy_lag_ms"]
+    outcomes = _counts(summary["orders_by_outcome"])
     print(f"\ncopybot demo: {summary['seconds']}s, {summary['lead_fills']} lead fills, "
-          f"{summary['follower_orders']} follower orders {summary['orders_by_outcome']}")  # fmt: skip
-    print(f"copy lag (lead fill -> follower order at the exchange): p50 {lag['p50']} ms, p99 {lag['p99']} ms "
+          f"{summary['follower_orders']} follower orders ({outcomes})")  # fmt: skip
+    print(f"copy lag, exchange to exchange: p50 {lag['p50']} ms, p99 {lag['p99']} ms "
           f"over {lag['samples']} orders")  # fmt: skip
+    print(
+        "  (lead fill at the exchange -> follower order at the exchange; the live view's\n"
+        "   'last copy lag' is copybot's own part of it: fill received -> order sent)"
+    )
     by_venue = summary.get("copy_lag_ms_by_venue", {})
     if len(by_venue) > 1:
         print("copy lag per venue pair, as the daemon measures it (each venue's clock offset applied):")
         for pair, v in by_venue.items():
             print(f"  {pair}: p50 {v['p50']} ms, p99 {v['p99']} ms over {v['samples']} orders")
-    denials, clips = summary["denials_by_reason"] or "none", summary["clips_by_reason"] or "none"
-    print(f"denials by reason: {denials}; clips: {clips}")
+    print(f"denials by reason: {_counts(summary['denials_by_reason'])}")
+    print(f"clips by reason: {_counts(summary['clips_by_reason'])}")
     for fid, f in summary["followers"].items():
         mark = "OK " if f["match"] else "OFF"
-        detail = (
-            ", ".join(
-                f"{s} {p['position']}/{p['target']}"
-                + (" (rest below the venue minimum)" if not p["match"] else "")
-                for s, p in f["positions"].items()
-            )
-            or "flat"
-        )
-        head = f"  [{mark}] {fid} ({f.get('venue')}) {f['state']} equity {f['equity']} orders {f['orders']}"
-        print(f"{head}: position/target {detail}")
+        print(f"  [{mark}] {fid} ({f.get('venue')}) {f['state']}, equity {shown(f['equity'])}, "
+              f"{f['orders']} orders; position / target:")  # fmt: skip
+        for symbol, p in f["positions"].items():
+            rest = "" if p["match"] else "  (rest below the venue minimum)"
+            print(f"        {symbol:<16} {p['position']} / {p['target']}{rest}")
+        if not f["positions"]:
+            print("        flat")
     print("all followers on target" if summary["all_match"] else "SOME FOLLOWERS ARE OFF TARGET")
 
 
@@ -188,15 +196,31 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"copybot demo: {exc}", file=sys.stderr)
         return 2
-    configure_logging("warning", json=False, stream=sys.stderr, cache=True)
+    if args.config:
+        try:  # the whole file checked before the exchange starts; the demo fills in the venue URLs
+            layout = load_config(args.config, allow_embedded_sim=True)
+        except ConfigError as exc:
+            raise CommandError(f"invalid config: {exc}", 2) from None
+        if any(v.mode is not VenueMode.SIM or v.rest_url for v in layout.venues.values()):
+            raise CommandError(
+                f"--config {args.config}: the demo runs on its own local exchange; give it a layout whose "
+                "venues are `mode: sim` without URLs, like config/demo.yaml",
+                2,
+            )
+        try:
+            config_from_file(args.config, "unused")
+        except ValueError as exc:
+            raise CommandError(str(exc), 2) from None
+    relay = LogRelay(sys.stderr)
+    configure_logging("warning", json=False, stream=relay, cache=True)  # type: ignore[arg-type]
     with tempfile.TemporaryDirectory(prefix="copybot-demo-") as tmp:
         journal_path = args.journal or str(Path(tmp) / "journal.sqlite")
         try:
             import uvloop
 
-            summary = uvloop.run(run_demo(args, journal_path))
+            summary = uvloop.run(run_demo(args, journal_path, relay))
         except ImportError:
-            summary = asyncio.run(run_demo(args, journal_path))
+            summary = asyncio.run(run_demo(args, journal_path, relay))
     if args.json:
         print(json.dumps(summary, indent=2))
     else:

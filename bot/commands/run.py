@@ -1,19 +1,25 @@
-"""`copybot run`: the daemon."""
+"""`copybot run`: the daemon.
+
+Before any network call the config is validated, every credential resolved and the API port tried,
+so a missing secret or a taken port is one line on stderr, not a traceback after the venues were
+contacted. A venue that cannot be reached or refuses a key at start is one line too."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import os
+import socket
 import sys
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
-from bot.commands.common import EXIT_CONFIG, load_or_report
-from bot.config.models import load_config
-from bot.config.secrets import SecretError
-from bot.service.app import Daemon
-from bot.service.logs import configure_logging
+from bot.commands.common import EXIT_CONFIG, CommandError, load_or_report
 
-HELP = "Run the copy-trading daemon (SIGTERM drains in-flight orders and exits 0)."
+if TYPE_CHECKING:
+    from bot.config.models import AppConfig
+    from bot.service.app import Daemon
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,18 +27,57 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-port", type=int, default=None, help="override api.port (0 = any free port)")
 
 
+def check_secrets(cfg: AppConfig) -> None:
+    """Resolve every secret the daemon will ask for (raises CommandError naming the first missing)."""
+    from bot.config.secrets import SecretError
+
+    try:
+        for lead in cfg.leads:
+            cfg.credentials_for(lead.id)
+        for follower in cfg.followers:
+            if follower.enabled:
+                cfg.credentials_for(follower.id)
+        cfg.api_token()
+        cfg.webhook_url()
+        cfg.notify_urls()
+    except SecretError as exc:
+        raise CommandError(f"credentials: {exc}", EXIT_CONFIG) from None
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail now if the API port is taken, rather than after start-up has contacted every venue."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise CommandError(_port_message(host, port, exc)) from None
+
+
+def _port_message(host: str, port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return f"the API port {host}:{port} is already in use (another copybot?); set api.port or --api-port"
+    return f"cannot listen on {host}:{port}: {exc.strerror}"
+
+
 def run(args: argparse.Namespace) -> int:
     cfg = load_or_report(args.config)
     if cfg is None:
         return EXIT_CONFIG
+    check_secrets(cfg)
+    if cfg.api.enabled:
+        check_port(cfg.api.host, cfg.api.port if args.api_port is None else args.api_port)
+    from bot.config.models import load_config
+    from bot.service.app import Daemon
+    from bot.service.logs import configure_logging
+
     configure_logging(cfg.logging.level, json=cfg.logging.json_output, cache=True)
-    try:
-        path = args.config
-        daemon = Daemon(cfg, api_port=args.api_port, load_config=lambda: load_config(path))
-        return _run_loop(daemon)
-    except SecretError as exc:
-        print(f"copybot: credentials: {exc}", file=sys.stderr)
-        return 2
+    path = args.config
+    # SIGHUP re-reads the file (bot/service/membership.py); a secret missing then is the reload's error.
+    return _run_loop(Daemon(cfg, api_port=args.api_port, load_config=lambda: load_config(path)))
 
 
 def _run_loop(daemon: Daemon) -> int:
@@ -52,11 +97,36 @@ def _run_loop(daemon: Daemon) -> int:
 
 
 def _run_plain(daemon: Daemon) -> int:
+    import ccxt
+
+    from bot.core.errors import short
+    from bot.core.redaction import redact_text
+    from bot.journal.store import JournalError
+
     # The journal's writer thread must not hold the GIL for the default 5 ms while a fill waits.
     sys.setswitchinterval(0.0005)
     try:
         import uvloop
 
-        return uvloop.run(daemon.run())
+        runner: Callable[[Coroutine[Any, Any, int]], int] = uvloop.run
     except ImportError:
-        return asyncio.run(daemon.run())
+        runner = asyncio.run
+    try:
+        return runner(daemon.run())
+    except ccxt.AuthenticationError as exc:
+        raise CommandError(f"a venue refused an API key at start: {redact_text(short(exc))}") from None
+    except ccxt.NetworkError as exc:
+        raise CommandError(
+            f"a venue could not be reached at start: {redact_text(short(exc))} "
+            "(check the venue's rest_url / ws_url, the network and the venue's status page)"
+        ) from None
+    except JournalError as exc:
+        raise CommandError(f"journal: {exc}") from None
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            cfg = daemon.cfg
+            port = cfg.api.port if daemon.api_port is None else daemon.api_port
+            raise CommandError(_port_message(cfg.api.host, port, exc)) from None
+        if isinstance(exc, PermissionError):
+            raise CommandError(f"{exc.strerror}: {exc.filename}") from None  # e.g. the journal's folder
+        raise

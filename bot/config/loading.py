@@ -82,15 +82,12 @@ def inline_secrets(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
             sub = f"{path}.{key}" if path else str(key)
             name = str(key).lower().replace("-", "_")
             is_reference = name.endswith(("_env", "_file"))
-            if (
-                _SECRET_KEY.search(name)
-                and not is_reference
-                and value is not None
-                and not isinstance(value, dict)
-            ):
+            # A notification URL carries its destination's token (alerts.notify[].url).
+            secret_name = bool(_SECRET_KEY.search(name)) or (name == "url" and "notify[" in path)
+            if secret_name and not is_reference and value is not None and not isinstance(value, dict):
                 hint = (
                     "{env: NAME} or {file: path}"
-                    if name in ("token", "webhook")
+                    if name in ("token", "webhook", "url")
                     else f"{key}_env: NAME or {key}_file: path"
                 )
                 yield (

@@ -21,7 +21,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr,
 
 from bot.config.loading import ConfigError as ConfigError  # re-exported: callers catch it from here
 from bot.config.loading import inline_secrets, read_yaml, validation_problems
-from bot.config.secrets import CredentialsRef, SecretRef, resolve, resolve_token
+from bot.config.secrets import CredentialsRef, SecretRef, register_url_parts, resolve, resolve_token
 from bot.config.values import AccountId, Amount, Fraction, Leverage, NonNegative, Seconds, to_json_flag
 from bot.core.symbols import Listing, SymbolMap
 from bot.core.types import Credentials
@@ -157,8 +157,23 @@ class AumConfig(_Model):
     max_slippage_bps: Amount | None = None
 
 
+Severity = Literal["info", "warning", "critical"]
+
+
+class NotifyTarget(_Model):
+    """One apprise destination (Telegram, Discord, Slack, email, ntfy, ...): its URL carries the
+    destination's token, so it is a secret like any other (`{env:}` or `{file:}`)."""
+
+    url: SecretRef
+    min_severity: Severity = "warning"
+
+
 class AlertsConfig(_Model):
-    webhook: SecretRef | None = None
+    webhook: SecretRef | None = None  # the generic JSON webhook (one POST per alert)
+    notify: tuple[NotifyTarget, ...] = ()
+    group_window_s: Seconds = 60  # alerts of one kind within this window are one message
+    max_messages_per_hour: int = Field(default=30, ge=1)  # per destination; the rest is grouped
+    daily_summary_utc: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")  # "HH:MM"
 
 
 class LoggingConfig(_Model):
@@ -271,6 +286,17 @@ class AppConfig(_Model):
 
     def webhook_url(self) -> str | None:
         return self._token(self.alerts.webhook, "alerts.webhook")
+
+    def notify_urls(self) -> list[tuple[str, str]]:
+        """(apprise URL, minimum severity) per destination; every part of each URL is a registered
+        secret (bot.core.redaction), so no log line or error shows it."""
+        targets: list[tuple[str, str]] = []
+        for i, target in enumerate(self.alerts.notify):
+            url = self._token(target.url, f"alerts.notify[{i}].url")
+            assert url is not None
+            register_url_parts(url)
+            targets.append((url, target.min_severity))
+        return targets
 
     def with_followers(self, followers: list[dict[str, Any]], source: str | None = None) -> AppConfig:
         """This config with another followers list, validated exactly as at start (ConfigError with

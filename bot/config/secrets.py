@@ -12,6 +12,7 @@ import os
 import stat
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -165,3 +166,15 @@ def resolve_token(
         raise SecretError(f"{where}: set exactly one of env or file")
     register_secret(value)
     return value
+
+
+def register_url_parts(url: str) -> None:
+    """A notification URL holds its token in the user info, the path or the query
+    (tgram://TOKEN/CHAT, discord://ID/TOKEN, mailto://user:PASSWORD@host): register each part that
+    could be one, so a library that logs a piece of the URL still has it scrubbed."""
+    parts = urlsplit(url)
+    pieces = [parts.username, parts.password, parts.netloc, *parts.path.split("/")]
+    pieces += [value for _, value in parse_qsl(parts.query)]
+    for piece in pieces:
+        if piece and len(piece) >= 6:  # short pieces (ports, "json", "chat") would mask ordinary words
+            register_secret(piece)

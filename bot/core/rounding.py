@@ -5,7 +5,7 @@ Rounding is done on `Decimal` multiples of the step, never by float arithmetic.
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_UP, Decimal
 from typing import Any
 
 from bot.core.types import Side
@@ -41,3 +41,13 @@ def round_price(price: Decimal, tick: Decimal, side: Side) -> Decimal:
         return price
     rounding = ROUND_FLOOR if side is Side.BUY else ROUND_CEILING
     return ((price / tick).to_integral_value(rounding=rounding) * tick).quantize(tick)
+
+
+def shown(value: Decimal | str, step: Decimal = Decimal("0.01"), *, grouped: bool = False) -> str:
+    """An amount for people: as many decimals as the venue's step (a lot step for quantities, the
+    cent of the settle currency for money by default), never "-0.00", optionally with thousands
+    separators. Display only: nothing computes with the result."""
+    amount = dec(value).quantize(step.normalize() if step >= 1 else step, rounding=ROUND_HALF_EVEN)
+    if amount == 0:
+        amount = abs(amount)
+    return f"{amount:,f}" if grouped else f"{amount:f}"

@@ -351,6 +351,19 @@ class Journal(MembershipRecords):
         )
         return [event_from_row(r) for r in rows]
 
+    def activity(self, since_ms: int, until_ms: int) -> list[tuple[str, str, str, int]]:
+        """(lead, follower, what, count) of the orders (what = "order:<status>") and decisions
+        (what = "decision:<verdict>", deferrals included) recorded in [since_ms, until_ms)."""
+        rows = self._read(
+            "SELECT i.lead, o.follower, 'order:' || o.status, COUNT(*) FROM orders o"
+            " JOIN intents i ON i.client_order_id = o.client_order_id"
+            " WHERE o.updated_ts >= ? AND o.updated_ts < ? GROUP BY 1, 2, 3"
+            " UNION ALL SELECT lead, follower, 'decision:' || verdict, COUNT(*) FROM decisions"
+            " WHERE ts >= ? AND ts < ? GROUP BY 1, 2, 3",
+            (since_ms, until_ms, since_ms, until_ms),
+        )
+        return [(lead, follower, what, int(n)) for lead, follower, what, n in rows]
+
     def counts(self) -> dict[str, int]:
         """For the status endpoint: rows per table, unsettled intents, queued writes, write errors."""
         out = {

@@ -36,7 +36,7 @@ from bot.live.lead_view import LeadView, seen_by
 from bot.live.mark_feed import MarkFeed, mark_feed_for, symbols_in_use, venues_in_use
 from bot.live.metrics import Metrics
 from bot.live.ports import AlertPort, JournalPort, SlippagePort
-from bot.live.startup import prepare_follower, snapshot_lead
+from bot.live.startup import prepare_followers, snapshot_lead
 from bot.live.supervisor import Supervisor
 from bot.live.trading_states import Standing, StateOwner
 from bot.live.venue_runtime import Venue
@@ -177,7 +177,7 @@ class Engine:
         if kill_file and os.path.exists(kill_file):  # noqa: ASYNC240 - once, before anything is placed
             self.set_kill_switch(True, kill_file)
         sem = asyncio.Semaphore(64)
-        await asyncio.gather(*(prepare_follower(self, f, sem) for f in self.followers.values()))
+        await prepare_followers(self, list(self.followers.values()), sem)
         for follower in self.followers.values():
             self.supervisor.spawn(f"follower:{follower.id}", follower.run)
         if self.cfg.feed.marks:

@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from bot.core.errors import ErrorKind, short
+from bot.core.planner import plan_legs
 from bot.core.trading_state import StateCode
 from bot.core.types import ZERO
 from bot.live.budget import ESSENTIAL_SHARE, note_error, paced, used_weight
@@ -102,7 +104,23 @@ class Reconciler:
             *(self._check_follower(f, report, sem, reason) for f in engine.followers.values())
         )
         if report.drifts:
-            engine.alert("reconcile_drift", "followers", {"drifts": len(report.drifts), "reason": reason})
+            # One alert per follower, naming each symbol and how far off it was, so whoever reads
+            # it knows what was corrected without opening the journal.
+            by_follower: dict[str, list[Drift]] = {}
+            for drift in report.drifts:
+                by_follower.setdefault(drift.follower, []).append(drift)
+            for fid, drifts in by_follower.items():
+                detail = {
+                    "follower": fid,
+                    "reason": reason,
+                    "mode": self.cfg.mode,
+                    "drifts": [
+                        {"symbol": d.symbol, "position": d.position, "target": d.target,
+                         "size": str(Decimal(d.target) - Decimal(d.position))}
+                        for d in drifts
+                    ],
+                }  # fmt: skip
+                engine.alert("reconcile_drift", fid, detail)
         self.last = report
         log.info("reconciled", reason=reason, drifts=len(report.drifts), skipped=len(report.skipped),
                  lead_corrections=len(report.lead_corrections))  # fmt: skip
@@ -152,11 +170,15 @@ class Reconciler:
             position = follower.position(symbol)
             if abs(target - position) < market.step:
                 continue
+            price = follower.engine.mark(symbol) or ZERO
+            if price > 0 and not plan_legs(target, position, market, price).legs:
+                # A rest below the venue's minimum: no order can close it, it waits for the next
+                # lead move (the planner defers it, status shows it). Not a drift to alert on.
+                continue
             report.drifts.append(Drift(follower.id, symbol, str(position), str(target)))
             self.engine.metrics.drift.labels(follower.id).inc()
             if self.cfg.mode == "correct":
                 trigger = f"rc{int(time.time() * 1000)}"
-                price = follower.engine.mark(symbol) or ZERO
                 follower.submit(SyncWork(symbol, lead, trigger, price, "reconcile"))
 
     def _lead_for(self, follower: FollowerRuntime, symbol: str) -> str:

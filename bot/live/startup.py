@@ -11,6 +11,7 @@ all its followers (docs/guarantees.md, "Restarts")."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
@@ -203,3 +204,33 @@ async def _unless_benign(
     except Exception as exc:
         if not adapter.is_benign(exc):
             raise
+
+
+async def prepare_followers(engine: Engine, followers: list[FollowerRuntime], sem: asyncio.Semaphore,
+                            *, every_s: float = 2.0) -> None:  # fmt: skip
+    """prepare_follower for all of them, logging progress every `every_s` while it lasts: with a
+    thousand followers start-up takes a while (paced by the venue's request budget), and a silent
+    minute looks like a hang."""
+    total, done = len(followers), 0
+
+    async def one(follower: FollowerRuntime) -> None:
+        nonlocal done
+        try:
+            await prepare_follower(engine, follower, sem)
+        finally:
+            done += 1
+
+    async def report() -> None:
+        started = time.monotonic()
+        while True:
+            await asyncio.sleep(every_s)
+            log.info("startup_progress", prepared=done, followers=total,
+                     elapsed_s=round(time.monotonic() - started, 1))  # fmt: skip
+
+    reporter = asyncio.create_task(report(), name="startup-progress")
+    try:
+        await asyncio.gather(*(one(f) for f in followers))
+    finally:
+        reporter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reporter

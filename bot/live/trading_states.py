@@ -26,6 +26,8 @@ _DISABLED = frozenset(
     {StateCode.AUTH_FAILED, StateCode.KEY_REFUSED, StateCode.STARTUP_FAILED, StateCode.WORKER_FAILURES}
 )
 
+_STRICTNESS = {TradingState.ACTIVE: 0, TradingState.REDUCE_ONLY: 1, TradingState.HALTED: 2}
+
 
 def alert_kind(code: StateCode) -> str:
     """The alert (and journal event) kind a state change is reported under (bot/service/alerts.py)."""
@@ -75,6 +77,11 @@ class StateOwner:
         self.metrics.state_changes.labels(subject, change.after.value, code.value).inc()
         detail = {"from": change.before.value, "to": change.after.value, "code": code.value, "reason": reason}
         operator = code is StateCode.OPERATOR or change.after is TradingState.ACTIVE
+        if code is StateCode.KILL_SWITCH and _STRICTNESS[change.after] < _STRICTNESS[change.before]:
+            # The operator removed the kill file: good news, told as such (info, "released").
+            log.info("state_changed", subject=subject, **detail)
+            self.alert("kill_switch_released", subject, detail, "info")
+            return change
         log.warning("state_changed", subject=subject, **detail)
         self.alert(alert_kind(code), subject, detail, "warning" if operator else "critical")
         return change

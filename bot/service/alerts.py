@@ -1,12 +1,14 @@
-"""Webhook alerts: tell a human when copying stops or drifts (a follower hit its stop or was
-disabled, a lead stream went stale, reconciliation found drift).
+"""Alerts: tell a human when copying stops or drifts (a follower hit its stop or was disabled, a
+lead stream went stale, reconciliation found drift), through the generic JSON webhook and through
+apprise destinations (bot/service/notify.py: grouped, rate-limited, written for a person).
 
 `AlertSink.send()` is called from the engine's hot path, so it never blocks and never raises: it
 puts the alert on a bounded queue (dropping the oldest, counted, when the webhook cannot keep up)
 and a background task POSTs JSON with retries. Without a URL alerts are only logged. The URL is
 never logged: webhook URLs usually carry their token in the path or query.
 
-Kinds the daemon sends: stop_triggered, follower_disabled, kill_switch, state_changed (trading
+Kinds the daemon sends: stop_triggered, follower_disabled, kill_switch, kill_switch_released,
+state_changed (trading
 states, bot/live/trading_states.py), worker_failed (bot/live/supervisor.py), stream_stale,
 reconcile_drift. Any other kind is delivered too, so a new one never loses an alert.
 """
@@ -19,7 +21,7 @@ import json
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -31,6 +33,9 @@ from tenacity import (
     stop_after_attempt,
     wait_exponential,
 )
+
+if TYPE_CHECKING:
+    from bot.service.notify import Notifications
 
 log = structlog.get_logger(__name__)
 
@@ -108,6 +113,7 @@ class AlertSink:
         request_timeout_s: float = 10.0,
         stop_timeout_s: float = 5.0,
         host: str | None = None,
+        notifications: Notifications | None = None,
     ) -> None:
         if queue_size < 1:
             raise ValueError(f"AlertSink: queue_size must be at least 1, got {queue_size}")
@@ -122,6 +128,7 @@ class AlertSink:
         self._request_timeout_s = request_timeout_s
         self._stop_timeout_s = stop_timeout_s
         self._host = host or socket.gethostname()
+        self.notifications = notifications if notifications is not None and notifications.enabled else None
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
@@ -134,10 +141,12 @@ class AlertSink:
 
     @property
     def enabled(self) -> bool:
-        return self._url is not None
+        return self._url is not None or self.notifications is not None
 
     def start(self) -> None:
-        """Start the delivery task (needs a running event loop). Without a URL there is none."""
+        """Start the delivery tasks (needs a running event loop). Without a URL there is none."""
+        if self.notifications is not None:
+            self.notifications.start()
         if self._url is None or self._task is not None:
             return
         self._task = asyncio.get_running_loop().create_task(self._deliver_forever(), name="alert-sink")
@@ -161,9 +170,13 @@ class AlertSink:
             detail=dict(detail),
             host=self._host,
         )
-        log_method = log.error if severity == "critical" else log.warning
+        log_method = {"critical": log.error, "warning": log.warning}.get(severity, log.info)
         log_method("alert", alert_kind=kind, subject=subject, severity=severity, detail=alert.detail)
-        if self._url is None or self._closed:
+        if self._closed:
+            return
+        if self.notifications is not None:
+            self.notifications.add(alert)
+        if self._url is None:
             return
         if self._queue.full():
             # The newest alert says most about the present; the oldest is the one to lose.
@@ -191,6 +204,8 @@ class AlertSink:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self.notifications is not None:
+            await self.notifications.stop(self._stop_timeout_s)
 
     async def _deliver_forever(self) -> None:
         while True:

@@ -2,8 +2,9 @@
 dashboard (bot.service.dashboard, docs/dashboard.md).
 
 Control (halt, reduce-only, resume) needs `Authorization: Bearer <token>` with the token from a
-credential; without a configured token the control endpoints refuse everything. Reads are open on
-loopback; beyond it every route needs the token too (bot.service.auth.reads_need_token)."""
+credential; without a configured token the control endpoints refuse everything with 403 (control
+disabled), distinct from the 401 of a missing or wrong token. Reads are open on loopback; beyond it
+every route needs the token too (bot.service.auth.reads_need_token)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,10 @@ _ACTIONS = {
 }
 
 
+CONTROL_DISABLED = (
+    "control is disabled: the daemon has no api.token configured (docs/config.md, api); "
+    "set one and restart it to use halt, reduce-only and resume"
+)
 _CONTROL_FIELDS = frozenset({"follower", "reason"})
 
 
@@ -83,6 +88,9 @@ def build_app(
         action = request.match_info["action"]
         if action not in _ACTIONS:
             return _json({"error": f"unknown action {action!r}; use one of {sorted(_ACTIONS)}"}, 404)
+        if not token:
+            log.warning("control_refused", action=action, remote=request.remote, why="no api.token")
+            return _json({"error": CONTROL_DISABLED}, 403)
         if not bearer_ok(request.headers.get("Authorization", ""), token):
             log.warning("control_refused", action=action, remote=request.remote)
             return _json({"error": "missing or wrong bearer token"}, 401)

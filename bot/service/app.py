@@ -22,7 +22,9 @@ from bot.live.reconciler import Reconciler
 from bot.live.upkeep import run_upkeep
 from bot.service.alerts import AlertSink
 from bot.service.api import bound_port, start_api
+from bot.service.daily import DailySummary
 from bot.service.membership import Membership
+from bot.service.notify import Notifications
 from bot.service.roster import Effective, RosterError, effective
 from bot.service.sdnotify import Notifier, WatchdogPinger
 from bot.service.wiring import follower_settings
@@ -143,7 +145,13 @@ class Daemon:
         journal = self.journal = Journal.open(journal_path(self.cfg))
         start = self._start_config(journal)
         url = self.cfg.webhook_url()
-        alerts = AlertSink(url)
+        alerts_cfg = self.cfg.alerts
+        notifications = Notifications(
+            self.cfg.notify_urls(),
+            group_window_s=float(alerts_cfg.group_window_s),
+            max_per_hour=alerts_cfg.max_messages_per_hour,
+        )
+        alerts = AlertSink(url, notifications=notifications)
         alerts.start()
         slippage = SlippageBook()  # the engine records each follower fill; the AUM report reads it
         engine = Engine(
@@ -205,6 +213,10 @@ class Daemon:
                 ),
             )
             engine.supervisor.spawn("loop-monitor", self.loop_monitor.run)
+            if alerts_cfg.daily_summary_utc and notifications.enabled:
+                daily = DailySummary(journal, list(engine.leads), alerts_cfg.daily_summary_utc,
+                                     notifications.send_text)  # fmt: skip
+                engine.supervisor.spawn("daily-summary", daily.run)
             engine.supervisor.spawn("membership", membership.run)
             pinger = WatchdogPinger(self.notifier)
             # The pinger returns at once without a notify socket: not a task to supervise then.

@@ -6,6 +6,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from bot.core.planner import plan_legs
+from bot.core.rounding import shown
 from bot.core.stats import percentile
 from bot.core.types import ZERO
 from bot.live.lead_view import follower_symbols
@@ -33,8 +34,8 @@ def follower_positions(engine: Engine, follower_id: str) -> dict[str, dict[str, 
             plan = plan_legs(target, position, market, follower.engine.mark(symbol) or ZERO)
             residual = plan.deferred if not plan.legs else None
         out[symbol] = {
-            "position": str(position),
-            "target": str(target),
+            "position": shown(position, market.step),  # the venue's lot precision, never "-0"
+            "target": shown(target, market.step),
             "match": match,
             "residual_below_min": residual,
             "clipped": clip.text if clip else None,

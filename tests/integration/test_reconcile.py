@@ -70,3 +70,11 @@ async def test_drift_is_corrected_in_correct_mode(harness: Harness) -> None:
     await reconcile(h)
     await h.settle()
     assert (await h.positions("f"))["BTCUSDT"] == Decimal("0.020")
+    # The alert names the follower, the symbol and how far off it was.
+    h.engine.journal.flush()
+    (event,) = h.engine.journal.events("reconcile_drift")
+    assert event.subject == "f"
+    assert event.detail["follower"] == "f"
+    assert event.detail["drifts"] == [
+        {"symbol": BTC, "position": "0.005", "target": "0.020", "size": "0.015"}
+    ]

@@ -8,8 +8,10 @@ import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
+from bot.commands.control import status_lines
 from bot.core.trading_state import StateCode
 from bot.core.types import TradingState
+from bot.service.status import snapshot
 from tests.integration.harness import BTC, Harness, follower
 
 
@@ -39,6 +41,9 @@ async def test_kill_switch_file_halts_every_copy(harness: Harness, tmp_path: Pat
     assert engine.kill_switch()
     # Through the one setter: the global state is HALTED with the kill switch's code.
     assert (engine.state, engine.states.global_standing.code) == (TradingState.HALTED, StateCode.KILL_SWITCH)
+    # What `copybot status` shows while the file exists.
+    first = status_lines(snapshot(engine))[0]
+    assert first.startswith(f"global: HALTED (kill switch engaged): kill switch file {kill}")
     await h.trade(BTC, "buy", "0.05")
     await h.settle(fills=1)
     assert "BTCUSDT" not in await h.positions("f")
@@ -48,6 +53,7 @@ async def test_kill_switch_file_halts_every_copy(harness: Harness, tmp_path: Pat
             break
         await asyncio.sleep(0.05)
     assert engine.state is TradingState.ACTIVE
+    assert status_lines(snapshot(engine))[0].startswith("global: ACTIVE")
     await h.trade(BTC, "buy", "0.05")  # copying resumes from the target: both fills are covered
     await h.settle(fills=2)
     assert (await h.positions("f"))["BTCUSDT"] == Decimal("0.010")

@@ -239,3 +239,35 @@ def test_credentials_resolve_from_the_given_env_and_relative_files(tmp_path: Pat
     with pytest.raises(SecretError, match="COPYBOT_API_TOKEN"):
         cfg.api_token()
     clear_secrets()
+
+
+def test_notification_urls_are_secrets_resolved_with_their_severity(tmp_path: Path) -> None:
+    clear_secrets()
+    data = base()
+    data["alerts"] = {
+        "notify": [{"url": {"env": "TG_URL"}}, {"url": {"env": "PAGER_URL"}, "min_severity": "critical"}],
+        "daily_summary_utc": "21:30",
+    }
+    url = "tgram://123456:AAbotTOKENvalue/-100987654"
+    cfg = parse_config(data, "cfg.yaml", env={"TG_URL": url, "PAGER_URL": "ntfy://pager-topic-x1"})
+    assert cfg.notify_urls() == [(url, "warning"), ("ntfy://pager-topic-x1", "critical")]
+    assert cfg.alerts.daily_summary_utc == "21:30"
+    assert {url, "123456:AAbotTOKENvalue", "-100987654"} <= known_secrets()  # the whole URL and its parts
+    with pytest.raises(
+        SecretError, match="alerts.notify\\[1\\].url.env: environment variable PAGER_URL is not set"
+    ):
+        parse_config(data, "cfg.yaml", env={"TG_URL": url}).notify_urls()
+    clear_secrets()
+
+
+def test_a_literal_notification_url_is_refused_without_echoing_it() -> None:
+    data = base()
+    data["alerts"] = {"notify": [{"url": "discord://1234/webhook-token-zz9"}]}
+    (line,) = errors_of(data)
+    assert line.startswith("cfg.yaml: alerts.notify[0].url: inline secrets are refused")
+    assert "webhook-token-zz9" not in line
+    data["alerts"] = {"notify": [{"url": {"env": "X"}, "min_severity": "loud"}], "daily_summary_utc": "24:00"}
+    problems = errors_of(data)
+    assert len(problems) == 2
+    assert "cfg.yaml: alerts.notify[0].min_severity: must be 'info', 'warning' or 'critical'" in problems
+    assert any(p.startswith("cfg.yaml: alerts.daily_summary_utc: ") for p in problems)

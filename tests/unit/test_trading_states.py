@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from bot.core.trading_state import StateCode, decide
 from bot.core.types import TradingState
@@ -84,12 +85,15 @@ def test_kill_switch_halts_globally_and_its_release_may_resume(journal: Journal)
     states, metrics, alerts = owner(journal)
     states.request_global(H, StateCode.KILL_SWITCH, "kill switch file /run/KILL")
     assert states.global_standing.state is H
-    states.request_global(A, StateCode.KILL_SWITCH, "kill switch file /run/KILL removed")
+    with structlog.testing.capture_logs() as logs:
+        states.request_global(A, StateCode.KILL_SWITCH, "kill switch file /run/KILL removed")
     assert states.global_standing.state is A  # the file is an operator's act: it may loosen
     journal.flush()
     assert journal.follower_states()[GLOBAL].code is StateCode.KILL_SWITCH
-    assert [a[0] for a in alerts.sent] == ["kill_switch", "kill_switch"]
-    assert [a[3] for a in alerts.sent] == ["critical", "warning"]
+    # Removing the file is good news: a "released" alert at info, and an info log line, no error.
+    assert [a[0] for a in alerts.sent] == ["kill_switch", "kill_switch_released"]
+    assert [a[3] for a in alerts.sent] == ["critical", "info"]
+    assert [(e["event"], e["log_level"]) for e in logs] == [("state_changed", "info")]
     assert changes(metrics, GLOBAL, H, StateCode.KILL_SWITCH) == 1
 
 
