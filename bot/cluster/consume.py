@@ -24,7 +24,7 @@ import structlog
 
 from bot.cluster.codec import BadEntry, StreamFill, decode
 from bot.cluster.keys import Keys
-from bot.cluster.redis_client import is_busy_group
+from bot.cluster.redis_client import is_busy_group, raise_if_cancelled
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -113,6 +113,7 @@ class GroupConsumer:
         """`start`, then `poll` forever (cancel to stop; unacknowledged entries stay pending)."""
         await self.start()
         while True:
+            raise_if_cancelled()
             await self.poll(block_ms=block_ms)
 
     async def claim_idle(self) -> int:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from bot.cluster.keys import Keys
+from bot.cluster.redis_client import raise_if_cancelled
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -158,12 +159,14 @@ class FeedLease:
         from redis.exceptions import RedisError
 
         while True:
+            raise_if_cancelled()
             try:
                 if self.token is None:
                     await self.try_acquire()
                 elif not await self.renew():
                     continue  # lost: contend again at once
             except (RedisError, OSError) as exc:
+                raise_if_cancelled()
                 log.warning("lease_redis_error", lead=self.lead, holder=self.holder, error=str(exc))
             if self.token is not None and not self.held:
                 self._lose("renewal_overdue")

@@ -3,6 +3,7 @@ loads it (tests/unit/test_cluster_config.py::test_a_single_process_never_imports
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -29,3 +30,13 @@ def is_busy_group(exc: BaseException) -> bool:
     from redis.exceptions import ResponseError
 
     return isinstance(exc, ResponseError) and str(exc).startswith("BUSYGROUP")
+
+
+def raise_if_cancelled() -> None:
+    """Re-raise a cancellation redis-py swallowed. A cancel that lands while a command is on the
+    wire can come out of redis-py as a connection error it then retries, so the command returns
+    normally and the task, though cancelled, would loop on: every long-lived loop here calls this
+    once per round (tests/cluster: test_a_cancelled_hold_always_stops)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

@@ -198,3 +198,16 @@ async def test_an_undecodable_entry_is_acked_and_dropped(redis_client: Redis, pu
     assert rec.seen == ["2"]
     assert a.stats.bad == 1
     assert await a.pending() == 0
+
+
+async def test_a_cancelled_consumer_always_stops(redis_client: Redis, publish: Feed) -> None:
+    for i in range(30):
+        await publish.publish(lead_fill(str(i)))
+        running = asyncio.create_task(
+            consumer(redis_client, "a", Recorder(), claim_idle_ms=0).run(block_ms=50)
+        )
+        await asyncio.sleep((i % 10) * 0.002)
+        running.cancel()
+        done, _ = await asyncio.wait({running}, timeout=10)
+        assert done == {running}, f"run() ignored its cancellation (round {i})"
+        assert running.cancelled()

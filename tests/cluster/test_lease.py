@@ -97,3 +97,16 @@ async def test_a_holder_cut_off_from_redis_drops_the_lease_within_its_ttl(redis_
 async def test_holder_names_cannot_forge_a_token(redis_client: Redis) -> None:
     with pytest.raises(ValueError, match="cannot contain ':'"):
         lease(redis_client, "1:b")
+
+
+async def test_a_cancelled_hold_always_stops(redis_client: Redis) -> None:
+    """A cancel landing mid-command can be swallowed by redis-py (it retries what it takes for a
+    connection error): the loop must stop anyway, whenever the cancel lands."""
+    for i in range(60):
+        a = FeedLease(redis_client, KEYS, f"lead{i}", "a", ttl_s=1.0, renew_every_s=0.001)
+        holding = asyncio.create_task(a.hold())
+        await asyncio.sleep((i % 12) * 0.001)
+        holding.cancel()
+        done, _ = await asyncio.wait({holding}, timeout=10)
+        assert done == {holding}, f"hold() ignored its cancellation (round {i})"
+        assert holding.cancelled()
