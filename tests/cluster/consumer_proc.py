@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
+import structlog
+
 from bot.cluster.codec import StreamFill
 from bot.cluster.consume import GroupConsumer
 from bot.cluster.keys import Keys
@@ -31,4 +33,6 @@ async def main(url: str, prefix: str, lead: str, group: str, consumer: str) -> N
 
 
 if __name__ == "__main__":
+    # stdout carries the markers the test waits for; logs go to stderr
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     asyncio.run(main(*sys.argv[1:6]))
