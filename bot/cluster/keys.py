@@ -34,3 +34,7 @@ class Keys:
         """Per symbol, "<ts_ms>:<trade_id>" of the newest fill published: where a feed that takes
         over starts its backfill."""
         return self._lead(lead, "cursor")
+
+    def shards(self) -> str:
+        """Shard heartbeats: a sorted set of shard ids scored by Redis time of the last beat."""
+        return f"{self.prefix}:shards"
