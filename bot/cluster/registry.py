@@ -35,6 +35,12 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+async def live_shards(client: Redis, keys: Keys, *, ttl_s: float) -> list[str]:
+    """The shards stamped within `ttl_s` (Redis's clock), sorted."""
+    live = client.register_script(LIVE)
+    return sorted(_text(s) for s in await live(keys=[keys.shards()], args=[max(1, int(ttl_s * 1000))]))
+
+
 class ShardRegistry:
     def __init__(self, client: Redis, keys: Keys, shard: str, *, ttl_s: float) -> None:
         self.client = client
