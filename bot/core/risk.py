@@ -262,7 +262,8 @@ def entry_price_limit(side: Side, ref_price: Decimal, slippage_bps: Decimal, tic
 
 
 def check_stops(state: FollowerRiskState, limits: RiskLimits) -> list[StopTrigger]:
-    """The account-level stops that fire for this follower now, tightest action first."""
+    """The account-level stops that fire for this follower now, tightest action first. Reads the
+    account figures only (equity, peak, day start, allocation base), never positions or marks."""
     triggers: list[StopTrigger] = []
     if limits.portfolio_stop is not None and state.allocation_base > 0:
         floor = limits.portfolio_stop * state.allocation_base

@@ -134,7 +134,7 @@ class FollowerRuntime:
             allocation_base=self.balance.allocation_base,
             positions={s: self.position(s) for s in symbols},
             marks=marks,
-            contract_sizes={s: m.contract_size for s, m in self.markets.items() if s in symbols},
+            contract_sizes={s: self.markets[s].contract_size for s in symbols if s in self.markets},
         )
 
     def target(self, symbol: str) -> tuple[Decimal, Reason | None]:

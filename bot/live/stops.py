@@ -33,7 +33,10 @@ class Engine(Protocol):
 def apply_stops(engine: Engine, follower: FollowerRuntime) -> None:
     """Each stop that fires asks the state owner for its state. The portfolio stop first closes
     every position (REDUCE_ONLY, target zero), and the follower asks for HALTED once flat."""
-    for trigger in risk.check_stops(follower.risk_state(), follower.settings.limits):
+    limits = follower.settings.limits
+    if limits.portfolio_stop is None and limits.daily_loss_limit is None and limits.max_drawdown is None:
+        return
+    for trigger in risk.check_stops(_account_state(follower), limits):
         if trigger.stop is StateCode.PORTFOLIO_STOP:
             if follower.closing_reason is not None:
                 continue
@@ -47,6 +50,24 @@ def apply_stops(engine: Engine, follower: FollowerRuntime) -> None:
                 )
         else:
             engine.set_follower_state(follower, trigger.action, trigger.stop, trigger.reason)
+
+
+def _account_state(follower: FollowerRuntime) -> risk.FollowerRiskState:
+    """The account figures alone, all check_stops reads: built on every mark change for every
+    holder, so it skips the positions and marks risk_state() gathers for planning."""
+    b = follower.balance
+    return risk.FollowerRiskState(
+        follower=follower.id,
+        state=follower.state,
+        global_state=follower.engine.global_state(),
+        kill_switch=follower.engine.kill_switch(),
+        equity=b.equity,
+        peak_equity=b.peak,
+        day_start_equity=b.day_start,
+        allocation_base=b.allocation_base,
+        positions={},
+        marks={},
+    )
 
 
 def check(engine: Engine, follower: FollowerRuntime) -> None:
