@@ -16,6 +16,7 @@ order (its position is built from them).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -109,12 +110,26 @@ class GroupConsumer:
         `block_ms` for some). Returns how many entries were handled."""
         return await self.claim_idle() + await self._read_new(block_ms=block_ms)
 
-    async def run(self, *, block_ms: int = 1000) -> None:
-        """`start`, then `poll` forever (cancel to stop; unacknowledged entries stay pending)."""
-        await self.start()
+    async def run(self, *, block_ms: int = 1000, retry_s: float = 0.5) -> None:
+        """`start`, then `poll` forever (cancel to stop; unacknowledged entries stay pending). A Redis
+        error (restart, failover, cut connection) is logged and, after `retry_s`, consumption starts
+        over with `start`: the groups are created again if Redis lost them, and this consumer's own
+        pending entries, an entry whose XACK failed among them, are handled again."""
+        from redis.exceptions import RedisError
+
+        started = False
         while True:
             raise_if_cancelled()
-            await self.poll(block_ms=block_ms)
+            try:
+                if not started:
+                    await self.start()
+                    started = True
+                await self.poll(block_ms=block_ms)
+            except (RedisError, OSError) as exc:
+                raise_if_cancelled()
+                log.warning("consume_redis_error", group=self.group, consumer=self.consumer, error=str(exc))
+                started = False
+                await asyncio.sleep(retry_s)
 
     async def claim_idle(self) -> int:
         handled = 0
