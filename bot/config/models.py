@@ -242,6 +242,8 @@ class AppConfig(_Model):
     _source: str = PrivateAttr(default="<dict>")
     _base_dir: Path | None = PrivateAttr(default=None)
     _env: Mapping[str, str] | None = PrivateAttr(default=None)
+    # id -> account, built on first use: the hot path looks a follower's venue up per order.
+    _index: dict[str, LeadConfig | FollowerConfig] | None = PrivateAttr(default=None)
 
     @property
     def source(self) -> str:
@@ -252,17 +254,24 @@ class AppConfig(_Model):
         """The config file's folder: relative credential files are looked up there."""
         return self._base_dir
 
+    def _by_id(self) -> dict[str, LeadConfig | FollowerConfig]:
+        index = self._index
+        if index is None or len(index) != len(self.leads) + len(self.followers):
+            accounts: list[LeadConfig | FollowerConfig] = [*self.leads, *self.followers]
+            index = self._index = {a.id: a for a in accounts}
+        return index
+
     def lead(self, lead_id: str) -> LeadConfig:
-        for lead in self.leads:
-            if lead.id == lead_id:
-                return lead
-        raise KeyError(f"{self._source}: no lead with id {lead_id!r}")
+        lead = self._by_id().get(lead_id)
+        if not isinstance(lead, LeadConfig):
+            raise KeyError(f"{self._source}: no lead with id {lead_id!r}")
+        return lead
 
     def follower(self, follower_id: str) -> FollowerConfig:
-        for follower in self.followers:
-            if follower.id == follower_id:
-                return follower
-        raise KeyError(f"{self._source}: no follower with id {follower_id!r}")
+        follower = self._by_id().get(follower_id)
+        if not isinstance(follower, FollowerConfig):
+            raise KeyError(f"{self._source}: no follower with id {follower_id!r}")
+        return follower
 
     def _account(self, account_id: str) -> tuple[str, LeadConfig | FollowerConfig]:
         for group, accounts in (("leads", self.leads), ("followers", self.followers)):
