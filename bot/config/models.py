@@ -16,8 +16,17 @@ from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+)
 
 from bot.config.loading import ConfigError as ConfigError  # re-exported: callers catch it from here
 from bot.config.loading import inline_secrets, read_yaml, validation_problems
@@ -190,6 +199,35 @@ class LoggingConfig(_Model):
         return None if self.json_ == "auto" else bool(self.json_)
 
 
+class ClusterConfig(_Model):
+    """Cluster mode (docs/cluster.md): lead feeds and follower shards share lead fills through Redis
+    Streams. Absent, copybot is one process and never loads the Redis client."""
+
+    redis_url: str = Field(min_length=1)  # redis://host:port/db, rediss:// (TLS) or unix:///path
+    username: str | None = None  # a Redis ACL user; None: the default user
+    password: SecretRef | None = None  # never in the URL
+    id: AccountId  # this process's name in the cluster: lease holder, consumer name, shard id
+    key_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,32}$")] = "copybot"
+    lease_ttl_s: Seconds = Field(default=5, ge=0.5)
+    lease_renew_s: Seconds | None = None  # None: a third of lease_ttl_s
+    stream_maxlen: int = Field(default=100_000, ge=100)
+    claim_idle_s: Seconds = 10
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("redis", "rediss", "unix"):
+            raise ValueError(f"must be a redis://, rediss:// or unix:// URL, got scheme {parts.scheme!r}")
+        if parts.password is not None:
+            raise ValueError("holds a password: put it in cluster.password ({env: NAME} or {file: path})")
+        return url
+
+    @property
+    def renew_every_s(self) -> float:
+        return self.lease_renew_s if self.lease_renew_s is not None else self.lease_ttl_s / 3
+
+
 class ListingConfig(_Model):
     """One venue's listing of a mapped instrument (bot.core.symbols)."""
 
@@ -212,6 +250,7 @@ class AppConfig(_Model):
     alerts: AlertsConfig = AlertsConfig()
     allow_withdrawal_keys: bool = False
     logging: LoggingConfig = LoggingConfig()
+    cluster: ClusterConfig | None = None  # None: one process, no Redis
     # instrument -> config venue name -> listing, for instruments venues name differently
     symbol_map: dict[str, dict[str, ListingConfig]] = Field(default_factory=dict)
 
@@ -297,6 +336,9 @@ class AppConfig(_Model):
             register_url_parts(url)
             targets.append((url, target.min_severity))
         return targets
+
+    def redis_password(self) -> str | None:
+        return None if self.cluster is None else self._token(self.cluster.password, "cluster.password")
 
     def with_followers(self, followers: list[dict[str, Any]], source: str | None = None) -> AppConfig:
         """This config with another followers list, validated exactly as at start (ConfigError with
@@ -413,6 +455,10 @@ def _cross_checks(config: AppConfig, *, allow_embedded_sim: bool) -> Iterator[tu
         yield "api.token", f"required when the API listens on a non-loopback address ({config.api.host})"
     if config.feed.backoff_max_s < config.feed.backoff_initial_s:
         yield "feed.backoff_max_s", "must be at least backoff_initial_s"
+    cluster = config.cluster
+    if cluster is not None and cluster.renew_every_s * 2 > cluster.lease_ttl_s:
+        # two renewals may fail (a slow round trip, a GC pause) before the lease lapses
+        yield "cluster.lease_renew_s", "must be at most half of lease_ttl_s"
 
 
 def _symbol_map_checks(config: AppConfig) -> Iterator[tuple[str, str]]:

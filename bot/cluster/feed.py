@@ -1,0 +1,146 @@
+"""The feed role for one lead (docs/cluster.md, "The feed role"): contend for the lead's lease; while
+holding it, run the lead's feed (a `LeadFeed` in production) from the cursor kept in Redis and
+publish every fill it hands on, in order, under the lease token; when the lease is lost (not
+renewed, taken, or a publish comes back fenced) stop the feed and stand by again.
+
+Fills the feed handed on but that were not published when the term ended are dropped on purpose:
+the Redis cursor only moves with published fills, so whichever feed holds the lease next backfills
+them from the venue. A publish whose reply is lost (Redis restarted, connection cut) is retried;
+the trade-id dedupe in the publish script makes the retry harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+import structlog
+
+from bot.cluster.fills import FillPublisher, Published
+from bot.cluster.lease import FeedLease
+from bot.cluster.redis_client import raise_if_cancelled
+from bot.core.types import LeadFill
+
+log = structlog.get_logger(__name__)
+
+# symbol -> (ts_ms, trade_id) of the newest fill published: LeadFeed's `cursors` shape
+Cursors = Mapping[str, tuple[int, str]]
+
+
+class RunnableFeed(Protocol):
+    async def run(self) -> None: ...
+
+
+# (cursors to backfill from, where to hand each fill) -> a feed; `LeadFeed` fits with its other
+# arguments bound. The cursors mapping is updated as fills are published, so a later session of the
+# same feed backfills from there.
+FeedFactory = Callable[[Callable[[], Cursors], Callable[[LeadFill], None]], RunnableFeed]
+
+
+@dataclass(slots=True)
+class FeedStats:
+    terms: int = 0  # lease holdings served
+    published: int = 0
+    duplicates: int = 0
+    fenced: int = 0
+    dropped: int = 0  # handed on but unpublished when a term ended (the next holder backfills them)
+
+
+class FeedRunner:
+    def __init__(self, lease: FeedLease, publisher: FillPublisher, make_feed: FeedFactory) -> None:
+        if lease.lead != publisher.lead:
+            raise ValueError("the lease and the publisher must be of the same lead")
+        self.lease = lease
+        self.publisher = publisher
+        self.make_feed = make_feed
+        self.stats = FeedStats()
+        self._retry_s = min(0.2, lease.renew_every_s)
+
+    async def run(self) -> None:
+        """Forever (cancel to stop): hold the lease, serve each term. Cancelled, it releases the
+        lease so a standby takes over at once."""
+        holding = asyncio.create_task(self.lease.hold(), name=f"lease:{self.lease.lead}")
+        try:
+            while True:
+                raise_if_cancelled()
+                await self.lease.held_event.wait()
+                await self.serve_term()
+        finally:
+            holding.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await holding
+            with contextlib.suppress(Exception):
+                await self.lease.release()
+
+    async def serve_term(self) -> None:
+        """One holding of the lease: returns when it is lost."""
+        token = self.lease.token
+        if token is None:
+            return
+        self.stats.terms += 1
+        cursors = {s: (c.ts_ms, c.trade_id) for s, c in (await self.publisher.cursors()).items()}
+        queue: asyncio.Queue[LeadFill] = asyncio.Queue()
+        feed = self.make_feed(lambda: cursors, queue.put_nowait)
+        log.info("feed_term_started", lead=self.lease.lead, epoch=self.lease.epoch, cursors=len(cursors))
+        tasks = [
+            asyncio.create_task(feed.run(), name=f"feed:{self.lease.lead}"),
+            asyncio.create_task(self._publish_loop(queue, token, cursors), name=f"publish:{self.lease.lead}"),
+            asyncio.create_task(self._until_lost(token), name=f"term:{self.lease.lead}"),
+        ]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self.stats.dropped += queue.qsize()
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                log.error("feed_term_failed", lead=self.lease.lead, task=task.get_name(),
+                          error=repr(task.exception()))  # fmt: skip
+        log.warning("feed_term_ended", lead=self.lease.lead, epoch=self.lease.epoch, dropped=queue.qsize())
+        if self.lease.token == token:
+            # fenced, or the feed itself stopped: let Redis say whether the lease is still ours
+            # before another term starts, and never start terms back to back
+            from redis.exceptions import RedisError
+
+            with contextlib.suppress(RedisError, OSError):
+                await self.lease.renew()
+            await asyncio.sleep(self._retry_s)
+
+    async def _until_lost(self, token: str) -> None:
+        while self.lease.token == token and self.lease.held:
+            await asyncio.sleep(self._retry_s / 4)
+
+    async def _publish_loop(
+        self, queue: asyncio.Queue[LeadFill], token: str, cursors: dict[str, tuple[int, str]]
+    ) -> None:
+        from redis.exceptions import RedisError
+
+        while True:
+            fill = await queue.get()
+            while True:
+                raise_if_cancelled()
+                try:
+                    result = await self.publisher.publish(fill, token=token)
+                    break
+                except (RedisError, OSError) as exc:
+                    log.warning("publish_redis_error", lead=fill.lead, trade_id=fill.trade_id, error=str(exc))
+                    await asyncio.sleep(self._retry_s)
+            if result.status is Published.FENCED:
+                self.stats.fenced += 1
+                self.stats.dropped += 1
+                log.warning("publish_fenced", lead=fill.lead, trade_id=fill.trade_id, token=token)
+                return  # the term is over; renew() will find the lease is not ours
+            if result.status is Published.PUBLISHED:
+                self.stats.published += 1
+            else:
+                self.stats.duplicates += 1
+            previous = cursors.get(fill.symbol)
+            if previous is None or previous[0] <= fill.ts_ms:
+                cursors[fill.symbol] = (fill.ts_ms, fill.trade_id)

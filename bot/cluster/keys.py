@@ -1,0 +1,40 @@
+"""The Redis keys of one deployment, all under its `cluster.key_prefix` (docs/cluster.md, "Keys").
+Every key of one lead shares the hash tag `{lead}`, so the publish script's keys stay in one slot
+should the deployment move to Redis Cluster."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str = "copybot"
+
+    def _lead(self, lead: str, what: str) -> str:
+        return f"{self.prefix}:lead:{{{lead}}}:{what}"
+
+    def lease(self, lead: str) -> str:
+        """The feed lease: "<epoch>:<holder>" while held, with the lease's expiry."""
+        return self._lead(lead, "lease")
+
+    def epoch(self, lead: str) -> str:
+        """The lease epoch counter, incremented by every acquisition; never expires."""
+        return self._lead(lead, "epoch")
+
+    def stream(self, lead: str) -> str:
+        """The lead's fills, in publish order."""
+        return self._lead(lead, "fills")
+
+    def seen(self, lead: str) -> str:
+        """Trade ids already published (sorted set scored by trade time), trimmed with the stream."""
+        return self._lead(lead, "seen")
+
+    def cursor(self, lead: str) -> str:
+        """Per symbol, "<ts_ms>:<trade_id>" of the newest fill published: where a feed that takes
+        over starts its backfill."""
+        return self._lead(lead, "cursor")
+
+    def shards(self) -> str:
+        """Shard heartbeats: a sorted set of shard ids scored by Redis time of the last beat."""
+        return f"{self.prefix}:shards"

@@ -1,0 +1,129 @@
+"""The shard role's partition loop (docs/cluster.md, "Assignment"): beat, read the live shards,
+and consume exactly the partitions this shard owns, one `GroupConsumer` each.
+
+Handover: a shard stops a partition as soon as its view says the partition is no longer its own;
+a shard that gains a partition waits `grace_s` (at least a heartbeat period, so the previous owner's
+view has caught up and it has stopped) before consuming it. Entries the previous owner left pending
+are taken over by XAUTOCLAIM after `claim_idle_ms`, as for a dead shard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import structlog
+
+from bot.cluster.assignment import owned_by
+from bot.cluster.consume import FillHandler, GroupConsumer
+from bot.cluster.keys import Keys
+from bot.cluster.redis_client import raise_if_cancelled
+from bot.cluster.registry import ShardRegistry
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+log = structlog.get_logger(__name__)
+
+
+class PartitionLoop:
+    def __init__(
+        self,
+        client: Redis,
+        keys: Keys,
+        shard: str,
+        leads: Sequence[str],
+        partitions: Sequence[str],
+        handler_for: Callable[[str], FillHandler],  # partition -> the handler of its followers
+        *,
+        heartbeat_s: float,
+        heartbeat_ttl_s: float,
+        claim_idle_ms: int,
+        grace_s: float | None = None,
+        block_ms: int = 500,
+    ) -> None:
+        self.client = client
+        self.keys = keys
+        self.shard = shard
+        self.leads = list(leads)
+        self.partitions = list(partitions)
+        self.handler_for = handler_for
+        self.heartbeat_s = heartbeat_s
+        self.registry = ShardRegistry(client, keys, shard, ttl_s=heartbeat_ttl_s)
+        self.claim_idle_ms = claim_idle_ms
+        self.grace_s = heartbeat_s * 2 if grace_s is None else grace_s
+        self.block_ms = block_ms
+        self.running: dict[str, asyncio.Task[None]] = {}
+        self._gained_at: dict[str, float] = {}
+
+    def owned(self) -> list[str]:
+        return sorted(self.running)
+
+    async def run(self) -> None:
+        """Forever (cancel to stop: every partition stops and the shard leaves the live list)."""
+        from redis.exceptions import RedisError
+
+        try:
+            while True:
+                raise_if_cancelled()
+                try:
+                    await self.registry.heartbeat()
+                    live = await self.registry.live()
+                    self._apply(owned_by(self.shard, self.partitions, live) if self.shard in live else [])
+                except (RedisError, OSError) as exc:
+                    raise_if_cancelled()
+                    log.warning("shard_redis_error", shard=self.shard, error=str(exc))
+                await asyncio.sleep(self.heartbeat_s)
+        finally:
+            await self._stop_all()
+            with contextlib.suppress(Exception):
+                await self.registry.leave()
+
+    def _apply(self, mine: list[str]) -> None:
+        now = time.monotonic()
+        for partition in list(self.running):
+            if partition not in mine:
+                self.running.pop(partition).cancel()
+                log.info("partition_released", shard=self.shard, partition=partition)
+        for partition in list(self._gained_at):
+            if partition not in mine:
+                del self._gained_at[partition]
+        for partition in mine:
+            task = self.running.get(partition)
+            if task is not None and not task.done():
+                continue
+            if task is not None:  # its consumer failed: log it and start it again at once
+                del self.running[partition]
+                error = None if task.cancelled() else task.exception()
+                log.error(
+                    "partition_consumer_failed", shard=self.shard, partition=partition, error=repr(error)
+                )
+                self._gained_at[partition] = now - self.grace_s
+            gained = self._gained_at.setdefault(partition, now)
+            if now - gained >= self.grace_s:
+                del self._gained_at[partition]
+                consumer = GroupConsumer(
+                    self.client,
+                    self.keys,
+                    self.leads,
+                    group=partition,
+                    consumer=self.shard,
+                    handler=self.handler_for(partition),
+                    claim_idle_ms=self.claim_idle_ms,
+                )
+                self.running[partition] = asyncio.create_task(
+                    consumer.run(block_ms=self.block_ms), name=f"partition:{partition}"
+                )
+                log.info("partition_taken", shard=self.shard, partition=partition)
+
+    async def _stop_all(self) -> None:
+        tasks = list(self.running.values())
+        self.running.clear()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
