@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 import socket
-import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,10 @@ from bot.config.models import parse_config
 from bot.demo.lead_script import ScriptedLead
 from bot.demo.setup import demo_accounts, demo_config
 from bot.service.app import Daemon
+from bot.sim.config import load_sim_config
 from bot.sim.server import SimExchange
 from bot.venues import VenueMode, make_rest
+from tests.integration.harness import run_until_ready
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -37,7 +38,9 @@ def free_port() -> int:
 
 class DemoRun:
     def __init__(self, tmp: Path, followers: int = 3, host: str = "127.0.0.1") -> None:
-        self.sim = SimExchange()
+        # No random walk: the page and /status are compared while the lead is idle, and follower
+        # equity follows the mark (bot.live.work.Balance), so prices must only move with trades.
+        self.sim = SimExchange(load_sim_config(tick_interval_s=0))
         self.accounts = demo_accounts(followers)
         self.token = secrets.token_hex(24)
         self.port = free_port()
@@ -78,13 +81,7 @@ class DemoRun:
     async def start_daemon(self, timeout: float = 30) -> None:
         cfg = parse_config(self.data, source="demo", allow_embedded_sim=True, env=self.env)
         self.daemon = Daemon(cfg, sim_urls=(self.sim.rest_url, self.sim.ws_url), api_port=self.port)
-        self.task = asyncio.create_task(self.daemon.run())
-        deadline = time.monotonic() + timeout
-        while self.daemon.engine is None or not self.daemon.engine.ready.is_set():
-            if self.task.done():
-                self.task.result()
-            assert time.monotonic() < deadline, "daemon not ready in time"
-            await asyncio.sleep(0.02)
+        self.task, _ = await run_until_ready(self.daemon, timeout)
 
     async def stop_daemon(self) -> None:
         if self.daemon is not None and self.task is not None:

@@ -157,14 +157,8 @@ class Harness:
 
     async def start_daemon(self, timeout: float = 20) -> Engine:
         self.daemon = Daemon(self.app_config(), api_port=0)
-        self.task = asyncio.create_task(self.daemon.run())
-        deadline = time.monotonic() + timeout
-        while self.daemon.engine is None or not self.daemon.engine.ready.is_set():
-            if self.task.done():
-                self.task.result()
-            assert time.monotonic() < deadline, "daemon not ready in time"
-            await asyncio.sleep(0.02)
-        return self.daemon.engine
+        self.task, engine = await run_until_ready(self.daemon, timeout)
+        return engine
 
     async def stop_daemon(self) -> int | None:
         if self.daemon is None or self.task is None:
@@ -224,3 +218,15 @@ class Harness:
                     return
             assert time.monotonic() < deadline, f"not settled: fills seen {seen}, wanted {fills}"
             await asyncio.sleep(0.02)
+
+
+async def run_until_ready(daemon: Daemon, timeout: float) -> tuple[asyncio.Task[int], Engine]:
+    """Run `daemon` in a task until its engine is ready (a start-up failure is raised here)."""
+    task = asyncio.create_task(daemon.run())
+    deadline = time.monotonic() + timeout
+    while daemon.engine is None or not daemon.engine.ready.is_set():
+        if task.done():
+            task.result()
+        assert time.monotonic() < deadline, "daemon not ready in time"
+        await asyncio.sleep(0.02)
+    return task, daemon.engine
