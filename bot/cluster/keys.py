@@ -35,6 +35,10 @@ class Keys:
         over starts its backfill."""
         return self._lead(lead, "cursor")
 
+    def shard_status(self, shard: str) -> str:
+        """A shard's own status line for the cluster view (JSON), expiring when it stops beating."""
+        return f"{self.prefix}:shard:{shard}:status"
+
     def shards(self) -> str:
         """Shard heartbeats: a sorted set of shard ids scored by Redis time of the last beat."""
         return f"{self.prefix}:shards"

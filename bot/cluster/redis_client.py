@@ -10,6 +10,10 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 
+class RedisUnavailable(Exception):
+    """A cluster role could not reach Redis at start: one line on stderr, no traceback."""
+
+
 def connect(url: str, *, username: str | None = None, password: str | None = None) -> Redis:
     """A client on `url` (redis://, rediss://, unix://). The password comes from the config's secret
     reference, never from the URL. Timeouts are finite so a partitioned process notices."""

@@ -126,6 +126,14 @@ class Reconciler:
                  lead_corrections=len(report.lead_corrections))  # fmt: skip
         return report
 
+    def converge(self, followers: list[FollowerRuntime], reason: str) -> ReconcileReport:
+        """Followers whose positions were just read (a shard took them over): compare with their
+        targets and, in `correct` mode, queue what converges them, as the start pass does."""
+        report = ReconcileReport(int(time.time() * 1000), reason)
+        for follower in followers:
+            self._compare(follower, report)
+        return report
+
     async def _check_follower(
         self, follower: FollowerRuntime, report: ReconcileReport, sem: asyncio.Semaphore, reason: str
     ) -> None:
