@@ -126,7 +126,7 @@ class ClusterRole:
             await client.ping()
         except Exception as exc:
             await client.aclose()
-            raise StartFailed(
+            raise RedisUnavailable(
                 f"cluster: Redis at {_where(cluster.redis_url)} did not answer: {short(exc)}"
             ) from None
         self = cls(role, cfg, cluster, engine, client)
