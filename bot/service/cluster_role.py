@@ -15,7 +15,7 @@ from prometheus_client import Gauge
 from bot.cluster.assignment import all_partitions, assign, partition_of
 from bot.cluster.feed_role import FeedRole
 from bot.cluster.keys import Keys
-from bot.cluster.redis_client import connect
+from bot.cluster.redis_client import RedisUnavailable, connect
 from bot.cluster.shard_role import ShardRole
 from bot.cluster.view import cluster_view
 from bot.config.models import AppConfig, ClusterConfig
