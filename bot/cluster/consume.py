@@ -79,6 +79,8 @@ class GroupConsumer:
         self.count = count
         self.stats = ConsumerStats()
         self._acking: dict[tuple[str, str], asyncio.Task[None]] = {}  # (stream, entry) awaiting settlement
+        # settlements that resolve together must not take a pooled connection each
+        self._ack_slots = asyncio.Semaphore(2)
 
     async def ensure_groups(self) -> None:
         """Create the group on every lead stream (and the stream itself) if missing. A new group
@@ -235,7 +237,8 @@ class GroupConsumer:
                             trade_id=item.fill.trade_id)  # fmt: skip
                 return
             try:
-                await self.client.xack(stream, self.group, item.entry_id)
+                async with self._ack_slots:
+                    await self.client.xack(stream, self.group, item.entry_id)
                 self.stats.acked += 1
             except (RedisError, OSError) as exc:  # stays pending: handled again after a restart or claim
                 log.warning("ack_failed", stream=stream, group=self.group, entry=item.entry_id,

@@ -121,7 +121,9 @@ class ClusterRole:
         cluster = cfg.cluster
         if cluster is None:
             raise ValueError(f"--role {role} needs a cluster: section (docs/cluster.md)")
-        client = connect(cluster.redis_url, username=cluster.username, password=cfg.redis_password())
+        # a blocking read per partition, two acknowledgements at a time per partition, the rest
+        client = connect(cluster.redis_url, username=cluster.username, password=cfg.redis_password(),
+                         max_connections=3 * cluster.partitions + 32)  # fmt: skip
         try:
             await client.ping()
         except Exception as exc:
