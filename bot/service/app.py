@@ -152,6 +152,11 @@ class Daemon:
             loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         except (NotImplementedError, RuntimeError):
             pass
+        redis = None
+        if self.role != "all":  # Redis first: unreachable, it is the start's one error line
+            from bot.service.cluster_role import ClusterRole
+
+            redis = await ClusterRole.connect(self.cfg)
         journal = self.journal = Journal.open(journal_path(self.cfg, self.role))
         start = self._start_config(journal)
         url = self.cfg.webhook_url()
@@ -186,10 +191,10 @@ class Daemon:
         try:
             single = self.role == "all"
             await engine.start(lead_feeds=single, followers=single)
-            if not single:
+            if redis is not None:
                 from bot.service.cluster_role import ClusterRole
 
-                self.cluster = await ClusterRole.start(self.role, self.cfg, engine)
+                self.cluster = await ClusterRole.start(self.role, self.cfg, engine, redis)
             membership = self.membership = Membership(
                 engine, aum, journal, self.cfg, start, load_file=self.load_config, aum_settings=aum_settings
             )
@@ -248,8 +253,8 @@ class Daemon:
         finally:
             self.notifier.stopping("draining in-flight orders")
             drained = await engine.stop(first=["shard"] if self.cluster is not None else ())
-            if self.cluster is not None:
-                await self.cluster.close()
+            if redis is not None:
+                await redis.aclose()
             if self.api_runner is not None:
                 await self.api_runner.cleanup()
             await alerts.stop()

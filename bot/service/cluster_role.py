@@ -114,13 +114,13 @@ class ClusterRole:
         else:
             raise ValueError(f"unknown cluster role {role!r}")
 
-    @classmethod
-    async def start(cls, role: str, cfg: AppConfig, engine: Engine) -> ClusterRole:
-        """Connect to Redis (a failure here is the start's error), then spawn the role's tasks
-        through the engine's supervisor: `feed:<lead>` per lead, or `shard`."""
+    @staticmethod
+    async def connect(cfg: AppConfig) -> Redis:
+        """The Redis client, checked with a PING before any venue is contacted (a failure is one
+        line at start: RedisUnavailable)."""
         cluster = cfg.cluster
         if cluster is None:
-            raise ValueError(f"--role {role} needs a cluster: section (docs/cluster.md)")
+            raise ValueError("a cluster role needs a cluster: section (docs/cluster.md)")
         # a blocking read per partition, two acknowledgements at a time per partition, the rest
         client = connect(cluster.redis_url, username=cluster.username, password=cfg.redis_password(),
                          max_connections=3 * cluster.partitions + 32)  # fmt: skip
@@ -128,9 +128,17 @@ class ClusterRole:
             await client.ping()
         except Exception as exc:
             await client.aclose()
-            raise RedisUnavailable(
-                f"cluster: Redis at {_where(cluster.redis_url)} did not answer: {short(exc)}"
-            ) from None
+            where = _where(cluster.redis_url)
+            raise RedisUnavailable(f"cluster: Redis at {where} did not answer: {short(exc)}") from None
+        return client
+
+    @classmethod
+    async def start(cls, role: str, cfg: AppConfig, engine: Engine, client: Redis) -> ClusterRole:
+        """Spawn the role's tasks through the engine's supervisor: `feed:<lead>` per lead, or
+        `shard`."""
+        cluster = cfg.cluster
+        if cluster is None:
+            raise ValueError(f"--role {role} needs a cluster: section (docs/cluster.md)")
         self = cls(role, cfg, cluster, engine, client)
         if self.feed is not None:
             await self.feed.seed()
@@ -139,9 +147,6 @@ class ClusterRole:
             engine.supervisor.spawn("shard", self.shard.run)
         log.info("cluster_role_started", role=role, id=cluster.id, redis=_where(cluster.redis_url))
         return self
-
-    async def close(self) -> None:
-        await self.client.aclose()
 
     async def view(self, *, max_age_s: float = 0.5) -> dict[str, Any]:
         """The cluster as Redis sees it, with who serves what; cached for `max_age_s` so a busy
