@@ -159,7 +159,7 @@ class Engine:
         creds = self.cfg.credentials_for(account_id)
         return venue.client(creds, pro=pro, keepalive_ms=keepalive_ms, timeout_ms=timeout_ms)
 
-    async def start(self, *, lead_feeds: bool = True, followers: bool = True) -> None:
+    async def start(self, *, lead_feeds: bool = True, followers: bool = True, marks: bool = True) -> None:
         """Markets, lead snapshots, followers, feeds. The cluster roles leave out what another
         process does: a shard takes lead fills from Redis (no lead feeds) and prepares its
         followers as it gains their partitions; a feed serves no follower (docs/cluster.md)."""
@@ -187,7 +187,7 @@ class Engine:
         await prepare_followers(self, list(self.followers.values()), sem)
         for follower in self.followers.values():
             self.supervisor.spawn(f"follower:{follower.id}", follower.run)
-        if self.cfg.feed.marks:
+        if self.cfg.feed.marks and marks:
             for name in venues_in_use(self):
                 self._start_mark_feed(self.venues[name])
         self.lead_feeds_here = lead_feeds

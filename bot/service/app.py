@@ -39,12 +39,12 @@ LOOP_LAG_LIMIT_S = 5.0
 
 def journal_path(cfg: AppConfig, role: str = "all") -> Path:
     """A relative journal path lives in systemd's $STATE_DIRECTORY when there is one, else next to
-    the working directory. A cluster role's journal carries its cluster id in the file name
-    (`copybot.sqlite` -> `copybot.<id>.sqlite`), so processes sharing a config and a folder
-    each keep their own."""
+    the working directory. A cluster role's journal carries its role and cluster id in the file
+    name (`copybot.sqlite` -> `copybot.shard-<id>.sqlite`), so processes sharing a config and a
+    folder each keep their own."""
     path = Path(cfg.journal.path)
     if role != "all" and cfg.cluster is not None:
-        path = path.with_name(f"{path.stem}.{cfg.cluster.id}{path.suffix}")
+        path = path.with_name(f"{path.stem}.{role}-{cfg.cluster.id}{path.suffix}")
     state_dir = os.environ.get("STATE_DIRECTORY")
     if not path.is_absolute() and state_dir:
         return Path(state_dir.split(":")[0]) / path.name
@@ -190,7 +190,8 @@ class Daemon:
         self.notifier.status("starting: loading markets and account state")
         try:
             single = self.role == "all"
-            await engine.start(lead_feeds=single, followers=single)
+            # a feed serves no follower: no mark feeds either
+            await engine.start(lead_feeds=single, followers=single, marks=self.role != "feed")
             if redis is not None:
                 from bot.service.cluster_role import ClusterRole
 
@@ -208,7 +209,9 @@ class Daemon:
                     port,
                     self.cfg.api_token(),
                     journal=journal,
-                    membership=membership,
+                    # a shard's followers come from the config file and their partitions: joins
+                    # and leaves at run time are single-process only (docs/cluster.md, "Limits")
+                    membership=membership if single else None,
                     cluster=self.cluster,
                 )
                 self.bound_api_port = bound_port(self.api_runner)
@@ -267,6 +270,10 @@ class Daemon:
         """SIGHUP (`systemctl reload`): re-read the config file and apply its followers."""
         if self.membership is None:
             log.warning("reload_ignored", reason="the daemon is still starting")
+            return
+        if self.role != "all":
+            log.warning("reload_ignored", reason=f"--role {self.role}: restart it with the new file",
+                        role=self.role)  # fmt: skip
             return
         self.membership.request_reload()
 

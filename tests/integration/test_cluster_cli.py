@@ -29,4 +29,4 @@ def test_redis_unreachable_is_one_line_before_any_venue_is_contacted(tmp_path: P
     line = one_line(err, "copybot run: cluster: Redis at redis://127.0.0.1:")
     assert "did not answer" in line
     assert code == 1
-    assert not (tmp_path / "journal.s-2.sqlite").exists()
+    assert not (tmp_path / "journal.shard-s-2.sqlite").exists()

@@ -58,8 +58,9 @@ def test_a_cluster_role_keeps_its_own_journal_file(tmp_path: Path) -> None:
     data["journal"] = {"path": str(tmp_path / "copybot.sqlite")}
     cfg = parse_config(data)
     assert journal_path(cfg) == tmp_path / "copybot.sqlite"
-    assert journal_path(cfg, "shard") == tmp_path / "copybot.shard-a.sqlite"
-    assert journal_path(cfg.with_cluster_id("shard-b"), "shard") == tmp_path / "copybot.shard-b.sqlite"
+    assert journal_path(cfg, "shard") == tmp_path / "copybot.shard-shard-a.sqlite"
+    assert journal_path(cfg, "feed") == tmp_path / "copybot.feed-shard-a.sqlite"
+    assert journal_path(cfg.with_cluster_id("shard-b"), "shard") == tmp_path / "copybot.shard-shard-b.sqlite"
 
 
 def test_shard_id_replaces_the_cluster_id_and_must_be_an_id() -> None:
