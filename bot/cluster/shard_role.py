@@ -3,8 +3,10 @@
 lead fills come from the lead streams through one consumer group per partition and go into
 `Engine.on_lead_fill`, the single process's own fan-out, risk gate and executor path.
 
-- **Gaining a partition** (start, or a shard that died or left): wait until no order the previous
-  owner may have signed can still land (the venue's recvWindow, as at a restart), prepare the
+- **Gaining a partition** (start, or a shard that died or left): wait until the previous owner,
+  if it is alive, has retired the partition's followers (it drains their in-flight orders first;
+  the `partition_holder` key says who has them), then until no order it may have signed can still
+  land (the venue's recvWindow, as at a restart); prepare the
   partition's followers exactly as at start (key check, positions and balance from the venue,
   leverage), register them in the fan-out and queue what converges them on the leads' current
   positions (the reconciler's start comparison). Only then is the partition's group read, so a
@@ -49,6 +51,9 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("copybot.shard")
 
+# KEYS[1] a partition's holder; ARGV[1] this shard: delete only if it is still ours.
+UNHOLD = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
 
 class ShardRole:
     def __init__(
@@ -77,6 +82,7 @@ class ShardRole:
         self.serving: dict[str, list[str]] = {}  # partition -> follower ids registered here
         self._locks: dict[str, asyncio.Lock] = {}
         self.status_ttl_ms = int(heartbeat_ttl_s * 10_000)
+        self._unhold = client.register_script(UNHOLD)
         self.loop = PartitionLoop(
             client,
             keys,
@@ -110,7 +116,8 @@ class ShardRole:
             if not ids:
                 self.serving.setdefault(partition, [])
                 return
-            if await self._served_elsewhere(partition):
+            previous = await self._previous_holder_gone(partition)
+            if previous or await self._served_elsewhere(partition):
                 await self._earlier_orders_unlandable(ids)
             followers = [engine.build_follower(engine.cfg.follower(fid), engine.follower_settings[fid])
                          for fid in ids]  # fmt: skip
@@ -126,6 +133,29 @@ class ShardRole:
             report = Reconciler(engine).converge(followers, "takeover")
             log.info("partition_followers_ready", shard=self.shard, partition=partition,
                      followers=len(followers), drifts=len(report.drifts))  # fmt: skip
+
+    async def _previous_holder_gone(self, partition: str) -> str | None:
+        """Wait (bounded) until no other live shard holds the partition's followers, then take it.
+        Returns the other shard that held it last, if any. A holder that is not live died: its
+        orders are waited out by the landing window."""
+        key = self.keys.partition_holder(partition)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + float(self.engine.cfg.executor.drain_timeout_s) + 5.0
+        previous: str | None = None
+        while True:
+            raw = await self.client.get(key)
+            holder = None if raw is None else _text(raw)
+            if holder not in (None, self.shard):
+                previous = holder
+            if holder in (None, self.shard) or holder not in self.loop.live:
+                break
+            if loop.time() > deadline:
+                log.warning("partition_holder_did_not_release", shard=self.shard, partition=partition,
+                            holder=holder)  # fmt: skip
+                break
+            await asyncio.sleep(0.05)
+        await self.client.set(key, self.shard)
+        return previous
 
     async def _served_elsewhere(self, partition: str) -> bool:
         """Whether another shard has read this partition's groups (it may have orders on the wire
@@ -169,6 +199,12 @@ class ShardRole:
                         members.remove(follower)
             timeout = float(engine.cfg.executor.drain_timeout_s)
             await asyncio.gather(*(self._retire(f, timeout) for f in followers))
+            from redis.exceptions import RedisError
+
+            try:  # only ours: a shard that took it over meanwhile keeps its mark
+                await self._unhold(keys=[self.keys.partition_holder(partition)], args=[self.shard])
+            except (RedisError, OSError) as exc:  # the next owner waits for a live holder, bounded
+                log.warning("partition_unhold_failed", shard=self.shard, partition=partition, error=str(exc))
             if followers:
                 log.info("partition_followers_released", shard=self.shard, partition=partition,
                          followers=len(followers))  # fmt: skip
