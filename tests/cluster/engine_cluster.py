@@ -67,6 +67,13 @@ class Proc:
     async def status(self, path: str = "/status") -> tuple[int, Any]:
         return await asyncio.to_thread(self.get, path)
 
+    async def metrics(self) -> str:
+        def read() -> str:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=3) as resp:  # noqa: S310
+                return str(resp.read().decode())
+
+        return await asyncio.to_thread(read)
+
 
 class Cluster:
     def __init__(self, h: Harness, redis: RedisServer, tmp: Path) -> None:

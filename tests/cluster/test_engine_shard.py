@@ -16,6 +16,7 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.cluster.assignment import all_partitions, partition_of
+from bot.commands.control import status_lines
 from tests.cluster.engine_cluster import (
     CLUSTER,
     FOLLOWERS,
@@ -113,6 +114,7 @@ async def test_a_killed_shards_followers_are_served_by_another_within_5_s_and_ha
             await c.not_doubled()
             await stream_complete(c, redis_client)
             code, status = await c.procs["shard-a"].status()
+            metrics = await c.procs["shard-a"].metrics()
         finally:
             await c.stop_all()
     print(f"shard-a's followers on target {served_s:.2f} s after its kill")
@@ -122,6 +124,16 @@ async def test_a_killed_shards_followers_are_served_by_another_within_5_s_and_ha
     assert set(view["follower_shard"]) == set(FOLLOWERS)
     assert {view["follower_shard"][f] for f in victims} == {"shard-a"}
     assert sorted(view["shard"]["owned"]) == sorted(mine)
+    assert view["leads"][0]["lease"]["holder"] == "feed-a"
+    assert {p: row["shard"] for p, row in view["partitions"].items()} == {
+        p: "shard-a" if p in mine else "shard-b" for p in PARTITIONS
+    }
+    lines = status_lines(status)  # what `copybot status` prints
+    assert "cluster: this process is shard shard-a; live shards: shard-a, shard-b" in lines
+    assert any(line.startswith("lead lead: feed lease feed-a (epoch 1); stream ") for line in lines)
+    assert any(line.startswith(f"shard shard-a: partitions {', '.join(sorted(mine))}; ") for line in lines)
+    assert "copybot_cluster_live_shards 2.0" in metrics
+    assert 'copybot_cluster_lease_held{lead="lead"} 1.0' in metrics
 
 
 @pytest.fixture
