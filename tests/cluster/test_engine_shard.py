@@ -90,7 +90,12 @@ async def test_a_killed_shards_followers_are_served_by_another_within_5_s_and_ha
                     api_key=h.keys[fid][0], method="POST", path="/fapi/v1/order", delay_ms=700, count=1
                 )
             await h.trade(BTC, "buy", "0.05")
-            await asyncio.sleep(0.2)
+
+            async def in_flight() -> bool:  # shard-a has handed the fill on; an order is on the wire
+                code, status = await c.procs["shard-a"].status()
+                return code == 200 and any(status["followers"][f]["busy"] for f in victims)
+
+            await until(in_flight, 5, "shard-a's fan-out in flight", every_s=0.02)
             killed = c.kill9("shard-a")
 
             async def b_serves_all() -> bool:
