@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 from bot.cluster.codec import decode
 from bot.cluster.keys import Keys
 from bot.sim.config import load_sim_config
-from tests.cluster.redis_server import RedisServer, free_port
+from tests.cluster.redis_server import RedisServer
 from tests.integration.harness import BTC, ETH, Harness, follower
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,10 +50,25 @@ CLUSTER = {
 
 @dataclass
 class Proc:
+    """One process; it listens on a port of its own choosing (`--api-port 0`, read from its log:
+    a port picked here could be taken by then)."""
+
     role: str
     name: str
-    port: int
     proc: asyncio.subprocess.Process
+    log: Path
+    log_from: int  # where this run's lines start in its log (a restart appends)
+    bound: int | None = None
+
+    @property
+    def port(self) -> int:
+        if self.bound is None:
+            with self.log.open("rb") as f:
+                f.seek(self.log_from)
+                for line in f:
+                    if b'"api_listening"' in line:
+                        self.bound = int(json.loads(line)["port"])
+        return self.bound or 0
 
     def get(self, path: str) -> tuple[int, Any]:
         try:
@@ -81,7 +96,7 @@ class Cluster:
         self.redis = redis
         self.tmp = tmp
         self.procs: dict[str, Proc] = {}
-        self.log = tmp / "cluster.log"
+        self.logs: list[Path] = []
         rows = [follower(fid, {"mode": "multiplier", "multiplier": str(m)})
                 for fid, m in zip(FOLLOWERS, MULTIPLIERS, strict=True)]  # fmt: skip
         h.build_config(
@@ -97,14 +112,18 @@ class Cluster:
         self.config.write_text(yaml.safe_dump(config), encoding="utf-8")
 
     async def spawn(self, role: str, name: str) -> Proc:
-        port = free_port()
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "run", "--config", str(self.config), "--role", role,
-            "--shard-id", name, "--api-port", str(port),
-            cwd=ROOT, env={**os.environ, **self.h.env, "PYTHONPATH": str(ROOT)},
-            stdout=self.log.open("ab"), stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
-        self.procs[name] = Proc(role, name, port, proc)
+        log = self.tmp / f"{name}.log"
+        if log not in self.logs:
+            self.logs.append(log)
+        start = log.stat().st_size if log.exists() else 0
+        with log.open("ab") as out:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot.cli", "run", "--config", str(self.config), "--role", role,
+                "--shard-id", name, "--api-port", "0",
+                cwd=ROOT, env={**os.environ, **self.h.env, "PYTHONPATH": str(ROOT)},
+                stdout=out, stderr=asyncio.subprocess.STDOUT,
+            )  # fmt: skip
+        self.procs[name] = Proc(role, name, proc, log, start)
         return self.procs[name]
 
     async def ready(self, proc: Proc, timeout_s: float = 40) -> None:
@@ -119,21 +138,25 @@ class Cluster:
         self.procs[name].proc.send_signal(signal.SIGKILL)
         return time.monotonic()
 
-    async def stop_all(self) -> None:
-        for p in self.procs.values():
-            if p.proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    p.proc.send_signal(signal.SIGCONT)
-                    p.proc.send_signal(signal.SIGTERM)
-        for p in self.procs.values():
+    async def stop_all(self) -> dict[str, int]:
+        """SIGTERM to every process still running; their exit codes (a clean stop is 0: the feed
+        releases its lease, a shard drains and leaves)."""
+        running = [p for p in self.procs.values() if p.proc.returncode is None]
+        for p in running:
+            with contextlib.suppress(ProcessLookupError):
+                p.proc.send_signal(signal.SIGCONT)
+                p.proc.send_signal(signal.SIGTERM)
+        codes = {}
+        for p in running:
             try:
-                await asyncio.wait_for(p.proc.wait(), 20)
+                codes[p.name] = await asyncio.wait_for(p.proc.wait(), 20)
             except TimeoutError:
                 p.proc.kill()
-                await p.proc.wait()
+                codes[p.name] = await p.proc.wait()
+        return codes
 
-    def tail(self, chars: int = 3000) -> str:
-        return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
+    def tail(self, chars: int = 1500) -> str:
+        return "\n".join(f"--- {log.name}\n" + log.read_text(errors="replace")[-chars:] for log in self.logs)
 
     # -- what Redis holds ---------------------------------------------------------------------
 

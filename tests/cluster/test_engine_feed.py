@@ -81,7 +81,8 @@ async def test_the_standby_feed_publishes_within_2_s_of_a_killed_feeds_lease_lap
             await until(all_published, 20, "every lead trade in the stream")
             published = [trade_id for _, trade_id, _, _ in await Cluster.stream(redis_client)]
         finally:
-            await c.stop_all()
+            codes = await c.stop_all()
+    assert codes == {_standby: 0}, codes  # a clean stop releases the lease and exits 0
     assert len(published) == len(set(published)), "a fill was published twice"
     assert set(published) == set(expected), f"missing: {set(expected) - set(published)}"
     print(f"standby published {takeover_s:.2f} s after the lease lapsed")
@@ -123,7 +124,8 @@ async def test_a_partitioned_old_feed_publishes_nothing(
             entries = await Cluster.stream(redis_client)
             code, status = await c.procs[active].status()
         finally:
-            await c.stop_all()
+            codes = await c.stop_all()
+    assert codes == {"feed-a": 0, "feed-b": 0}, codes
     first_new = min(i for i, (_, _, epoch, _) in enumerate(entries) if epoch > old_epoch)
     late_old = [e for e in entries[first_new:] if e[2] == old_epoch]
     assert not late_old, f"the old feed published after the takeover: {late_old}"

@@ -121,7 +121,8 @@ async def test_a_killed_shards_followers_are_served_by_another_within_5_s_and_ha
             code, status = await c.procs["shard-a"].status()
             metrics = await c.procs["shard-a"].metrics()
         finally:
-            await c.stop_all()
+            codes = await c.stop_all()
+    assert codes == {"feed-a": 0, "shard-a": 0, "shard-b": 0}, codes
     print(f"shard-a's followers on target {served_s:.2f} s after its kill")
     assert served_s < 5.0, served_s
     assert code == 200
@@ -171,5 +172,6 @@ async def test_a_redis_restart_with_aof_during_trading_loses_and_doubles_nothing
             await c.not_doubled()
             await stream_complete(c, client)
         finally:
-            await c.stop_all()
+            codes = await c.stop_all()
             await client.aclose()
+    assert codes == {"feed-a": 0, "shard-a": 0}, codes
