@@ -44,7 +44,7 @@ from bot.live.follower import FollowerRuntime
 from bot.live.membership import close_client, idle
 from bot.live.reconciler import Reconciler
 from bot.live.settlement import Settlements
-from bot.live.startup import prepare_follower
+from bot.live.startup import prepare_follower, start_gate
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -102,7 +102,16 @@ class ShardRole:
     async def run(self) -> None:
         """The supervised `shard` task: beats, owns partitions, consumes them (cancel to stop: the
         partitions' followers retire and the shard leaves the live list at once)."""
+        # Whether this shard's own earlier run may have orders on the wire is read from its journal
+        # now, before a consumer journals any fill (bot.live.startup.start_gate).
+        for name in sorted({f.venue for f in self.engine.cfg.followers if f.enabled}):
+            start_gate(self.engine, self.engine.venues[name], self._exec_settings())
         await self.loop.run()
+
+    def _exec_settings(self) -> ExecSettings:
+        ex = self.engine.cfg.executor
+        return ExecSettings(lookup_attempts=ex.lookup_attempts, recv_window_ms=ex.recv_window_ms,
+                            landing_margin_ms=ex.landing_margin_ms)  # fmt: skip
 
     # -- partitions ---------------------------------------------------------------------------
 
@@ -181,10 +190,7 @@ class ShardRole:
         waits = []
         for name in venues:
             venue = engine.venues[name]
-            ex = engine.cfg.executor
-            settings = ExecSettings(lookup_attempts=ex.lookup_attempts, recv_window_ms=ex.recv_window_ms,
-                                    landing_margin_ms=ex.landing_margin_ms)  # fmt: skip
-            waiter = OrderPlacer(venue.loader, "*", venue.adapter, settings, clock=venue.clock)
+            waiter = OrderPlacer(venue.loader, "*", venue.adapter, self._exec_settings(), clock=venue.clock)
             waits.append(waiter.wait_until_unlandable(venue.clock.now_ms()))
         await asyncio.gather(*waits)
 

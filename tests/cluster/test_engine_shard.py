@@ -47,6 +47,11 @@ async def start(c: Cluster, client: Redis, shards: list[str]) -> None:
 
     await until(split, 30, "the shards splitting the partitions")
 
+    async def all_served() -> bool:  # every follower prepared and in a shard's fan-out
+        return sum([await Cluster.serving(client, s) for s in shards]) == len(FOLLOWERS)
+
+    await until(all_served, 30, "every follower served")
+
 
 async def on_target(c: Cluster, timeout_s: float, what: str) -> float:
     last: list[object] = [None]
