@@ -169,10 +169,22 @@ async def test_a_redis_restart_with_aof_during_trading_loses_and_doubles_nothing
             await asyncio.sleep(0.8)
             aof_redis.kill()  # SIGKILL, mid-trading
             await client.aclose()
-            await asyncio.sleep(1.0)
+            shard = c.procs["shard-a"]
+
+            async def unready() -> bool:  # /readyz says why: Redis does not answer
+                code, body = await shard.status("/readyz")
+                return code == 503 and "redis_error" in body
+
+            await until(unready, 3, "the shard's /readyz reporting Redis down")
+            await asyncio.sleep(0.5)
             aof_redis.start()  # same port, same folder: the AOF is replayed
             client = Redis.from_url(aof_redis.url, socket_timeout=10)
             await trading
+
+            async def ready_again() -> bool:
+                return (await shard.status("/readyz"))[0] == 200
+
+            await until(ready_again, 10, "the shard ready again")
             await on_target(c, 30, "every follower on target after the restart")
             await c.not_doubled()
             await stream_complete(c, client)
