@@ -1,6 +1,9 @@
 """The shard role's partition loop (docs/cluster.md, "Assignment"): beat, read the live shards,
 and consume exactly the partitions this shard owns, one `GroupConsumer` each.
 
+A shard whose heartbeats have failed for the heartbeat ttl (Redis unreachable) stops every
+partition: the others count it dead by then and take them over.
+
 Handover: a shard stops a partition as soon as its view says the partition is no longer its own;
 a shard that gains a partition waits `grace_s` (at least a heartbeat period, so the previous owner's
 view has caught up and it has stopped) before consuming it. Entries the previous owner left pending
@@ -62,6 +65,10 @@ class PartitionLoop:
         self.handler_for = handler_for
         self.heartbeat_s = heartbeat_s
         self.registry = ShardRegistry(client, keys, shard, ttl_s=heartbeat_ttl_s)
+        self.heartbeat_ttl_s = heartbeat_ttl_s
+        # Local bound: past this monotonic time the others see this shard as dead (its last
+        # successful beat was sent before it, so this view never outlives Redis's).
+        self._beat_valid_until = 0.0
         self.claim_idle_ms = claim_idle_ms
         self.grace_s = heartbeat_s * 2 if grace_s is None else grace_s
         self.block_ms = block_ms
@@ -84,8 +91,10 @@ class PartitionLoop:
         try:
             while True:
                 raise_if_cancelled()
+                sent = time.monotonic()
                 try:
                     await self.registry.heartbeat()
+                    self._beat_valid_until = sent + self.heartbeat_ttl_s
                     live = self.live = await self.registry.live()
                     self._apply(owned_by(self.shard, self.partitions, live) if self.shard in live else [])
                     if self.on_beat is not None:
@@ -93,6 +102,12 @@ class PartitionLoop:
                 except (RedisError, OSError) as exc:
                     raise_if_cancelled()
                     log.warning("shard_redis_error", shard=self.shard, error=str(exc))
+                    if self.running and time.monotonic() > self._beat_valid_until:
+                        # the others count this shard dead by now and take its partitions over:
+                        # stop serving them too (as a feed stops past its lease's local bound)
+                        log.error("shard_cut_off", shard=self.shard, partitions=self.owned())
+                        self.live = []
+                        self._apply([])
                 await asyncio.sleep(self.heartbeat_s)
         finally:
             await self._stop_all()

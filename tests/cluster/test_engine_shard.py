@@ -176,7 +176,9 @@ async def test_a_redis_restart_with_aof_during_trading_loses_and_doubles_nothing
                 return code == 503 and "redis_error" in body
 
             await until(unready, 3, "the shard's /readyz reporting Redis down")
-            await asyncio.sleep(0.5)
+            # down longer than the heartbeat ttl: the shard stops its partitions (the others would
+            # count it dead) and takes them again once Redis is back
+            await asyncio.sleep(1.2)
             aof_redis.start()  # same port, same folder: the AOF is replayed
             client = Redis.from_url(aof_redis.url, socket_timeout=10)
             await trading
