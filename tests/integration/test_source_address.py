@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from bot.config.models import parse_config
 from bot.live.engine import Engine
@@ -35,6 +36,14 @@ async def limits(h: Harness) -> dict[str, Any]:
     async with h.http.get(f"{h.sim.rest_url}/_sim/limits") as resp:
         data: dict[str, Any] = await resp.json()
     return data
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 @asynccontextmanager
@@ -96,8 +105,18 @@ async def run_pair(tmp: Path, addresses: Pair) -> tuple[dict[str, Any], list[Eng
         assert h.http is not None
         engines = []
         for running, address in zip(daemons, addresses, strict=True):
-            async with h.http.get(f"http://127.0.0.1:{running.bound_api_port}/status") as resp:
-                assert (await resp.json())["venues"]["local"]["source_address"] == address
+            api = f"http://127.0.0.1:{running.bound_api_port}"
+            async with h.http.get(f"{api}/status") as resp:
+                shown = (await resp.json())["venues"]["local"]
+            assert shown["source_address"] == address
+            async with h.http.get(f"{api}/metrics") as resp:
+                exported = samples(await resp.text())
+            # /metrics: the address's budget, labelled with the address ("" when unset).
+            labels = (("source_address", address or ""), ("venue", "local"))
+            assert exported[("copybot_request_weight_limit", labels)] == 2400
+            assert exported[("copybot_request_weight_peak", labels)] >= shown["request_budget"]["peak_1m"] > 0
+            assert exported[("copybot_request_rate_limited_total", labels)] == 0
+            assert exported[("copybot_request_banned_total", labels)] == 0
             assert running.engine is not None
             engines.append(running.engine)
         return await limits(h), engines
