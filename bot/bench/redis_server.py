@@ -4,10 +4,13 @@ runs. No shared server, no fixed port. `.ci/run` installs the package."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import shutil
 import socket
 import subprocess
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from bot.bench.processes import free_port
@@ -115,3 +118,16 @@ class RedisServer:
 
     def __exit__(self, *exc: object) -> None:
         self.kill()
+
+
+@contextlib.asynccontextmanager
+async def bench_redis(workdir: Path) -> AsyncIterator[RedisServer]:
+    """A Redis for a benchmark run, set up as deploy/redis/copybot.conf sets production's (an
+    append-only file fsynced every second), in `workdir`/redis; started and stopped off the event
+    loop, stopped politely (so its files are complete for a look afterwards)."""
+    server = RedisServer(workdir / "redis", appendonly=True, appendfsync="everysec")
+    await asyncio.to_thread(server.start)
+    try:
+        yield server
+    finally:
+        await asyncio.to_thread(server.stop)
