@@ -58,12 +58,14 @@ def _sign(value: Decimal) -> int:
 def apply_manual_fill(own: Decimal, manual: Decimal, qty: Decimal) -> tuple[Decimal, Decimal]:
     """(own, manual) after one manual fill of signed `qty`.
 
-    A hand trade first takes from the owner's own quantity (selling what he bought by hand);
-    what is left of it, when it goes against copybot's quantity, takes from copybot's (the owner
-    sold what copybot bought: copybot's quantity is short of its target and the reconciler buys it
-    back), down to zero; the rest is the owner's again. So copybot's quantity is never turned to
-    the other side by a hand trade, and a liquidation (a venue order without our client id) that
-    closes the whole position leaves both parts at zero."""
+    A hand trade on the side of the owner's own quantity adds to it. One against it first takes
+    from it (he sells what he bought by hand); what is left, when it goes against copybot's
+    quantity, takes from copybot's (he sold what copybot bought: copybot's quantity is short of
+    its target and the reconciler buys it back), down to zero; the rest is the owner's again. So
+    copybot's quantity is never turned to the other side by a hand trade, and a liquidation (a
+    venue order without our client id) that closes the whole position leaves both parts at zero."""
+    if _sign(qty) == _sign(manual):
+        return own, manual + qty
     rest = qty
     if _sign(rest) == -_sign(manual):
         taken = min(abs(rest), abs(manual)) * _sign(rest)

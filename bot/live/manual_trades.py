@@ -27,6 +27,7 @@ from bot.core.manual import (
     apply_manual_fills,
     is_copybot_order,
 )
+from bot.core.rounding import shown
 from bot.core.types import ZERO
 from bot.live.budget import RequestBudget, paced
 from bot.live.ports import JournalPort
@@ -50,6 +51,9 @@ log = structlog.get_logger("copybot.manual")
 # (a resting limit) is still seen, and the venue's clock may run ahead of ours. An order already
 # applied is recognised by its id and filled quantity.
 OVERLAP_MS = 10 * 60_000
+# Venues answer order-history queries within a window of 7 days (Binance allOrders, Bybit
+# order/history): a longer gap (copybot down a week) is read from its last 7 days.
+HISTORY_WINDOW_MS = 7 * 86_400_000 - 60_000
 # The row of manual_quantities that holds how far the account was checked, for every symbol.
 WATERMARK = "*"
 
@@ -86,7 +90,7 @@ async def check(engine: Engine, follower: FollowerRuntime, *, share: float | Non
         symbols = moved | book.pending
     # From here on, copybot's own fills add to this (FollowerRuntime._send).
     book.accounted = dict(positions)
-    since = (watermark if watermark is not None else now_ms) - OVERLAP_MS
+    since = max((watermark if watermark is not None else now_ms) - OVERLAP_MS, now_ms - HISTORY_WINDOW_MS)
     for symbol in sorted(symbols):
         if symbol not in follower.markets:
             continue
@@ -142,6 +146,11 @@ def _apply(
         after = apply_manual_fills(position, before, [qty for _, qty in seen])
     book.qty[symbol] = after
     engine.journal.save_manual_quantity(follower.id, symbol, after, int(time.time() * 1000))
+    step = follower.markets[symbol].step
+
+    def q(value: Decimal) -> str:  # at the market's lot precision, as the status shows them
+        return shown(value, step)
+
     for order, qty in seen:
         book.applied[order.order_id] = order.filled
         engine.journal.record_manual_trade(follower.id, order, policy.value)
@@ -149,13 +158,13 @@ def _apply(
             "follower": follower.id,
             "symbol": symbol,
             "side": order.side.value,
-            "size": str(abs(qty)),
-            "qty": str(qty),
+            "size": q(abs(qty)),
+            "qty": q(qty),
             "order_id": order.order_id,
             "client_order_id": order.client_order_id or None,
             "policy": policy.value,
-            "manual_qty": str(after),
-            "position": str(position),
+            "manual_qty": q(after),
+            "position": q(position),
         }
         log.warning("manual_trade", **detail)
         if policy is ManualPolicy.ALERT:
@@ -168,6 +177,7 @@ def _adopt_held(engine: Engine, follower: FollowerRuntime, symbol: str) -> None:
     """The policy became `adopt` while the owner held a manual quantity: copybot takes it."""
     qty = follower.manual.qty.pop(symbol)
     engine.journal.save_manual_quantity(follower.id, symbol, ZERO, int(time.time() * 1000))
-    detail = {"follower": follower.id, "symbol": symbol, "qty": str(qty), "policy": "adopt"}
+    detail = {"follower": follower.id, "symbol": symbol, "qty": shown(qty, follower.markets[symbol].step),
+              "policy": "adopt"}  # fmt: skip
     engine.journal.record_event("manual_adopted", follower.id, detail)
     log.warning("manual_adopted", **detail)
