@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bot.commands.follower import parse_changes
+from bot.config.models import ConfigError, parse_config
 from bot.core import clientid
 from bot.core.clientid import ClientIdFormat
 from bot.core.manual import (
     AccountOrder,
+    ManualPolicy,
     account_reduces,
     apply_manual_fill,
     apply_manual_fills,
@@ -17,6 +22,11 @@ from bot.core.manual import (
     own_quantity,
 )
 from bot.core.types import Side
+from bot.journal.store import Journal
+from bot.live import manual_trades
+from bot.service import roster
+from bot.service.roster import RosterError
+from bot.service.wiring import follower_settings
 
 D = Decimal
 
@@ -108,3 +118,50 @@ def test_signed_filled() -> None:
     buy = AccountOrder("1", "", "BTC/USDT:USDT", Side.BUY, D("0.5"), 0)
     sell = AccountOrder("2", "", "BTC/USDT:USDT", Side.SELL, D("0.5"), 0)
     assert (buy.signed_filled, sell.signed_filled) == (D("0.5"), D("-0.5"))
+
+
+def test_the_policy_is_validated_at_start_and_at_run_time() -> None:
+    cfg = _config()
+    assert cfg.follower("a").manual_trades == "leave"  # the default
+    assert follower_settings(cfg)["a"].manual_trades is ManualPolicy.LEAVE
+    assert follower_settings(_config(manual_trades="alert"))["a"].manual_trades is ManualPolicy.ALERT
+    with pytest.raises(ConfigError, match=r"followers\[0\]\.manual_trades: .*'leave', 'adopt' or 'alert'"):
+        _config(manual_trades="ignore")
+    changed = roster.with_changed(cfg, "a", parse_changes(["manual_trades=adopt"]))
+    assert follower_settings(changed)["a"].manual_trades is ManualPolicy.ADOPT
+    with pytest.raises(RosterError, match=r"changes\.manual_trades: .*'leave', 'adopt' or 'alert'"):
+        roster.with_changed(cfg, "a", {"manual_trades": "sell_it"})
+
+
+def test_the_journal_keeps_quantities_and_applied_orders(tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path / "j.sqlite")
+    try:
+        order = AccountOrder("77", "web_1", "BTC/USDT:USDT", Side.BUY, D("0.010"), 1_000)
+        journal.record_manual_trade("f", order, "leave")
+        journal.save_manual_quantity("f", "BTC/USDT:USDT", D("0.010"), 2_000)
+        journal.save_manual_quantity("f", "*", D(0), 3_000)
+        more = AccountOrder("77", "web_1", "BTC/USDT:USDT", Side.BUY, D("0.012"), 1_500)
+        journal.record_manual_trade("f", more, "leave")  # the same order, filled further
+        journal.flush()
+        assert journal.manual_trades_applied("f") == {"77": D("0.012")}
+        assert journal.manual_trades_applied("g") == {}
+        book = manual_trades.load(journal, "f")
+        assert (book.qty, book.cursor_ms, book.applied, book.accounted) == (
+            {"BTC/USDT:USDT": D("0.010")},
+            {"*": 3_000},
+            {"77": D("0.012")},
+            None,
+        )
+    finally:
+        journal.close()
+
+
+def _config(**follower_changes: Any) -> Any:
+    creds = {"api_key_env": "K", "secret_env": "S"}
+    risk = {"max_order_notional": 1000, "max_position_notional": 1000, "max_total_exposure": 1000,
+            "max_leverage": 5}  # fmt: skip
+    row = {"id": "a", "venue": "v", "credentials": creds, "risk": risk,
+           "follows": [{"lead": "lead", "sizing": {"mode": "multiplier"}}], **follower_changes}  # fmt: skip
+    data = {"venues": {"v": {"mode": "live"}}, "leads": [{"id": "lead", "venue": "v", "credentials": creds}],
+            "followers": [row]}  # fmt: skip
+    return parse_config(data, "file.yaml", env={})
