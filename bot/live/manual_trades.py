@@ -56,6 +56,8 @@ OVERLAP_MS = 10 * 60_000
 HISTORY_WINDOW_MS = 7 * 86_400_000 - 60_000
 # The row of manual_quantities that holds how far the account was checked, for every symbol.
 WATERMARK = "*"
+SAVED = "saved"  # in ManualBook.cursor_ms: when WATERMARK was last journaled
+WATERMARK_SAVE_MS = 60_000
 
 
 def load(journal: JournalPort, follower_id: str) -> ManualBook:
@@ -106,7 +108,11 @@ async def check(engine: Engine, follower: FollowerRuntime, *, share: float | Non
         for symbol in [s for s, q in book.qty.items() if q]:
             _adopt_held(engine, follower, symbol)
     book.cursor_ms[WATERMARK] = now_ms
-    engine.journal.save_manual_quantity(follower.id, WATERMARK, ZERO, now_ms)
+    # Journaled at most once a minute per follower (a row per pass and follower adds up): a
+    # restart then reads a little further back, which OVERLAP_MS covers and order ids dedupe.
+    if now_ms - book.cursor_ms.get(SAVED, 0) >= WATERMARK_SAVE_MS:
+        engine.journal.save_manual_quantity(follower.id, WATERMARK, ZERO, now_ms)
+        book.cursor_ms[SAVED] = now_ms
 
 
 async def _read(

@@ -173,6 +173,11 @@ class Reconciler:
             market = follower.markets.get(symbol)
             if market is None:
                 continue
+            if symbol in follower.manual.pending:
+                # The owner's hand trades could not be read: his quantity is not known, so nothing
+                # is corrected (bot/live/manual_trades.py reads it again at the next pass).
+                report.skipped.append(f"{follower.id}: {symbol} manual trades unread")
+                continue
             lead = self._lead_for(follower, symbol)
             follower.ensure_ratio(lead, symbol, follower.engine.mark(symbol) or ZERO)
             target, _ = follower.target(symbol)

@@ -44,7 +44,8 @@ async def copying(h: Harness, policy: str | None) -> None:
 
 
 async def reconcile(h: Harness) -> ReconcileReport:
-    assert h.daemon is not None and h.daemon.reconciler is not None
+    assert h.daemon is not None
+    assert h.daemon.reconciler is not None
     report = await h.daemon.reconciler.run_once("test")
     await h.settle()
     return report
@@ -65,7 +66,8 @@ async def test_leave_keeps_the_owners_position_through_copies_and_a_restart(vhar
     assert (await h.positions("f"))["BTCUSDT"] == D("0.030")  # the owner's 0.010 is not sold
     (event,) = manual_events(h)
     assert event.subject == "f"
-    assert {k: event.detail[k] for k in ("follower", "symbol", "qty", "order_id", "policy", "manual_qty")} == {
+    keys = ("follower", "symbol", "qty", "order_id", "policy", "manual_qty")
+    assert {k: event.detail[k] for k in keys} == {
         "follower": "f", "symbol": BTC, "qty": "0.010", "order_id": str(order["id"]), "policy": "leave",
         "manual_qty": "0.010",
     }  # fmt: skip
@@ -92,7 +94,10 @@ async def test_leave_keeps_the_owners_position_through_copies_and_a_restart(vhar
     assert [e.detail["qty"] for e in manual_events(h)] == ["0.005", "0.010"]  # most recent first
     status = follower_positions(engine, "f")[BTC]
     assert (status["position"], status["own"], status["manual"], status["match"]) == (
-        "0.055", "0.040", "0.015", True
+        "0.055",
+        "0.040",
+        "0.015",
+        True,
     )
 
     # The lead closes: copybot closes its own 0.040; the owner's 0.015 stays.
@@ -112,7 +117,9 @@ async def test_adopt_takes_the_owners_trade_into_the_copy(vharness: Harness) -> 
     assert (await h.positions("f"))["BTCUSDT"] == D("0.020")  # reconciled to the copy target
     (event,) = manual_events(h)
     assert (event.detail["order_id"], event.detail["policy"], event.detail["qty"]) == (
-        str(order["id"]), "adopt", "0.010"
+        str(order["id"]),
+        "adopt",
+        "0.010",
     )
     assert h.engine.followers["f"].manual.manual(BTC) == 0
 
@@ -131,7 +138,10 @@ async def test_alert_raises_one_alert_per_hand_trade_and_leaves_the_position(vha
     ((kind, subject, detail, severity),) = [a for a in sent if a[0] == "manual_trade"]
     assert (kind, subject, severity) == ("manual_trade", "f", "warning")
     assert (detail["follower"], detail["symbol"], detail["size"], detail["order_id"]) == (
-        "f", BTC, "0.010", str(order["id"])
+        "f",
+        BTC,
+        "0.010",
+        str(order["id"]),
     )
     assert len(manual_events(h)) == 1  # the alert path journals it too
 
@@ -149,7 +159,8 @@ async def test_the_policy_changes_at_run_time_and_adopt_takes_what_the_owner_hel
     await trade_by_hand(h, "f", "buy", "0.010")
     await reconcile(h)
     assert (await h.positions("f"))["BTCUSDT"] == D("0.030")
-    assert h.daemon is not None and h.daemon.membership is not None
+    assert h.daemon is not None
+    assert h.daemon.membership is not None
     await h.daemon.membership.set("f", {"manual_trades": "adopt"}, "test")
     assert h.engine.followers["f"].settings.manual_trades == "adopt"
     await reconcile(h)  # the manual quantity becomes copybot's: traded to the copy target
