@@ -177,3 +177,30 @@ class _Recorder:
 
     def send(self, kind: str, subject: str, detail: dict[str, Any], severity: str = "warning") -> None:
         self.sent.append((kind, subject, detail, severity))
+
+
+async def test_only_a_pass_after_a_hand_trade_reads_the_order_history(harness: Harness) -> None:
+    """The request budget: a pass where nobody traded by hand reads nothing more than positions and
+    balance; the pass after a hand trade reads one history page for that symbol, once."""
+    h = harness
+    await copying(h, None)
+    client = h.engine.followers["f"].client
+    reads: list[tuple[str, int | None]] = []
+    fetch_orders = client.fetch_orders
+
+    async def counted(symbol: str, since: int | None = None, *args: Any, **kwargs: Any) -> Any:
+        reads.append((symbol, since))
+        return await fetch_orders(symbol, since, *args, **kwargs)
+
+    client.fetch_orders = counted
+    await h.trade(BTC, "buy", "0.05")  # copybot's own fills: explained, nothing to read
+    await h.settle(fills=2)
+    await reconcile(h)
+    await reconcile(h)
+    assert reads == []
+    await trade_by_hand(h, "f", "sell", "0.002")
+    await reconcile(h)
+    assert [symbol for symbol, _ in reads] == [BTC]
+    await reconcile(h)
+    assert len(reads) == 1
+    assert (await h.positions("f"))["BTCUSDT"] == D("0.030")  # 0.028 by hand, bought back
