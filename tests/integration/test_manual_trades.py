@@ -204,3 +204,24 @@ async def test_only_a_pass_after_a_hand_trade_reads_the_order_history(harness: H
     await reconcile(h)
     assert len(reads) == 1
     assert (await h.positions("f"))["BTCUSDT"] == D("0.030")  # 0.028 by hand, bought back
+
+
+async def test_the_owner_going_short_beside_the_copy(harness: Harness) -> None:
+    """In a one-way account the owner sells past copybot's long: copybot's quantity goes to zero
+    and the rest is his short; the copy is bought back beside it, and the lead's close is sent as a
+    plain sell (reduce-only would be refused: the account is short), leaving his short."""
+    h = harness
+    await copying(h, None)
+    await trade_by_hand(h, "f", "sell", "0.050")
+    assert (await h.positions("f"))["BTCUSDT"] == D("-0.030")
+    await reconcile(h)  # copybot's 0.020 is bought back: the account holds -0.010
+    follower_rt = h.engine.followers["f"]
+    assert (await h.positions("f"))["BTCUSDT"] == D("-0.010")
+    assert (follower_rt.own(BTC), follower_rt.manual.manual(BTC)) == (D("0.020"), D("-0.030"))
+    assert (await reconcile(h)).drifts == []
+
+    await h.trade(BTC, "sell", "0.1", reduceOnly=True)
+    await h.settle(fills=2)
+    assert (await h.positions("f"))["BTCUSDT"] == D("-0.030")  # his short, untouched
+    assert follower_rt.own(BTC) == 0
+    assert (await reconcile(h)).drifts == []
