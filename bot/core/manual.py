@@ -101,7 +101,9 @@ class ManualBook:
     """One follower's view of its owner's hand trades (kept by bot/live/manual_trades.py)."""
 
     qty: dict[str, Decimal] = field(default_factory=dict)  # symbol -> the owner's manual quantity
-    cursor_ms: dict[str, int] = field(default_factory=dict)  # symbol -> orders read from here on
+    # When the account was last checked (ms): the next read starts a little before it. None: never.
+    watermark_ms: int | None = None
+    saved_ms: int = 0  # when the watermark was last journaled
     applied: dict[str, Decimal] = field(default_factory=dict)  # order id -> filled qty applied
     # symbol -> the account position copybot can explain (its own fills and the manual ones seen);
     # None until the first check after start, which reads every symbol held.

@@ -56,7 +56,6 @@ OVERLAP_MS = 10 * 60_000
 HISTORY_WINDOW_MS = 7 * 86_400_000 - 60_000
 # The row of manual_quantities that holds how far the account was checked, for every symbol.
 WATERMARK = "*"
-SAVED = "saved"  # in ManualBook.cursor_ms: when WATERMARK was last journaled
 WATERMARK_SAVE_MS = 60_000
 
 
@@ -69,7 +68,7 @@ def load(journal: JournalPort, follower_id: str) -> ManualBook:
         applied=journal.manual_trades_applied(follower_id),
     )
     if WATERMARK in rows:
-        book.cursor_ms[WATERMARK] = rows[WATERMARK].cursor_ms
+        book.watermark_ms = book.saved_ms = rows[WATERMARK].cursor_ms
     return book
 
 
@@ -80,7 +79,7 @@ async def check(engine: Engine, follower: FollowerRuntime, *, share: float | Non
     policy = follower.settings.manual_trades
     now_ms = int(time.time() * 1000)
     positions = {s: q for s, q in follower.confirmed.items() if q}
-    watermark = book.cursor_ms.get(WATERMARK)
+    watermark = book.watermark_ms
     if book.accounted is None:
         # First pass since the start: whatever moved while copybot was down. Never checked
         # before (first run with this journal): what the account holds is taken as copybot's,
@@ -107,12 +106,14 @@ async def check(engine: Engine, follower: FollowerRuntime, *, share: float | Non
     if policy is ManualPolicy.ADOPT:
         for symbol in [s for s, q in book.qty.items() if q]:
             _adopt_held(engine, follower, symbol)
-    book.cursor_ms[WATERMARK] = now_ms
+    if book.pending and watermark is not None:
+        return  # a symbol is still unread: the next pass reads it from the same point
+    book.watermark_ms = now_ms
     # Journaled at most once a minute per follower (a row per pass and follower adds up): a
     # restart then reads a little further back, which OVERLAP_MS covers and order ids dedupe.
-    if now_ms - book.cursor_ms.get(SAVED, 0) >= WATERMARK_SAVE_MS:
+    if now_ms - book.saved_ms >= WATERMARK_SAVE_MS:
         engine.journal.save_manual_quantity(follower.id, WATERMARK, ZERO, now_ms)
-        book.cursor_ms[SAVED] = now_ms
+        book.saved_ms = now_ms
 
 
 async def _read(

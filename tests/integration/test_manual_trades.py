@@ -225,3 +225,22 @@ async def test_the_owner_going_short_beside_the_copy(harness: Harness) -> None:
     assert (await h.positions("f"))["BTCUSDT"] == D("-0.030")  # his short, untouched
     assert follower_rt.own(BTC) == 0
     assert (await reconcile(h)).drifts == []
+
+
+async def test_an_unreadable_order_history_corrects_nothing_until_it_is_read(harness: Harness) -> None:
+    """While the account's orders cannot be read, the owner's quantity is unknown: the symbol is
+    skipped, not traded; the next pass that reads it finds the hand trade."""
+    h = harness
+    await copying(h, None)
+    await h.fault(api_key=h.keys["f"][0], path="/fapi/v1/allOrders", method="GET", http_status=500,
+                  code=-1000, count=1)  # fmt: skip
+    await trade_by_hand(h, "f", "buy", "0.010")
+    report = await reconcile(h)
+    assert report.drifts == []
+    assert "f: BTC/USDT:USDT manual trades unread" in report.skipped
+    assert (await h.positions("f"))["BTCUSDT"] == D("0.030")  # not sold
+    assert manual_events(h) == []
+    report = await reconcile(h)
+    assert (report.drifts, report.skipped) == ([], [])
+    assert (await h.positions("f"))["BTCUSDT"] == D("0.030")
+    assert [e.detail["qty"] for e in manual_events(h)] == ["0.010"]

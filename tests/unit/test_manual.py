@@ -146,9 +146,9 @@ def test_the_journal_keeps_quantities_and_applied_orders(tmp_path: Path) -> None
         assert journal.manual_trades_applied("f") == {"77": D("0.012")}
         assert journal.manual_trades_applied("g") == {}
         book = manual_trades.load(journal, "f")
-        assert (book.qty, book.cursor_ms, book.applied, book.accounted) == (
+        assert (book.qty, book.watermark_ms, book.applied, book.accounted) == (
             {"BTC/USDT:USDT": D("0.010")},
-            {"*": 3_000},
+            3_000,
             {"77": D("0.012")},
             None,
         )
