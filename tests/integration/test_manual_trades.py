@@ -124,7 +124,7 @@ async def test_adopt_takes_the_owners_trade_into_the_copy(vharness: Harness) -> 
     assert h.engine.followers["f"].manual.manual(BTC) == 0
 
 
-@pytest.mark.parametrize("vharness", FOLLOWER_PAIRS[:1], indirect=True)
+@pytest.mark.parametrize("vharness", FOLLOWER_PAIRS, indirect=True)
 async def test_alert_raises_one_alert_per_hand_trade_and_leaves_the_position(vharness: Harness) -> None:
     h = vharness
     await copying(h, "alert")
