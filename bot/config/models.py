@@ -118,6 +118,9 @@ class FollowerConfig(_Model):
     leverage: Leverage = 5
     margin_mode: Literal["cross", "isolated"] = "cross"
     enabled: bool = True
+    # Trades the account's owner makes by hand (docs/config.md, "Manual trades in a follower's
+    # account"): leave them to him, adopt them into the copy, or leave them and alert.
+    manual_trades: Literal["leave", "adopt", "alert"] = "leave"
     risk: RiskConfig
     follows: tuple[FollowConfig, ...] = Field(min_length=1)
 
