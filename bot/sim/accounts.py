@@ -49,6 +49,11 @@ class Order:
     update_time_ms: int = 0
     ack_time_ns: int = 0
     engine_time_ns: int = 0  # when the order reached the matching engine
+    # a market order placed by a triggered conditional order (bot.sim.conditional): its type
+    orig_type: str = ""  # STOP_MARKET | TAKE_PROFIT_MARKET ("" for a plain order)
+    stop_price: Decimal = ZERO
+    working_type: str = "CONTRACT_PRICE"
+    close_position: bool = False
 
     @property
     def is_buy(self) -> bool:

@@ -170,11 +170,19 @@ def admin_routes(
         symbol = str(data.get("symbol", ""))
         if symbol not in engine.books:
             return _bad(f"unknown symbol {symbol!r}", 404)
+        unknown = set(data) - {"symbol", "price", "last"}
+        if unknown or not ({"price", "last"} & set(data)):
+            return _bad(f"fields: symbol and price and/or last (unknown: {sorted(unknown)})")
         try:
-            price = engine.set_price(symbol, Decimal(str(data["price"])))
-        except (KeyError, InvalidOperation, ValueError) as exc:
-            return _bad(f"price must be a positive decimal: {exc}")
-        return _json({"symbol": symbol, "price": s(price)})
+            # `price` moves the fair (mark) price; `last` prints an outside trade (the last price)
+            price = engine.set_price(symbol, Decimal(str(data["price"]))) if "price" in data else None
+            if "last" in data:
+                engine.set_last(symbol, Decimal(str(data["last"])))
+        except (InvalidOperation, ValueError) as exc:
+            return _bad(f"price and last must be positive decimals: {exc}")
+        book = engine.books[symbol]
+        out = {"symbol": symbol, "price": s(price if price is not None else book.fair), "last": s(book.last_price)}
+        return _json(out)
 
     @routes.get("/_sim/book/{symbol}")
     async def get_book(request: web.Request) -> web.Response:

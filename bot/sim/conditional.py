@@ -1,0 +1,168 @@
+"""Conditional (trigger) orders: stop-market and take-profit-market orders that rest outside the
+book until the mark or last price crosses their trigger, then execute as market orders.
+
+Binance USD-M keeps them in its Algo Service since 2025-12-09 (`POST /fapi/v1/algoOrder`, status
+NEW -> TRIGGERING -> TRIGGERED -> FINISHED, or CANCELED / REJECTED / EXPIRED; docs/sim.md,
+"Conditional orders"). Bybit V5 takes them on `/v5/order/create` with `triggerPrice` and
+`triggerDirection`. One record serves both personalities: `order_id` is reserved at creation and
+becomes the id of the market order placed when it triggers (Bybit shows one order throughout;
+Binance reports it as the algo order's `actualOrderId`).
+
+Trigger rules (Binance "New Order" / "New Algo Order": STOP_MARKET BUY when price >= stopPrice,
+SELL when price <= stopPrice; TAKE_PROFIT_MARKET the other way round; Bybit triggerDirection 1
+"rises to", 2 "falls to"): `direction` is "up" or "down", the price is the mark (`MARK_PRICE`,
+Bybit `MarkPrice`) or the last trade (`CONTRACT_PRICE`, Bybit `LastPrice`). Pure and synchronous,
+like the matching engine that drives it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from bot.sim.accounts import Account, Order, SimError
+from bot.sim.book import Book
+
+ZERO = Decimal(0)
+OPEN = frozenset({"NEW"})
+
+
+@dataclass(slots=True)
+class Conditional:
+    algo_id: int
+    order_id: int  # reserved: the triggered market order's id
+    client_id: str
+    symbol: str
+    side: str  # BUY | SELL
+    type: str  # STOP_MARKET | TAKE_PROFIT_MARKET
+    qty: Decimal  # 0 with close_position
+    trigger_price: Decimal
+    direction: str  # "up": price >= trigger; "down": price <= trigger
+    working_type: str  # MARK_PRICE | CONTRACT_PRICE
+    reduce_only: bool
+    close_position: bool
+    price_protect: bool
+    time_ms: int
+    venue: str = "binance"
+    status: str = "NEW"  # NEW, TRIGGERING, TRIGGERED, FINISHED, CANCELED, REJECTED, EXPIRED
+    update_time_ms: int = 0
+    trigger_time_ms: int = 0
+    order: Order | None = None  # the market order placed when it triggered
+    reject_reason: str = ""
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN
+
+    @property
+    def is_buy(self) -> bool:
+        return self.side == "BUY"
+
+
+def binance_direction(otype: str, side: str) -> str:
+    """STOP_MARKET: BUY when the price rises to the trigger, SELL when it falls to it;
+    TAKE_PROFIT_MARKET the other way round."""
+    stop = otype == "STOP_MARKET"
+    return "up" if (side == "BUY") == stop else "down"
+
+
+def crossed(direction: str, price: Decimal, trigger: Decimal) -> bool:
+    return price >= trigger if direction == "up" else price <= trigger
+
+
+class EngineHooks(Protocol):
+    """What the trigger pass needs of the matching engine (bot.sim.matching)."""
+
+    @property
+    def books(self) -> Mapping[str, Book]: ...
+    def now_ms(self) -> int: ...
+    def emit_algo(self, account: Account, cond: Conditional) -> None: ...
+    def place_triggered(self, account: Account, cond: Conditional, qty: Decimal) -> Order: ...
+    def execute_triggered(self, account: Account, order: Order) -> None: ...
+
+
+class Conditionals:
+    """Every conditional order of the engine, by symbol, with the trigger pass."""
+
+    def __init__(self, engine: EngineHooks) -> None:
+        self.engine = engine
+        self.waiting: dict[str, dict[int, tuple[Account, Conditional]]] = {s: {} for s in engine.books}
+        self.by_account: dict[str, dict[int, Conditional]] = {}  # api_key -> algo_id -> record
+        self._next_algo_id = 3_000
+        self._running = False
+        self._again: set[str] = set()
+
+    def next_algo_id(self) -> int:
+        self._next_algo_id += 1
+        return self._next_algo_id
+
+    def price_for(self, cond: Conditional) -> Decimal:
+        book = self.engine.books[cond.symbol]
+        return book.fair if cond.working_type == "MARK_PRICE" else book.last_price
+
+    def add(self, account: Account, cond: Conditional) -> None:
+        """Rest a validated conditional order. One whose trigger is already crossed is refused, as
+        both venues do (Binance -2021 "Order would immediately trigger."; Bybit 110092/110093)."""
+        if crossed(cond.direction, self.price_for(cond), cond.trigger_price):
+            raise SimError(-2021, "Order would immediately trigger.")
+        self.by_account.setdefault(account.api_key, {})[cond.algo_id] = cond
+        self.waiting[cond.symbol][cond.algo_id] = (account, cond)
+        self.engine.emit_algo(account, cond)
+
+    def of(self, account: Account) -> dict[int, Conditional]:
+        return self.by_account.get(account.api_key, {})
+
+    def cancel(self, account: Account, cond: Conditional, status: str = "CANCELED") -> None:
+        cond.status = status
+        cond.update_time_ms = self.engine.now_ms()
+        self.waiting[cond.symbol].pop(cond.algo_id, None)
+        self.engine.emit_algo(account, cond)
+
+    def check(self, symbol: str) -> None:
+        """Trigger what the current mark / last price has crossed. A triggered order's fills move
+        the last price and may trigger others: those run in the same pass, never recursively."""
+        self._again.add(symbol)
+        if self._running:
+            return
+        self._running = True
+        try:
+            while self._again:
+                sym = self._again.pop()
+                for account, cond in list(self.waiting[sym].values()):
+                    if cond.is_open and crossed(cond.direction, self.price_for(cond), cond.trigger_price):
+                        self._trigger(account, cond)
+        finally:
+            self._running = False
+
+    def _trigger(self, account: Account, cond: Conditional) -> None:
+        engine = self.engine
+        self.waiting[cond.symbol].pop(cond.algo_id, None)
+        now = engine.now_ms()
+        cond.status, cond.trigger_time_ms, cond.update_time_ms = "TRIGGERING", now, now
+        engine.emit_algo(account, cond)
+        pos = account.position(cond.symbol).amt
+        reducing = pos != 0 and (pos > 0) != cond.is_buy
+        if (cond.close_position or cond.reduce_only) and not reducing:
+            # Nothing left to reduce (closed meanwhile, or on the other side): a reduce-only order
+            # never opens or flips, so the triggered order cannot be placed.
+            cond.status, cond.reject_reason = "EXPIRED", "ReduceOnly Order is rejected."
+            cond.update_time_ms = engine.now_ms()
+            engine.emit_algo(account, cond)
+            return
+        qty = abs(pos) if cond.close_position else cond.qty
+        try:
+            order = engine.place_triggered(account, cond, qty)
+        except SimError as exc:
+            cond.status, cond.reject_reason = "REJECTED", exc.msg
+            cond.update_time_ms = engine.now_ms()
+            engine.emit_algo(account, cond)
+            return
+        cond.order = order
+        cond.status = "TRIGGERED"
+        engine.emit_algo(account, cond)
+        engine.execute_triggered(account, order)
+        cond.status = "FINISHED"
+        cond.update_time_ms = engine.now_ms()
+        engine.emit_algo(account, cond)
