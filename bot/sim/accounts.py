@@ -12,7 +12,8 @@ from decimal import Decimal
 
 ZERO = Decimal(0)
 
-OPEN_STATUSES = frozenset({"NEW", "PARTIALLY_FILLED"})
+# UNTRIGGERED: a Bybit conditional order waiting for its trigger (bot.sim.conditional)
+OPEN_STATUSES = frozenset({"NEW", "PARTIALLY_FILLED", "UNTRIGGERED"})
 
 
 class SimError(Exception):
@@ -54,6 +55,7 @@ class Order:
     stop_price: Decimal = ZERO
     working_type: str = "CONTRACT_PRICE"
     close_position: bool = False
+    trigger_direction: int = 0  # Bybit: 1 rises to the trigger, 2 falls to it
 
     @property
     def is_buy(self) -> bool:

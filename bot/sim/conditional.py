@@ -51,6 +51,9 @@ class Conditional:
     trigger_time_ms: int = 0
     order: Order | None = None  # the market order placed when it triggered
     reject_reason: str = ""
+    # Bybit shows a conditional order as an order from the start (orderStatus Untriggered, then
+    # Triggered, or Deactivated): this engine order stands for it and becomes the market order.
+    placeholder: Order | None = None
 
     @property
     def is_open(self) -> bool:
@@ -90,6 +93,7 @@ class Conditionals:
         self.engine = engine
         self.waiting: dict[str, dict[int, tuple[Account, Conditional]]] = {s: {} for s in engine.books}
         self.by_account: dict[str, dict[int, Conditional]] = {}  # api_key -> algo_id -> record
+        self.by_order: dict[int, Conditional] = {}  # reserved order id -> record
         self._next_algo_id = 3_000
         self._running = False
         self._again: set[str] = set()
@@ -108,6 +112,7 @@ class Conditionals:
         if crossed(cond.direction, self.price_for(cond), cond.trigger_price):
             raise SimError(-2021, "Order would immediately trigger.")
         self.by_account.setdefault(account.api_key, {})[cond.algo_id] = cond
+        self.by_order[cond.order_id] = cond
         self.waiting[cond.symbol][cond.algo_id] = (account, cond)
         self.engine.emit_algo(account, cond)
 
@@ -115,9 +120,20 @@ class Conditionals:
         return self.by_account.get(account.api_key, {})
 
     def cancel(self, account: Account, cond: Conditional, status: str = "CANCELED") -> None:
-        cond.status = status
-        cond.update_time_ms = self.engine.now_ms()
         self.waiting[cond.symbol].pop(cond.algo_id, None)
+        self._set(account, cond, status)
+
+    def _set(self, account: Account, cond: Conditional, status: str, reason: str = "") -> None:
+        now = self.engine.now_ms()
+        cond.status, cond.update_time_ms = status, now
+        if reason:
+            cond.reject_reason = reason
+        held = cond.placeholder
+        if held is not None and cond.order is None:  # not yet the market order it becomes
+            held.status = "TRIGGERED" if status == "TRIGGERING" else "DEACTIVATED"
+            held.update_time_ms = now
+            if held.status == "DEACTIVATED":
+                account.open_orders.pop(held.order_id, None)
         self.engine.emit_algo(account, cond)
 
     def check(self, symbol: str) -> None:
@@ -139,30 +155,22 @@ class Conditionals:
     def _trigger(self, account: Account, cond: Conditional) -> None:
         engine = self.engine
         self.waiting[cond.symbol].pop(cond.algo_id, None)
-        now = engine.now_ms()
-        cond.status, cond.trigger_time_ms, cond.update_time_ms = "TRIGGERING", now, now
-        engine.emit_algo(account, cond)
+        cond.trigger_time_ms = engine.now_ms()
+        self._set(account, cond, "TRIGGERING")
         pos = account.position(cond.symbol).amt
         reducing = pos != 0 and (pos > 0) != cond.is_buy
         if (cond.close_position or cond.reduce_only) and not reducing:
             # Nothing left to reduce (closed meanwhile, or on the other side): a reduce-only order
             # never opens or flips, so the triggered order cannot be placed.
-            cond.status, cond.reject_reason = "EXPIRED", "ReduceOnly Order is rejected."
-            cond.update_time_ms = engine.now_ms()
-            engine.emit_algo(account, cond)
+            self._set(account, cond, "EXPIRED", "ReduceOnly Order is rejected.")
             return
         qty = abs(pos) if cond.close_position else cond.qty
         try:
             order = engine.place_triggered(account, cond, qty)
         except SimError as exc:
-            cond.status, cond.reject_reason = "REJECTED", exc.msg
-            cond.update_time_ms = engine.now_ms()
-            engine.emit_algo(account, cond)
+            self._set(account, cond, "REJECTED", exc.msg)
             return
         cond.order = order
-        cond.status = "TRIGGERED"
-        engine.emit_algo(account, cond)
+        self._set(account, cond, "TRIGGERED")
         engine.execute_triggered(account, order)
-        cond.status = "FINISHED"
-        cond.update_time_ms = engine.now_ms()
-        engine.emit_algo(account, cond)
+        self._set(account, cond, "FINISHED")

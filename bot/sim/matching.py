@@ -229,6 +229,13 @@ class MatchingEngine:
         self._check_margin(account, cfg, buy, qty, self.books[cfg.symbol].fair, reduce_only)
         now_ns = time.time_ns()
         now = now_ns // 1_000_000
+        held = cond.placeholder
+        if held is not None:  # Bybit: the order that stood for it becomes the market order
+            account.open_orders.pop(held.order_id, None)
+            held.type, held.status, held.orig_qty, held.reduce_only = "MARKET", "NEW", qty, reduce_only
+            held.update_time_ms, held.engine_time_ns = now, now_ns
+            self._emit_order(account, held, "NEW")
+            return held
         order = Order(
             order_id=cond.order_id,
             client_order_id=cond.client_id,
