@@ -181,8 +181,8 @@ def admin_routes(
         except (InvalidOperation, ValueError) as exc:
             return _bad(f"price and last must be positive decimals: {exc}")
         book = engine.books[symbol]
-        out = {"symbol": symbol, "price": s(price if price is not None else book.fair), "last": s(book.last_price)}
-        return _json(out)
+        fair = price if price is not None else book.fair
+        return _json({"symbol": symbol, "price": s(fair), "last": s(book.last_price)})
 
     @routes.get("/_sim/book/{symbol}")
     async def get_book(request: web.Request) -> web.Response:

@@ -34,7 +34,7 @@ def _price(params: dict[str, str], name: str, tick: Decimal) -> Decimal:
     try:
         value = Decimal(raw)
     except InvalidOperation:
-        raise SimError(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.") from None
+        raise SimError(-1102, f"Mandatory parameter '{name}' was not sent or malformed.") from None
     if not value.is_finite() or value <= 0:
         raise SimError(-1102, f"Parameter '{name}' was malformed: {raw!r}.")
     if value % tick:
@@ -46,7 +46,8 @@ def reject_conditional_on_order_endpoint(otype: str) -> None:
     """Binance's change log of 2025-11-06: after the migration the order endpoints block the
     conditional types with -4120 STOP_ORDER_SWITCH_ALGO."""
     if otype in ALGO_TYPES or otype in _UNSERVED:
-        raise SimError(-4120, "Order type not supported for this endpoint. Please use the Algo Order API endpoints instead.")
+        msg = "Order type not supported for this endpoint. Please use the Algo Order API endpoints instead."
+        raise SimError(-4120, msg)
 
 
 def _algo_post(c: Call) -> Any:
@@ -79,7 +80,7 @@ def _algo_post(c: Call) -> Any:
         try:
             qty = Decimal(params.get("quantity") or "")
         except InvalidOperation:
-            raise SimError(-1102, "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed.") from None
+            raise SimError(-1102, "Mandatory parameter 'quantity' was not sent or malformed.") from None
         if not qty.is_finite() or qty <= 0:
             raise SimError(-4003, "Quantity less than or equal to zero.")
         if qty % cfg.step:

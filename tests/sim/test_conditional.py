@@ -35,8 +35,9 @@ def conditional(rest: Any, side: str, qty: float, **params: Any) -> Any:
 
 async def test_ccxt_sends_stop_loss_to_the_algo_endpoint(rest: Any, sim: SimExchange) -> None:
     await long(rest)
-    order = await conditional(rest, "sell", 0.01, stopLossPrice=59_000, workingType="MARK_PRICE",
-                              clientOrderId="sl-1")  # fmt: skip
+    order = await conditional(
+        rest, "sell", 0.01, stopLossPrice=59_000, workingType="MARK_PRICE", clientOrderId="sl-1"
+    )
     assert order["clientOrderId"] == "sl-1"
     assert order["status"] == "open"
     assert order["info"]["algoType"] == "CONDITIONAL"
@@ -53,7 +54,13 @@ async def test_ccxt_sends_stop_loss_to_the_algo_endpoint(rest: Any, sim: SimExch
 async def test_order_endpoint_refuses_conditional_types(rest: Any) -> None:
     with pytest.raises(ccxt.ExchangeError, match="-4120"):
         await rest.fapiPrivatePostOrder(
-            {"symbol": "BTCUSDT", "side": "SELL", "type": "STOP_MARKET", "quantity": "0.01", "stopPrice": "59000"}
+            {
+                "symbol": "BTCUSDT",
+                "side": "SELL",
+                "type": "STOP_MARKET",
+                "quantity": "0.01",
+                "stopPrice": "59000",
+            }
         )
 
 
@@ -77,7 +84,8 @@ async def test_contract_price_take_profit_triggers_on_the_last(rest: Any, sim: S
     sim.engine.set_last("BTCUSDT", Decimal(61_000))  # SELL take-profit: last >= 61,000
     assert position(sim) == 0
     trades = sim.engine.accounts[KEY].trades
-    assert trades[-1].side == "SELL" and trades[-1].client_order_id == "tp"
+    assert trades[-1].side == "SELL"
+    assert trades[-1].client_order_id == "tp"
 
 
 async def test_direction_rules_and_immediate_trigger(rest: Any, sim: SimExchange) -> None:
@@ -104,8 +112,14 @@ async def test_reduce_only_never_flips_and_close_position_closes_all(rest: Any, 
     sim.engine.set_price("BTCUSDT", Decimal(58_900))
     assert position(sim) == 0  # capped to the position: closed, not flipped short
     await long(rest, 0.02)
-    await rest.create_order(BTC, "market", "sell", None, None,
-                            params={"stopLossPrice": 58_000, "closePosition": True, "workingType": "MARK_PRICE"})  # fmt: skip
+    await rest.create_order(
+        BTC,
+        "market",
+        "sell",
+        None,
+        None,
+        params={"stopLossPrice": 58_000, "closePosition": True, "workingType": "MARK_PRICE"},
+    )
     await long(rest, 0.01)  # the position grows after the order was placed: all of it closes
     sim.engine.set_price("BTCUSDT", Decimal(57_900))
     assert position(sim) == 0
@@ -133,7 +147,9 @@ async def test_user_stream_shows_the_algo_life_and_the_triggered_order(rest: Any
             if sim.stream.connections(KEY):
                 break
             await asyncio.sleep(0.01)
-        await conditional(rest, "sell", 0.01, stopLossPrice=59_000, workingType="MARK_PRICE", clientOrderId="s")
+        await conditional(
+            rest, "sell", 0.01, stopLossPrice=59_000, workingType="MARK_PRICE", clientOrderId="s"
+        )
         sim.engine.set_price("BTCUSDT", Decimal(59_000))
         events: list[dict[str, Any]] = []
         while not any(e.get("e") == "ALGO_UPDATE" and e["o"]["X"] == "FINISHED" for e in events):
@@ -153,6 +169,7 @@ async def test_admin_price_moves_mark_and_last(sim: SimExchange) -> None:
     async with aiohttp.ClientSession() as http:
         async with http.post(f"{sim.rest_url}/_sim/price", json={"symbol": "BTCUSDT", "last": "61000"}) as r:
             body = await r.json()
-            assert body["last"] == "61000" and body["price"] == "60000"
+            assert body["last"] == "61000"
+            assert body["price"] == "60000"
         async with http.post(f"{sim.rest_url}/_sim/price", json={"symbol": "BTCUSDT", "bogus": 1}) as r:
             assert r.status == 400

@@ -84,8 +84,10 @@ def conditional_create(c: Call, m: BybitMarket, engine_params: dict[str, str], l
         current = m.price_out(engine.conditionals.price_for(cond))
         shown = m.price_out(trigger)
         if direction == "1":
-            raise BybitError(110092, f"expect Rising, but trigger_price[{shown}] <= current[{current}]") from None
-        raise BybitError(110093, f"expect Falling, but trigger_price[{shown}] >= current[{current}]") from None
+            msg = f"expect Rising, but trigger_price[{shown}] <= current[{current}]"
+            raise BybitError(110092, msg) from None
+        msg = f"expect Falling, but trigger_price[{shown}] >= current[{current}]"
+        raise BybitError(110093, msg) from None
     acct.orders[order_id] = held
     acct.open_orders[order_id] = held
     c.venue.remember(acct, held, link)
