@@ -20,10 +20,11 @@ from typing import Any
 
 import structlog
 
+from bot.core.errors import short
 from bot.core.fanout import fanout_order
 from bot.core.trading_state import StateChange, StateCode
 from bot.core.types import ZERO, LeadFill, TradingState
-from bot.live import stops
+from bot.live import protect, stops
 from bot.live.budget import paced
 from bot.live.config_view import EngineConf, FollowerConf
 from bot.live.copy_lag import CopyLags
@@ -229,6 +230,10 @@ class Engine:
         follower.ratios = {
             (lead, symbol): ratio for (lead, symbol), ratio in self.journal.load_ratios(cfg.id).items()
         }
+        protect.load(follower)
+        follower.on_protect_triggered = lambda f, detail: self.alert(
+            "tpsl_triggered", f.id, detail, severity="info"
+        )
         return follower
 
     async def resync_follower(self, follower: FollowerRuntime) -> None:
@@ -237,6 +242,7 @@ class Engine:
         positions = follower.adapter.positions(await follower.client.fetch_positions())
         account = follower.adapter.equity(await follower.client.fetch_balance())
         follower.confirmed = {s: p.qty for s, p in positions.items() if p.qty != 0}
+        follower.entries = {s: p.entry_price for s, p in positions.items() if p.qty != 0}
         for symbol, p in positions.items():
             if p.entry_price > 0:
                 self.marks.setdefault(symbol, p.entry_price)
@@ -247,6 +253,10 @@ class Engine:
             balance.allocation_base = sum(allocations, ZERO) if allocations else account
         follower.needs_resync = False
         stops.check(self, follower)
+        try:
+            await protect.check(follower)  # TP/SL that triggered at the venue pause the copy
+        except Exception as exc:  # asked again at the next account read
+            log.warning("protect_check_failed", follower=follower.id, error=short(exc))
 
     async def read_lead_book(self, lead_id: str, symbol: str) -> dict[str, Any]:
         """A lead symbol's order book, as a background read paced in the lead's address budget."""
