@@ -110,6 +110,7 @@ class FollowerRuntime:
     protected: dict[str, dict[str, ProtectOrder]] = field(default_factory=dict)
     protect_seq: dict[tuple[str, str], int] = field(default_factory=dict)
     on_protect_triggered: Callable[[Any, dict[str, Any]], None] = lambda *a: None
+    protect_poked: dict[str, float] = field(default_factory=dict)  # symbol -> when a mark crossed
 
     @property
     def id(self) -> str:

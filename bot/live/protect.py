@@ -40,6 +40,7 @@ class _Settings(Protocol):
 
 class _Engine(Protocol):
     def lead_position(self, lead: str, symbol: str) -> Decimal: ...
+    def mark(self, symbol: str) -> Decimal | None: ...
 
 
 class FollowerRuntime(Protocol):
@@ -58,6 +59,8 @@ class FollowerRuntime(Protocol):
     protect_seq: dict[tuple[str, str], int]
     holds: dict[tuple[str, str], str]
     leaving: str | None
+
+    protect_poked: dict[str, float]
 
     @property
     def on_protect_triggered(self) -> Callable[[Any, dict[str, Any]], None]: ...
@@ -82,6 +85,26 @@ def load(follower: FollowerRuntime) -> None:
 def on_fill(follower: FollowerRuntime, symbol: str, before: Decimal, signed: Decimal, price: Decimal) -> None:
     """Keep the follower's own average entry as the venue computes it."""
     follower.entries[symbol] = next_entry(before, follower.entries.get(symbol, ZERO), signed, price)
+
+
+POKE_EVERY_S = 5.0  # at most one early account read per symbol in this time
+
+
+def crossed(follower: FollowerRuntime, now: float) -> str | None:
+    """A symbol whose current mark is at or past one of its resting orders' triggers (so the venue
+    has probably closed the copy), unless one was reported within POKE_EVERY_S: the caller then
+    has the follower re-read its account at once rather than at the next reconcile pass."""
+    for symbol, orders in follower.protected.items():
+        mark = follower.engine.mark(symbol)
+        if mark is None or now - follower.protect_poked.get(symbol, -POKE_EVERY_S) < POKE_EVERY_S:
+            continue
+        for order in orders.values():
+            # a SELL order guards a long: its take-profit is above, its stop-loss below the mark
+            above = (order.kind == "tp") == (order.side is Side.SELL)
+            if (mark >= order.trigger_price) if above else (mark <= order.trigger_price):
+                follower.protect_poked[symbol] = now
+                return symbol
+    return None
 
 
 def _covered(orders: dict[str, ProtectOrder]) -> Decimal:

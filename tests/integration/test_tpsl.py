@@ -4,6 +4,7 @@ one closed the copy does not reopen it; the copy resumes when the lead closes an
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import pytest
@@ -117,3 +118,21 @@ async def test_restart_finds_its_orders_instead_of_placing_more(harness: Harness
     await h.settle()
     assert {c.client_id for c in every(h, "f")} == before
     assert set(resting(h, "f")) == {"up", "down"}
+
+
+async def test_trigger_while_running_pauses_before_the_next_lead_fill(harness: Harness) -> None:
+    """The mark feed sees the stop crossed: the follower re-reads its account at once, so the lead's
+    next add is not copied onto a position the venue already closed."""
+    h = harness
+    _, sl = await copied_and_protected(h)
+    engine = h.engine
+    h.sim.engine.set_price("BTCUSDT", sl.trigger_price - Decimal("10"))
+    assert "BTCUSDT" not in await h.positions("f")
+    for _ in range(200):  # the public mark feed pushes every second
+        if ("lead", BTC) in engine.followers["f"].holds:
+            break
+        await asyncio.sleep(0.05)
+    assert ("lead", BTC) in engine.followers["f"].holds
+    await h.trade(BTC, "buy", "0.05")
+    await h.settle(fills=2)
+    assert "BTCUSDT" not in await h.positions("f")
