@@ -5,12 +5,14 @@ one closed the copy does not reopen it; the copy resumes when the lead closes an
 from __future__ import annotations
 
 import asyncio
+import json
 from decimal import Decimal
 
 import pytest
 
 from bot.sim.conditional import Conditional
 from tests.integration.harness import BTC, Harness, follower
+from tests.integration.membership_helpers import api, with_token
 
 SIZING = {"mode": "multiplier", "multiplier": "0.2"}
 PROTECT = {"take_profit_pct": "2", "stop_loss_pct": "1"}
@@ -136,3 +138,26 @@ async def test_trigger_while_running_pauses_before_the_next_lead_fill(harness: H
     await h.trade(BTC, "buy", "0.05")
     await h.settle(fills=2)
     assert "BTCUSDT" not in await h.positions("f")
+
+
+async def test_keys_set_at_run_time_apply_at_the_next_account_read(harness: Harness) -> None:
+    h = harness
+    h.build_config([follower("f", SIZING)], api=with_token(h))
+    await h.start_daemon()
+    await h.trade(BTC, "buy", "0.1")
+    await h.settle(fills=1)
+    assert resting(h, "f") == {}  # no keys, no orders
+    status, body = await api(h, "PATCH", "/followers/f", {"changes": {"risk": {"stop_loss_pct": 150}}})
+    assert status == 400, body  # refused with the key path, nothing changed
+    assert "stop_loss_pct" in json.dumps(body)
+    status, body = await api(h, "PATCH", "/followers/f", {"changes": {"risk": {"stop_loss_pct": 3}}})
+    assert status == 200, body
+    assert h.daemon is not None
+    assert h.daemon.reconciler is not None
+    await h.daemon.reconciler.run_once("test")
+    orders = resting(h, "f")
+    assert set(orders) == {"down"}  # a stop-loss only
+    status, body = await api(h, "PATCH", "/followers/f", {"changes": {"risk": {"stop_loss_pct": None}}})
+    assert status == 200, body
+    await h.daemon.reconciler.run_once("test")
+    assert resting(h, "f") == {}
