@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from bot.core.errors import short
+from bot.core.errors import ErrorKind, short
 from bot.core.protect import KINDS, Protection, ProtectOrder, ProtectStatus, desired, next_entry
 from bot.core.types import ZERO, MarketSpec, Side
 from bot.live.ports import JournalPort
@@ -197,10 +197,17 @@ async def _place(follower: FollowerRuntime, symbol: str, order: ProtectOrder) ->
     try:
         await follower.client.create_order(symbol, "market", order.side.value, str(order.qty), None, params)
     except Exception as exc:
-        # An unknown outcome stays recorded: the next account read looks the id up. A refusal (the
-        # price is already past the trigger, say) leaves the position without this order.
         log.warning("protect_order_failed", follower=follower.id, symbol=symbol, kind=order.kind,
                     client_order_id=order.client_order_id, error=short(exc))  # fmt: skip
+        kind = follower.adapter.classify(exc, placing=True)
+        if kind in (ErrorKind.AMBIGUOUS, ErrorKind.DUPLICATE):
+            # It may have landed: the id says. Unanswered, the row stays and is asked again.
+            status = await follower.adapter.protect_status(follower.client, symbol, order.client_order_id)
+            if status is not ProtectStatus.GONE:
+                return
+        # Refused (say the price is already past the trigger): the position has no such order; the
+        # next refresh (a lead fill on the symbol, the next account read) tries again.
+        _retire(follower, symbol, order)
         return
     log.info(
         "protect_order_placed",
