@@ -114,11 +114,15 @@ def _covered(orders: dict[str, ProtectOrder]) -> Decimal:
 
 
 async def check(follower: FollowerRuntime) -> None:
-    """After an account read: find TP/SL orders that triggered, and bring the others in line."""
+    """After an account read: find TP/SL orders that triggered, and bring the others in line
+    (without a request while nothing changed)."""
     symbols = set(follower.protected) | {s for s, q in follower.confirmed.items() if q}
     for symbol in sorted(symbols):
         orders = follower.protected.get(symbol)
-        if orders and follower.confirmed.get(symbol, ZERO) != _covered(orders):
+        position = follower.confirmed.get(symbol, ZERO)
+        # A triggered order closes the whole position (its quantity is at least the position's):
+        # only a flat or flipped position is worth asking the venue about.
+        if orders and (position == 0 or (position > 0) != (_covered(orders) > 0)):
             fired = await _fired(follower, symbol, orders)
             if fired is not None:
                 await _triggered(follower, symbol, fired)
@@ -169,11 +173,7 @@ async def refresh(follower: FollowerRuntime, symbol: str) -> None:
     )
     for kind in KINDS:
         cur, new = current.get(kind), want.get(kind)
-        if (
-            cur is not None
-            and new is not None
-            and (cur.side, cur.qty, cur.trigger_price) == (new.side, new.qty, new.trigger_price)
-        ):
+        if cur is not None and new is not None and _still_covers(cur, new):
             continue
         if cur is not None:
             canceled = await follower.adapter.cancel_protect(follower.client, symbol, cur.client_order_id)
@@ -185,6 +185,13 @@ async def refresh(follower: FollowerRuntime, symbol: str) -> None:
             _retire(follower, symbol, cur)
         if new is not None:
             await _place(follower, symbol, new)
+
+
+def _still_covers(cur: ProtectOrder, new: ProtectOrder) -> bool:
+    """A reduction leaves the entry, so the triggers stay; a reduce-only order larger than the
+    position closes only the position (the venue caps it), so it need not be replaced: the usual
+    lead reduction costs no request. An add moves the entry, and the triggers with it."""
+    return cur.side == new.side and cur.trigger_price == new.trigger_price and cur.qty >= new.qty
 
 
 async def _place(follower: FollowerRuntime, symbol: str, order: ProtectOrder) -> None:

@@ -105,8 +105,13 @@ async def test_orders_follow_the_position_and_go_when_it_closes(harness: Harness
     orders = resting(h, "f")
     assert {c.qty for c in orders.values()} == {Decimal("0.040")}
     assert tp.status == sl.status == "CANCELED"
-    await h.trade(BTC, "sell", "0.2", reduceOnly=True)  # the lead closes: no order left behind
+    ids = {c.client_id for c in orders.values()}
+    await h.trade(BTC, "sell", "0.1", reduceOnly=True)  # a reduction leaves entry and triggers
     await h.settle(fills=3)
+    assert (await h.positions("f"))["BTCUSDT"] == Decimal("0.020")
+    assert {c.client_id for c in resting(h, "f").values()} == ids  # kept: they cap at the position
+    await h.trade(BTC, "sell", "0.1", reduceOnly=True)  # the lead closes: no order left behind
+    await h.settle(fills=4)
     assert "BTCUSDT" not in await h.positions("f")
     assert resting(h, "f") == {}
 
