@@ -231,6 +231,7 @@ class Engine:
             (lead, symbol): ratio for (lead, symbol), ratio in self.journal.load_ratios(cfg.id).items()
         }
         protect.load(follower)
+        follower.charge_weight = venue.budget.charge
         follower.on_protect_triggered = lambda f, detail: self.alert(
             "tpsl_triggered", f.id, detail, severity="info"
         )

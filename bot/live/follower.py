@@ -111,6 +111,9 @@ class FollowerRuntime:
     protect_seq: dict[tuple[str, str], int] = field(default_factory=dict)
     on_protect_triggered: Callable[[Any, dict[str, Any]], None] = lambda *a: None
     protect_poked: dict[str, float] = field(default_factory=dict)  # symbol -> when a mark crossed
+    # Counts a TP/SL cancel or lookup against the address's request budget without waiting for
+    # room (the worker must not stall copying): background reads then leave room for it.
+    charge_weight: Callable[[int], None] = lambda weight: None
 
     @property
     def id(self) -> str:

@@ -63,6 +63,8 @@ class FollowerRuntime(Protocol):
     protect_poked: dict[str, float]
 
     @property
+    def charge_weight(self) -> Callable[[int], None]: ...
+    @property
     def on_protect_triggered(self) -> Callable[[Any, dict[str, Any]], None]: ...
     @property
     def settings(self) -> _Settings: ...
@@ -137,12 +139,22 @@ async def _fired(
         order = orders.get(kind)
         if order is None:
             continue
-        status = await follower.adapter.protect_status(follower.client, symbol, order.client_order_id)
+        status = await _status(follower, symbol, order)
         if status is ProtectStatus.TRIGGERED:
             return order
         if status is ProtectStatus.GONE:  # cancelled by hand or never placed: placed again below
             _retire(follower, symbol, order)
     return None
+
+
+async def _status(follower: FollowerRuntime, symbol: str, order: ProtectOrder) -> ProtectStatus:
+    follower.charge_weight(follower.adapter.weight("order_lookup"))
+    return await follower.adapter.protect_status(follower.client, symbol, order.client_order_id)
+
+
+async def _cancel(follower: FollowerRuntime, symbol: str, order: ProtectOrder) -> bool:
+    follower.charge_weight(follower.adapter.weight("order_lookup"))  # a cancel weighs as a lookup
+    return await follower.adapter.cancel_protect(follower.client, symbol, order.client_order_id)
 
 
 def _retire(follower: FollowerRuntime, symbol: str, order: ProtectOrder) -> None:
@@ -176,9 +188,9 @@ async def refresh(follower: FollowerRuntime, symbol: str) -> None:
         if cur is not None and new is not None and _still_covers(cur, new):
             continue
         if cur is not None:
-            canceled = await follower.adapter.cancel_protect(follower.client, symbol, cur.client_order_id)
+            canceled = await _cancel(follower, symbol, cur)
             if not canceled:
-                status = await follower.adapter.protect_status(follower.client, symbol, cur.client_order_id)
+                status = await _status(follower, symbol, cur)
                 if status is ProtectStatus.TRIGGERED:
                     await _triggered(follower, symbol, cur)
                     return
@@ -209,7 +221,7 @@ async def _place(follower: FollowerRuntime, symbol: str, order: ProtectOrder) ->
         kind = follower.adapter.classify(exc, placing=True)
         if kind in (ErrorKind.AMBIGUOUS, ErrorKind.DUPLICATE):
             # It may have landed: the id says. Unanswered, the row stays and is asked again.
-            status = await follower.adapter.protect_status(follower.client, symbol, order.client_order_id)
+            status = await _status(follower, symbol, order)
             if status is not ProtectStatus.GONE:
                 return
         # Refused (say the price is already past the trigger): the position has no such order; the
@@ -232,7 +244,7 @@ async def _triggered(follower: FollowerRuntime, symbol: str, fired: ProtectOrder
     other order, tell the operator."""
     for order in list(follower.protected.get(symbol, {}).values()):
         if order.kind != fired.kind:
-            await follower.adapter.cancel_protect(follower.client, symbol, order.client_order_id)
+            await _cancel(follower, symbol, order)
         _retire(follower, symbol, order)
     name = KIND_NAMES[fired.kind]
     reason = (
