@@ -17,7 +17,7 @@ from bot.sim.limits import Limits
 from bot.sim.marketstream import PublicStreams
 from bot.sim.matching import MatchingEngine
 from bot.sim.userstream import UserStream
-from bot.sim.wire import admin_order_json, admin_trade_json, s
+from bot.sim.wire import admin_order_json, admin_trade_json, algo_json, s
 
 
 class Sockets(Protocol):
@@ -85,6 +85,8 @@ def account_summary(engine: MatchingEngine, account: Account, since_ns: int = 0)
         ],
         "orders": [admin_order_json(o) for o in account.orders.values() if o.recv_time_ns >= since_ns],
         "trades": [admin_trade_json(t) for t in account.trades if t.time_ns >= since_ns],
+        # conditional orders (bot.sim.conditional), in Binance's algo shape whatever the venue
+        "conditional": [algo_json(c) for c in engine.conditionals.of(account).values()],
     }
 
 

@@ -173,3 +173,15 @@ async def test_admin_price_moves_mark_and_last(sim: SimExchange) -> None:
             assert body["price"] == "60000"
         async with http.post(f"{sim.rest_url}/_sim/price", json={"symbol": "BTCUSDT", "bogus": 1}) as r:
             assert r.status == 400
+
+
+async def test_admin_account_view_lists_conditional_orders(rest: Any, sim: SimExchange) -> None:
+    import aiohttp
+
+    await long(rest)
+    await conditional(rest, "sell", 0.01, takeProfitPrice=62_000, clientOrderId="seen")
+    async with aiohttp.ClientSession() as http, http.get(f"{sim.rest_url}/_sim/accounts/{KEY}") as r:
+        (row,) = (await r.json())["conditional"]
+    assert row["clientAlgoId"] == "seen"
+    assert row["algoStatus"] == "NEW"
+    assert row["orderType"] == "TAKE_PROFIT_MARKET"
