@@ -118,8 +118,14 @@ async def test_orders_follow_the_position_and_go_when_it_closes(harness: Harness
 
 async def test_restart_finds_its_orders_instead_of_placing_more(harness: Harness) -> None:
     h = harness
-    await copied_and_protected(h)
+    tp, sl = await copied_and_protected(h)
     before = {c.client_id for c in every(h, "f")}
+    assert h.http is not None
+    assert h.daemon is not None
+    async with h.http.get(f"http://127.0.0.1:{h.daemon.bound_api_port}/status") as resp:
+        shown = (await resp.json())["followers"]["f"]["tpsl"][BTC]
+    assert shown["tp"]["client_order_id"] == tp.client_id
+    assert shown["sl"]["trigger_price"] == str(sl.trigger_price)
     await h.stop_daemon()
     await h.start_daemon()
     await h.settle()
