@@ -58,7 +58,6 @@ class FollowerRuntime(Protocol):
     protected: dict[str, dict[str, ProtectOrder]]
     protect_seq: dict[tuple[str, str], int]
     holds: dict[tuple[str, str], str]
-    leaving: str | None
 
     protect_poked: dict[str, float]
 
@@ -173,8 +172,9 @@ async def refresh(follower: FollowerRuntime, symbol: str) -> None:
     position = follower.confirmed.get(symbol, ZERO)
     entry = follower.entries.get(symbol, ZERO)
     held = any(key[1] == symbol for key in follower.holds)
-    # A paused or leaving copy keeps no orders; nor does a venue without conditional orders here.
-    usable = prot is not None and market is not None and not held and not follower.leaving
+    # A paused copy keeps no orders; nor does a venue without conditional orders here. A leaving
+    # follower keeps them while it holds the position (`close` empties it, then they go).
+    usable = prot is not None and market is not None and not held
     usable = usable and follower.adapter.protect_params("sl", Decimal(1), "probe") is not None
     now_seq = int(time.time() * 1000)
     seqs = {k: max(follower.protect_seq.get((symbol, k), 0) + 1, now_seq) for k in KINDS}

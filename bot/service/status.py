@@ -88,7 +88,7 @@ def snapshot(engine: Engine) -> dict[str, Any]:
                     for k, o in sorted(kinds.items())
                 }
                 for symbol, kinds in sorted(f.protected.items())
-            },  # fmt: skip
+            },
         }
     marks = {
         venue: feed.status() | {"marks": {s: str(p) for s, p in sorted(feed.marks.items())}}
