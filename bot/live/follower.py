@@ -111,6 +111,7 @@ class FollowerRuntime:
     protect_seq: dict[tuple[str, str], int] = field(default_factory=dict)
     on_protect_triggered: Callable[[Any, dict[str, Any]], None] = lambda *a: None
     protect_poked: dict[str, float] = field(default_factory=dict)  # symbol -> when a mark crossed
+    reread: bool = False  # read the account before the next batch (a mark crossed a TP/SL trigger)
     # Counts a TP/SL cancel or lookup against the address's request budget without waiting for
     # room (the worker must not stall copying): background reads then leave room for it.
     charge_weight: Callable[[int], None] = lambda weight: None
@@ -253,7 +254,8 @@ class FollowerRuntime:
         asyncio.get_running_loop().call_later(delay, resubmit)
 
     async def _process(self, batch: list[Work]) -> None:
-        if self.needs_resync:
+        if self.needs_resync or self.reread:
+            self.reread = False
             try:
                 await self.engine.resync_follower(self)
             except Exception as exc:  # still unknown: the batch is deferred and retried later

@@ -118,7 +118,7 @@ def _poke_if_crossed(follower: FollowerRuntime, now: float) -> None:
     symbol = protect.crossed(follower, now)
     if symbol is None:
         return
-    follower.needs_resync = True
+    follower.reread = True  # not needs_resync: a batch under way goes on copying meanwhile
     lead = next((ld for ld in follower.settings.sizings if follower.engine.lead_position(ld, symbol)),
                 next(iter(follower.settings.sizings)))  # fmt: skip
     mark = follower.engine.mark(symbol) or ZERO

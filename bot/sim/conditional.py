@@ -17,6 +17,7 @@ like the matching engine that drives it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -24,6 +25,7 @@ from typing import Protocol
 
 from bot.sim.accounts import Account, Order, SimError
 from bot.sim.book import Book
+from bot.sim.config import MarketConfig
 
 ZERO = Decimal(0)
 OPEN = frozenset({"NEW"})
@@ -82,7 +84,12 @@ class EngineHooks(Protocol):
     def books(self) -> Mapping[str, Book]: ...
     def now_ms(self) -> int: ...
     def emit_algo(self, account: Account, cond: Conditional) -> None: ...
-    def place_triggered(self, account: Account, cond: Conditional, qty: Decimal) -> Order: ...
+    def market(self, symbol: str | None) -> MarketConfig: ...
+    def check_client_id(self, account: Account, client_id: str, param: str = ...) -> None: ...
+    def check_margin(
+        self, account: Account, cfg: MarketConfig, buy: bool, qty: Decimal, price: Decimal, reduce_only: bool
+    ) -> None: ...
+    def emit_order(self, account: Account, order: Order, exec_type: str) -> None: ...
     def execute_triggered(self, account: Account, order: Order) -> None: ...
 
 
@@ -166,7 +173,7 @@ class Conditionals:
             return
         qty = abs(pos) if cond.close_position else cond.qty
         try:
-            order = engine.place_triggered(account, cond, qty)
+            order = triggered_order(engine, account, cond, qty)
         except SimError as exc:
             self._set(account, cond, "REJECTED", exc.msg)
             return
@@ -174,3 +181,50 @@ class Conditionals:
         self._set(account, cond, "TRIGGERED")
         engine.execute_triggered(account, order)
         self._set(account, cond, "FINISHED")
+
+
+def triggered_order(engine: EngineHooks, account: Account, cond: Conditional, qty: Decimal) -> Order:
+    """The market order a triggered conditional order sends to the book, under the same rules
+    as any order: client id unique among open orders, reduce-only capped to the position, the
+    margin checked now (the algo service checks none before the trigger)."""
+    cfg = engine.market(cond.symbol)
+    engine.check_client_id(account, cond.client_id)
+    reduce_only = cond.reduce_only or cond.close_position
+    if reduce_only:
+        qty = min(qty, abs(account.position(cfg.symbol).amt))
+    elif qty * engine.books[cfg.symbol].fair < cfg.min_notional:
+        raise SimError(-4164, f"Order's notional must be no smaller than {cfg.min_notional}.")
+    buy = cond.side == "BUY"
+    engine.check_margin(account, cfg, buy, qty, engine.books[cfg.symbol].fair, reduce_only)
+    now_ns = time.time_ns()
+    now = now_ns // 1_000_000
+    held = cond.placeholder
+    if held is not None:  # Bybit: the order that stood for it becomes the market order
+        account.open_orders.pop(held.order_id, None)
+        held.type, held.status, held.orig_qty, held.reduce_only = "MARKET", "NEW", qty, reduce_only
+        held.update_time_ms, held.engine_time_ns = now, now_ns
+        engine.emit_order(account, held, "NEW")
+        return held
+    order = Order(
+        order_id=cond.order_id,
+        client_order_id=cond.client_id,
+        symbol=cfg.symbol,
+        side=cond.side,
+        type="MARKET",
+        time_in_force="GTC",
+        orig_qty=qty,
+        price=ZERO,
+        reduce_only=reduce_only,
+        time_ms=now,
+        recv_time_ns=now_ns,
+        update_time_ms=now,
+        engine_time_ns=now_ns,
+        orig_type=cond.type,
+        stop_price=cond.trigger_price,
+        working_type=cond.working_type,
+        close_position=cond.close_position,
+    )
+    account.orders[order.order_id] = order
+    account.by_client_id[order.client_order_id] = order
+    engine.emit_order(account, order, "NEW")
+    return order

@@ -171,7 +171,7 @@ class MatchingEngine:
             floor = cfg.min_notional
             msg = f"Order's notional must be no smaller than {floor} (unless you choose reduce only)."
             raise SimError(-4164, msg)
-        self._check_margin(account, cfg, buy, qty, ref_price, reduce_only)
+        self.check_margin(account, cfg, buy, qty, ref_price, reduce_only)
 
         now = _now_ms()
         order = Order(
@@ -192,7 +192,7 @@ class MatchingEngine:
         self._next_order_id += 1
         account.orders[order.order_id] = order
         account.by_client_id[client_id] = order  # the newest order with this id answers lookups
-        self._emit_order(account, order, "NEW")
+        self.emit_order(account, order, "NEW")
         self._execute(account, order, book)
         self.conditionals.check(cfg.symbol)  # its fills moved the last price
         return order
@@ -214,52 +214,6 @@ class MatchingEngine:
         if earlier is not None and (earlier.is_open or self.config.client_id_rule == "ever"):
             raise SimError(-4116, "ClientOrderId is duplicated.")
 
-    def place_triggered(self, account: Account, cond: Conditional, qty: Decimal) -> Order:
-        """The market order a triggered conditional order sends to the book, under the same rules
-        as any order: client id unique among open orders, reduce-only capped to the position, the
-        margin checked now (the algo service checks none before the trigger)."""
-        cfg = self.market(cond.symbol)
-        self.check_client_id(account, cond.client_id)
-        reduce_only = cond.reduce_only or cond.close_position
-        if reduce_only:
-            qty = min(qty, abs(account.position(cfg.symbol).amt))
-        elif qty * self.books[cfg.symbol].fair < cfg.min_notional:
-            raise SimError(-4164, f"Order's notional must be no smaller than {cfg.min_notional}.")
-        buy = cond.side == "BUY"
-        self._check_margin(account, cfg, buy, qty, self.books[cfg.symbol].fair, reduce_only)
-        now_ns = time.time_ns()
-        now = now_ns // 1_000_000
-        held = cond.placeholder
-        if held is not None:  # Bybit: the order that stood for it becomes the market order
-            account.open_orders.pop(held.order_id, None)
-            held.type, held.status, held.orig_qty, held.reduce_only = "MARKET", "NEW", qty, reduce_only
-            held.update_time_ms, held.engine_time_ns = now, now_ns
-            self._emit_order(account, held, "NEW")
-            return held
-        order = Order(
-            order_id=cond.order_id,
-            client_order_id=cond.client_id,
-            symbol=cfg.symbol,
-            side=cond.side,
-            type="MARKET",
-            time_in_force="GTC",
-            orig_qty=qty,
-            price=ZERO,
-            reduce_only=reduce_only,
-            time_ms=now,
-            recv_time_ns=now_ns,
-            update_time_ms=now,
-            engine_time_ns=now_ns,
-            orig_type=cond.type,
-            stop_price=cond.trigger_price,
-            working_type=cond.working_type,
-            close_position=cond.close_position,
-        )
-        account.orders[order.order_id] = order
-        account.by_client_id[order.client_order_id] = order
-        self._emit_order(account, order, "NEW")
-        return order
-
     def execute_triggered(self, account: Account, order: Order) -> None:
         self._execute(account, order, self.books[order.symbol])
 
@@ -267,7 +221,7 @@ class MatchingEngine:
         if self.publish is not None and self.wants(account.api_key):
             self.publish(account.api_key, algo_event(cond, cond.update_time_ms or cond.time_ms))
 
-    def _check_margin(
+    def check_margin(
         self, account: Account, cfg: MarketConfig, buy: bool, qty: Decimal, price: Decimal, reduce_only: bool
     ) -> None:
         if reduce_only:
@@ -350,13 +304,13 @@ class MatchingEngine:
         order.status = status
         order.update_time_ms = _now_ms()
         self._unrest(account, order)
-        self._emit_order(account, order, "CANCELED" if status == "CANCELED" else "EXPIRED")
+        self.emit_order(account, order, "CANCELED" if status == "CANCELED" else "EXPIRED")
 
     def _unrest(self, account: Account, order: Order) -> None:
         account.open_orders.pop(order.order_id, None)
         self.resting[order.symbol].pop(order.order_id, None)
 
-    def _emit_order(self, account: Account, order: Order, exec_type: str) -> None:
+    def emit_order(self, account: Account, order: Order, exec_type: str) -> None:
         if self.publish is not None and self.wants(account.api_key):
             self.publish(account.api_key, order_event(order, exec_type, order.update_time_ms))
 
