@@ -171,10 +171,9 @@ async def refresh(follower: FollowerRuntime, symbol: str) -> None:
     current = dict(follower.protected.get(symbol, {}))
     position = follower.confirmed.get(symbol, ZERO)
     entry = follower.entries.get(symbol, ZERO)
-    held = any(key[1] == symbol for key in follower.holds)
-    # A paused copy keeps no orders; nor does a venue without conditional orders here. A leaving
-    # follower keeps them while it holds the position (`close` empties it, then they go).
-    usable = prot is not None and market is not None and not held
+    # A venue without conditional orders here gets none. A paused copy is flat (its target is
+    # zero) and a leaving follower keeps them while it holds the position: both follow the position.
+    usable = prot is not None and market is not None
     usable = usable and follower.adapter.protect_params("sl", Decimal(1), "probe") is not None
     now_seq = int(time.time() * 1000)
     seqs = {k: max(follower.protect_seq.get((symbol, k), 0) + 1, now_seq) for k in KINDS}
