@@ -104,3 +104,29 @@ def test_journal_keeps_the_last_order_of_each_kind_and_whether_it_is_active(jour
     assert rows["tp"] == (orders["tp"], True)
     assert rows["sl"] == (orders["sl"], False)
     assert journal.protects("g") == {}
+
+
+def test_a_mark_past_a_trigger_asks_for_an_account_read_at_most_every_few_seconds() -> None:
+    from types import SimpleNamespace
+
+    from bot.live import protect
+
+    orders = desired(Protection(D(2), D(1)), "f", BTC.symbol, D("0.1"), D(60000), BTC, {}, DOTTED)
+    marks = {BTC.symbol: D(60000)}
+    follower = SimpleNamespace(
+        protected={BTC.symbol: orders}, protect_poked={}, engine=SimpleNamespace(mark=marks.get)
+    )
+    assert protect.crossed(follower, 100.0) is None  # between the stop (59,400) and the TP (61,200)
+    marks[BTC.symbol] = D("59400")
+    assert protect.crossed(follower, 100.0) == BTC.symbol  # the long's stop, from above
+    assert protect.crossed(follower, 101.0) is None  # asked a second ago
+    marks[BTC.symbol] = D("61200")
+    assert protect.crossed(follower, 105.0) == BTC.symbol  # the long's take-profit, from below
+    short = desired(Protection(D(2), D(1)), "f", BTC.symbol, D("-0.1"), D(60000), BTC, {}, DOTTED)
+    follower.protected = {BTC.symbol: short}
+    marks[BTC.symbol] = D("59000")
+    assert protect.crossed(follower, 200.0) is None  # between the short's TP (58,800) and SL (60,600)
+    marks[BTC.symbol] = D("58800")
+    assert protect.crossed(follower, 200.0) == BTC.symbol
+    marks[BTC.symbol] = D("60600")
+    assert protect.crossed(follower, 210.0) == BTC.symbol
