@@ -115,6 +115,10 @@ def snapshot(engine: Engine) -> dict[str, Any]:
         "leads": leads,
         "followers": followers,
         "marks": marks,
-        # Request weight per source address (one per venue here), as bot.live.budget counts it.
-        "venues": {name: {"request_budget": v.budget.snapshot()} for name, v in engine.venues.items()},
+        # Request weight per source address, one per venue (`source_address`: null when the system
+        # chooses it), as bot.live.budget counts it.
+        "venues": {
+            name: {"source_address": v.source_address, "request_budget": v.budget.snapshot()}
+            for name, v in engine.venues.items()
+        },
     }
