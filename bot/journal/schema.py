@@ -89,8 +89,17 @@ CREATE TABLE manual_trades(follower TEXT NOT NULL, order_id TEXT NOT NULL, symbo
   ts_ms INTEGER NOT NULL, recorded_ts INTEGER NOT NULL, PRIMARY KEY (follower, order_id));
 """
 
+# v5: take-profit / stop-loss orders resting at the venue for a copied position
+# (bot/journal/protect.py): the client id each one was placed under, so a restart finds it.
+_V5 = """
+CREATE TABLE protect_orders(follower TEXT NOT NULL, symbol TEXT NOT NULL, kind TEXT NOT NULL,
+  client_id TEXT NOT NULL, seq INTEGER NOT NULL, side TEXT NOT NULL, qty TEXT NOT NULL,
+  trigger_price TEXT NOT NULL, active INTEGER NOT NULL, ts INTEGER NOT NULL,
+  PRIMARY KEY (follower, symbol, kind));
+"""
+
 # MIGRATIONS[n] takes the schema from user_version n to n + 1. Append, never edit.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 
 
 class JournalError(Exception):
