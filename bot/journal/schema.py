@@ -78,8 +78,17 @@ CREATE TABLE follow_holds(follower TEXT NOT NULL, lead TEXT NOT NULL, symbol TEX
   reason TEXT NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (follower, lead, symbol));
 """
 
+# v4: AUM flows (bot/journal/flows.py): each change of a lead's AUM that is not mark to market (a
+# follower joining or leaving, its allocation changed, the cap clipping it, a halt or a resume),
+# with the amount it moved the lead's AUM by at that moment (docs/aum.md, "Flows and performance").
+_V4 = """
+CREATE TABLE aum_flows(id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, lead TEXT NOT NULL,
+  follower TEXT NOT NULL, kind TEXT NOT NULL, amount TEXT NOT NULL, actor TEXT NOT NULL, detail TEXT);
+CREATE INDEX aum_flows_by_lead ON aum_flows(lead, ts);
+"""
+
 # MIGRATIONS[n] takes the schema from user_version n to n + 1. Append, never edit.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 
 
 class JournalError(Exception):
