@@ -24,7 +24,7 @@ _PERIOD = re.compile(r"^([1-9][0-9]{0,5})([smhdw])$")
 
 
 def parse_period(text: str) -> int:
-    """"30s", "15m", "4h", "1d", "7d", "2w" -> milliseconds. ValueError with the accepted form."""
+    """A period as "30s", "15m", "4h", "1d", "7d" or "2w", in milliseconds; ValueError otherwise."""
     match = _PERIOD.match(text.strip())
     if match is None:
         raise ValueError(f"period {text!r}: use a number and a unit, s m h d or w (e.g. 1d, 7d, 4h)")

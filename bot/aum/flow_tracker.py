@@ -58,7 +58,9 @@ class FlowTracker:
     ) -> list[Flow]:
         before = self._before
         if before is None:
-            before = {(p.lead, f): amount for p in self.journal.latest_aum() for f, amount in p.detail.items()}
+            before = {
+                (p.lead, f): amount for p in self.journal.latest_aum() for f, amount in p.detail.items()
+            }
             actor = "start"
         flows = []
         for key, kind, amount in capital_flows(before, capitals, equity, capped=self.capped):

@@ -259,7 +259,7 @@ class AumService:
                 before = state.admissions.get(key)
                 state.admissions[key] = adm
                 if adm.fraction < 1 or (before is not None and before.fraction < 1):
-                    self.flows.capped.add((lead_id, adm.follower))  # the cap moved this capital, not the operator
+                    self.flows.capped.add((lead_id, adm.follower))  # the cap moved it, not an operator
                 if (before.fraction if before else Decimal(1)) == adm.fraction:
                     continue  # the sizing follows equity silently; only a new fraction is an event
                 reason = adm.reason or f"lead {lead_id} AUM cap {cap}: all {adm.requested:.2f} admitted"
@@ -282,7 +282,9 @@ class AumService:
 
     def _observe_flows(self, now_ms: int, actor: str) -> list[Flow]:
         capitals = {
-            (lead, c.follower): c for lead in self.view.followers_of for c in self._capitals(lead, configured=False)
+            (lead, c.follower): c
+            for lead in self.view.followers_of
+            for c in self._capitals(lead, configured=False)
         }
         equity = {fid: f.balance.equity for fid, f in self.view.followers.items()}
         return self.flows.observe(capitals, equity, now_ms, actor, self._state.admissions)

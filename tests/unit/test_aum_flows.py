@@ -232,7 +232,11 @@ def test_periods_and_report(journal: Journal) -> None:
         ("1500", "500", "100", "2100"),
         ("2100", "-520", "-130", "1450"),
     ]
-    assert [(r["joined"], r["left"], r["followers_at_start"]) for r in rows] == [(2, 0, 0), (1, 0, 2), (0, 1, 3)]
+    assert [(r["joined"], r["left"], r["followers_at_start"]) for r in rows] == [
+        (2, 0, 0),
+        (1, 0, 2),
+        (0, 1, 3),
+    ]
     assert rows[2]["churn"] == str(D(1) / D(3))
     kept = report["leads"]["L"]["retention"]
     assert kept == {"following": 2, "spells": 3, "censored": 2, "median_followed_s": 5.0}
