@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any, Protocol
 
 from bot.aum.flow_tracker import flow_from_row
-from bot.aum.flows import Flow, periods, split
+from bot.aum.flows import Flow, FlowKind, periods, split
 from bot.aum.retention import churn, following_at, retention, spells
 from bot.journal.flows import FlowRow
 from bot.journal.schema import AumPoint
@@ -33,7 +34,15 @@ def parse_period(text: str) -> int:
 
 class FlowSource(Protocol):
     def aum_history(self, lead: str | None = None, since: int | None = None) -> list[AumPoint]: ...
-    def aum_flows(self, lead: str | None = None, since: int | None = None) -> list[FlowRow]: ...
+    def aum_flows(
+        self, lead: str | None = None, since: int | None = None, kinds: tuple[str, ...] | None = None
+    ) -> list[FlowRow]: ...
+    def aum_leads(self) -> list[str]: ...
+    def aum_sample_before(self, lead: str, ts: int) -> AumPoint | None: ...
+    def aum_origin(self, lead: str) -> int | None: ...
+
+
+MEMBERSHIP = (FlowKind.JOIN.value, FlowKind.LEAVE.value)
 
 
 def flows_json(
@@ -43,30 +52,30 @@ def flows_json(
     period: str = DEFAULT_PERIOD,
     most: int = DEFAULT_PERIODS,
     present: Mapping[str, Iterable[str]] | None = None,
-    live_aum: Mapping[str, Any] | None = None,
+    live_aum: Mapping[str, Decimal] | None = None,
 ) -> dict[str, Any]:
-    """Per lead (those with a history or flows, and those of `present`): the last `most` periods of
+    """Per lead (those of `present`, else every lead the journal knows): the last `most` periods of
     `period` ending now. `present` are the followers following each lead now (the running daemon;
     offline, the journal's open spells stand for them); `live_aum` each lead's AUM now, a sample at
-    `now_ms` after the journal's."""
+    `now_ms` after the journal's. Reads only the window, the sample before it and the joins and
+    leaves (retention), so that it stays cheap on a long journal."""
     period_ms = parse_period(period)
-    history = journal.aum_history()
-    flows = [flow_from_row(r) for r in journal.aum_flows()]
-    samples: dict[str, list[tuple[int, Any]]] = {}
-    for p in history:
-        samples.setdefault(p.lead, []).append((p.ts, p.aum))
-    for lead, value in (live_aum or {}).items():
-        samples.setdefault(lead, []).append((now_ms, value))
-    leads = sorted(set(samples) | {f.lead for f in flows} | set(present or {}))
+    earliest = now_ms - period_ms * most
+    leads = sorted(present) if present is not None else journal.aum_leads()
     out: dict[str, Any] = {}
     for lead in leads:
-        lead_flows = [f for f in flows if f.lead == lead]
-        series = samples.get(lead, [])
-        origin = min([t for t, _ in series[:1]] + [f.ts for f in lead_flows[:1]] + [now_ms])
-        lead_spells = spells(lead, lead_flows, (present or {}).get(lead, ()), origin)
+        before = journal.aum_sample_before(lead, earliest)
+        series = [(before.ts, before.aum)] if before is not None else []
+        series += [(p.ts, p.aum) for p in journal.aum_history(lead, since=earliest + 1)]
+        if live_aum is not None and lead in live_aum:
+            series.append((now_ms, live_aum[lead]))
+        window = [flow_from_row(r) for r in journal.aum_flows(lead, since=earliest + 1)]
+        members = [flow_from_row(r) for r in journal.aum_flows(lead, kinds=MEMBERSHIP)]
+        origin = min(journal.aum_origin(lead) or now_ms, now_ms)
+        lead_spells = spells(lead, members, (present or {}).get(lead, ()), origin)
         rows = []
         for start, end in periods(origin, now_ms, period_ms, most):
-            s = split(lead, series, lead_flows, start, end)
+            s = split(lead, series, window, start, end)
             rate = churn(lead_spells, start, end)
             rows.append({
                 "start_ms": start, "end_ms": end, "start_aum": str(s.start_aum),
@@ -85,7 +94,7 @@ def flows_json(
                 "censored": kept.censored,
                 "median_followed_s": None if median is None else round(median / 1000, 1),
             },
-            "recent": [_flow_json(f) for f in lead_flows[-RECENT_FLOWS:]],
+            "recent": [_flow_json(f) for f in window[-RECENT_FLOWS:]],  # the latest within the periods
         }
     return {"period": period, "period_s": period_ms // 1000, "leads": out}
 

@@ -78,7 +78,7 @@ async def run_flows(daemon: Daemon, lead: str, run_s: float) -> dict[str, Any]:
     assert engine is not None
     aum.snapshot()  # the flows since the last pass, and the AUM now
     await journal.aflush()
-    present = {lead_id: [f.id for f in fs] for lead_id, fs in engine.followers_of.items()}
+    present = {lead_id: [f.id for f in engine.followers_of.get(lead_id, ())] for lead_id in engine.leads}
     report = flows_json(journal, now_ms=time.time_ns() // 1_000_000, period=f"{int(run_s) + 5}s", most=1,
                         present=present)  # fmt: skip
     block = report["leads"][lead]

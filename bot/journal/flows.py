@@ -45,12 +45,15 @@ class FlowRecords(JournalBase):
             (ts, lead, follower, kind, str(amount), redact_text(actor), text),
         )
 
-    def aum_flows(self, lead: str | None = None, since: int | None = None) -> list[FlowRow]:
-        """In time order (then in the order they were recorded)."""
+    def aum_flows(
+        self, lead: str | None = None, since: int | None = None, kinds: tuple[str, ...] | None = None
+    ) -> list[FlowRow]:
+        """In time order (then in the order they were recorded); `kinds` to read only those."""
         rows = self._read(
             "SELECT ts, lead, follower, kind, amount, actor, detail FROM aum_flows"
-            " WHERE (? IS NULL OR lead = ?) AND ts >= ? ORDER BY ts, id",
-            (lead, lead, since if since is not None else -1),
+            " WHERE (? IS NULL OR lead = ?) AND ts >= ? AND (? IS NULL OR instr(?, ',' || kind || ',') > 0)"
+            " ORDER BY ts, id",
+            (lead, lead, since if since is not None else -1, kinds and 1, "," + ",".join(kinds or ()) + ","),
         )
         return [
             FlowRow(r[0], r[1], r[2], r[3], Decimal(r[4]), r[5], json.loads(r[6]) if r[6] else None)
@@ -68,3 +71,26 @@ class FlowRecords(JournalBase):
         for r in rows:
             latest[r[1]] = aum_point_from_row(r)  # the last written wins at a shared ts
         return list(latest.values())
+
+    def aum_leads(self) -> list[str]:
+        """Every lead with an AUM sample or a flow (a scan: for the offline report)."""
+        rows = self._read("SELECT lead FROM aum_history UNION SELECT lead FROM aum_flows ORDER BY 1")
+        return [r[0] for r in rows]
+
+    def aum_sample_before(self, lead: str, ts: int) -> AumPoint | None:
+        """The lead's last AUM sample at or before `ts`."""
+        rows = self._read(
+            "SELECT ts, lead, aum, followers, equity_json FROM aum_history WHERE lead = ? AND ts <= ?"
+            " ORDER BY ts DESC, rowid DESC LIMIT 1",
+            (lead, ts),
+        )
+        return aum_point_from_row(rows[0]) if rows else None
+
+    def aum_origin(self, lead: str) -> int | None:
+        """The first time the journal knows of `lead`: its first AUM sample or flow."""
+        rows = self._read(
+            "SELECT MIN(t) FROM (SELECT MIN(ts) AS t FROM aum_history WHERE lead = ?"
+            " UNION ALL SELECT MIN(ts) FROM aum_flows WHERE lead = ?)",
+            (lead, lead),
+        )
+        return None if rows[0][0] is None else int(rows[0][0])

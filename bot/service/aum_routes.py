@@ -65,7 +65,7 @@ def flows_report(
 ) -> dict[str, Any]:
     """Flows vs performance and retention per lead (bot.aum.flow_report), with the followers
     counting now and each lead's AUM now."""
-    present = {lead: [f.id for f in fs] for lead, fs in aum.view.followers_of.items()}
+    present = {lead: [f.id for f in aum.view.followers_of.get(lead, ())] for lead in aum.view.leads}
     return flows_json(aum.journal, now_ms=now_ms, period=period, most=periods, present=present,
                       live_aum=live_aum)  # fmt: skip
 

@@ -241,3 +241,24 @@ def test_periods_and_report(journal: Journal) -> None:
     kept = report["leads"]["L"]["retention"]
     assert kept == {"following": 2, "spells": 3, "censored": 2, "median_followed_s": 5.0}
     assert report["leads"]["L"]["recent"][-1]["kind"] == "leave"
+
+
+def test_the_report_reads_only_its_window_and_all_joins_and_leaves(journal: Journal) -> None:
+    desk = Desk(journal)
+    run_sequence(desk)
+    journal.flush()
+    # One period of 1 s ending at 7000: (6000, 7000]. The sample at 6000 is its start, the leave at
+    # 6000 is before it; retention still sees every join and leave, offline (no `present`).
+    report = flows_json(journal, now_ms=7000, period="1s", most=1)
+    (row,) = report["leads"]["L"]["periods"]
+    assert (row["start_aum"], row["net_flows"], row["performance"], row["end_aum"]) == (
+        "1400",
+        "0",
+        "50",
+        "1450",
+    )
+    assert (row["followers_at_start"], row["churn"]) == (2, "0")
+    assert report["leads"]["L"]["retention"]["spells"] == 3
+    assert report["leads"]["L"]["recent"] == []  # no flow within the period
+    assert journal.aum_origin("L") == 1000
+    assert journal.aum_leads() == ["L"]

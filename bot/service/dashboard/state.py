@@ -144,7 +144,8 @@ class DashboardState:
     def _flows(self) -> dict[str, Any]:
         """Per lead: the last day's AUM change split into net flows and performance, with joins,
         leaves and churn, the retention and the latest flows (bot.aum.flow_report, as /aum)."""
-        present = {lead: [f.id for f in fs] for lead, fs in self.engine.followers_of.items()}
+        engine = self.engine
+        present = {lead: [f.id for f in engine.followers_of.get(lead, ())] for lead in engine.leads}
         report = flows_json(self.journal, now_ms=_now_ms(), period=FLOWS_PERIOD, most=1, present=present,
                             live_aum=self._current_aum)  # fmt: skip
         return {lead: {"period": r["periods"][-1], "retention": r["retention"], "recent": r["recent"][-8:]}
