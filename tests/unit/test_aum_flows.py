@@ -262,3 +262,17 @@ def test_the_report_reads_only_its_window_and_all_joins_and_leaves(journal: Jour
     assert report["leads"]["L"]["recent"] == []  # no flow within the period
     assert journal.aum_origin("L") == 1000
     assert journal.aum_leads() == ["L"]
+
+
+def test_plot_stacks_performance_on_flows_going_the_same_way(tmp_path: Path) -> None:
+    from bot.aum.plot import plot_aum, stacked
+
+    assert stacked(D(500), D(20)) == (0, D(500))  # a gain on inflows: on top of them
+    assert stacked(D(-520), D(-30)) == (0, D(-520))  # a loss with outflows: below them
+    assert stacked(D(800), D(-150)) == (0, 0)  # opposite ways: each from the axis
+    day = 86_400_000
+    bars = {"L": [(day * (i + 1), day, D(100 * i - 200), D(i * 7 - 10)) for i in range(5)], "M": []}
+    target = tmp_path / "flows.png"
+    plot_aum([(day, "L", D(1000))], [], str(target), flows=bars)
+    assert target.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    plot_aum([], [], str(tmp_path / "none.png"), flows={})  # no history yet: still a picture
