@@ -92,6 +92,7 @@ def aum_routes(aum: AumService) -> list[web.RouteDef]:
         except ValueError as exc:
             text = str(exc) or f"periods: a whole number from 1 to {MAX_PERIODS}"
             return web.json_response({"error": text}, status=400)
+        await aum.journal.aflush()  # the flows of a change made a moment ago are still queued
         return web.json_response(aum_report(aum, by=by, period=period, periods=periods))
 
     return [web.get("/aum", aum_handler)]

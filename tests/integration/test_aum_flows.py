@@ -34,7 +34,6 @@ async def test_joins_and_a_leave_with_a_position_open_are_flows(
     b_equity = engine.followers["b"].balance.equity
     status, body = await api(h, "DELETE", "/followers/b", {"on_leave": "keep", "actor": "ops"})
     assert status == 200, body
-    engine.journal.flush()
 
     status, report = await api(h, "GET", "/aum?period=1h&periods=2")
     assert status == 200, report
