@@ -19,6 +19,7 @@ from bot.journal.schema import AumPoint
 
 DEFAULT_PERIOD = "1d"
 DEFAULT_PERIODS = 7
+MAX_PERIODS = 366  # a year of days at most per report
 RECENT_FLOWS = 20
 _UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
 _PERIOD = re.compile(r"^([1-9][0-9]{0,5})([smhdw])$")

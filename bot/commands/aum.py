@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.aum.definition import RANK_COLUMNS
-from bot.aum.flow_report import DEFAULT_PERIOD, DEFAULT_PERIODS, parse_period
+from bot.aum.flow_report import DEFAULT_PERIOD, DEFAULT_PERIODS, MAX_PERIODS, parse_period
 from bot.aum.report import journal_report
 from bot.commands.common import CommandError
 
@@ -207,8 +207,8 @@ def run(args: argparse.Namespace) -> int:
         parse_period(args.period)
     except ValueError as exc:
         raise CommandError(f"--period: {exc}", 2) from None
-    if args.periods < 1:
-        raise CommandError("--periods: at least 1", 2)
+    if not 1 <= args.periods <= MAX_PERIODS:
+        raise CommandError(f"--periods: a whole number from 1 to {MAX_PERIODS}", 2)
     if args.plot:
         require_plot_extra()
     try:

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.aum.definition import RANK_COLUMNS, rank
-from bot.aum.flow_report import DEFAULT_PERIOD, DEFAULT_PERIODS, flows_json, parse_period
+from bot.aum.flow_report import DEFAULT_PERIOD, DEFAULT_PERIODS, MAX_PERIODS, flows_json, parse_period
 from bot.aum.report import history_json, jsonable, row_json
 from bot.aum.service import AumService
 
@@ -68,9 +68,6 @@ def flows_report(
     present = {lead: [f.id for f in aum.view.followers_of.get(lead, ())] for lead in aum.view.leads}
     return flows_json(aum.journal, now_ms=now_ms, period=period, most=periods, present=present,
                       live_aum=live_aum)  # fmt: skip
-
-
-MAX_PERIODS = 366
 
 
 def aum_routes(aum: AumService) -> list[web.RouteDef]:
