@@ -78,12 +78,14 @@ def flows_json(
         for start, end in periods(origin, now_ms, period_ms, most):
             s = split(lead, series, window, start, end)
             rate = churn(lead_spells, start, end)
+            then = retention(lead_spells, end).median_followed_ms
             rows.append({
                 "start_ms": start, "end_ms": end, "start_aum": str(s.start_aum),
                 "inflows": str(s.inflows), "outflows": str(s.outflows), "net_flows": str(s.net_flows),
                 "performance": str(s.performance), "end_aum": str(s.end_aum), "joined": s.joined,
                 "left": s.left, "followers_at_start": following_at(lead_spells, start),
                 "churn": None if rate is None else str(rate),
+                "median_followed_s": None if then is None else round(then / 1000, 1),
             })  # fmt: skip
         kept = retention(lead_spells, now_ms)
         median = kept.median_followed_ms

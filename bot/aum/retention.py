@@ -55,10 +55,17 @@ class Retention:
 
 
 def retention(all_spells: Sequence[Spell], now_ms: int) -> Retention:
-    lengths = [Decimal((s.end_ms if s.end_ms is not None else now_ms) - s.start_ms) for s in all_spells]
-    censored = sum(1 for s in all_spells if s.end_ms is None)
+    """Retention as of `now_ms` (the end of a period, or now): spells started later are not
+    counted, those ending later are open then (censored at `now_ms`)."""
+    known = [s for s in all_spells if s.start_ms <= now_ms]
+    open_then = [s.end_ms is None or s.end_ms > now_ms for s in known]
+    lengths = [
+        Decimal((now_ms if still else s.end_ms or now_ms) - s.start_ms)
+        for s, still in zip(known, open_then, strict=True)
+    ]
+    censored = sum(open_then)
     median = percentile(lengths, 0.5)
-    return Retention(censored, len(all_spells), censored, None if median is None else int(median))
+    return Retention(censored, len(known), censored, None if median is None else int(median))
 
 
 def following_at(all_spells: Sequence[Spell], ts: int) -> int:

@@ -162,12 +162,13 @@ def print_flows(report: dict[str, Any]) -> None:
         print(f"\nAUM change of {lead} per {flows['period']} (UTC, period ending): "
               "end AUM - start AUM = net flows + performance")  # fmt: skip
         print(f"  {'period ending':<19} {'start AUM':>14} {'net flows':>13} {'performance':>13} "
-              f"{'end AUM':>14} {'joined':>6} {'left':>5} {'churn':>8}")  # fmt: skip
+              f"{'end AUM':>14} {'joined':>6} {'left':>5} {'churn':>8} {'median followed':>15}")  # fmt: skip
         for row in block["periods"]:
             rate = "-" if row["churn"] is None else _fixed(Decimal(row["churn"]) * 100, 1, " %")
             amounts = (_fixed(row[k], 2) for k in ("start_aum", "net_flows", "performance", "end_aum"))
             print(f"  {_when(row['end_ms']):<19} {next(amounts):>14} {next(amounts):>13} {next(amounts):>13} "
-                  f"{next(amounts):>14} {row['joined']:>6} {row['left']:>5} {rate:>8}")  # fmt: skip
+                  f"{next(amounts):>14} {row['joined']:>6} {row['left']:>5} {rate:>8} "
+                  f"{_duration(row['median_followed_s']):>15}")  # fmt: skip
         print(f"  followers now {kept['following']}; median time followed "
               f"{_duration(kept['median_followed_s'])} over {kept['spells']} spells, {kept['censored']} of "
               "them still following (counted up to now: a lower bound)")  # fmt: skip

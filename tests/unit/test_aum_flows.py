@@ -209,6 +209,10 @@ def test_retention_median_with_censoring_and_churn() -> None:
     # lengths: a 2, c 2, d 3, b 5 (censored), e 1 (censored), f 5 (censored): nearest-rank median 2
     assert (kept.spells, kept.censored, kept.following) == (6, 3, 3)
     assert kept.median_followed_ms == 2 * day
+    # As of day 2.5 (a period's end): e has not joined yet; b, c, d and f are open then (censored at
+    # 2.5): lengths a 2, c 1.5, b d f 2.5: median 2.5
+    then = retention(all_spells, now_ms=5 * day // 2)
+    assert (then.spells, then.censored, then.median_followed_ms) == (5, 4, 5 * day // 2)
     # day 2 to 3: b, c, d, f followed at its start (a left at day 2: not); c and d left: 2 / 4
     assert churn(all_spells, 2 * day, 3 * day) == D("0.5")
     assert churn(all_spells, 4 * day, 5 * day) == 0
