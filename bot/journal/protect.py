@@ -1,5 +1,5 @@
 """The journal's record of take-profit / stop-loss orders resting at the venue for a copied
-position (schema v4, `protect_orders`): one row per (follower, symbol, kind) with the client id and
+position (schema v5, `protect_orders`): one row per (follower, symbol, kind) with the client id and
 sequence number of the order last placed, written before it is sent, so a restart looks that id up
 instead of placing another (bot/live/protect.py). A row outlives its order (`active` 0): the next
 order of that kind takes a higher sequence number, never an id the venue has seen.

@@ -98,8 +98,17 @@ CREATE TABLE protect_orders(follower TEXT NOT NULL, symbol TEXT NOT NULL, kind T
   PRIMARY KEY (follower, symbol, kind));
 """
 
+# v6: AUM flows (bot/journal/flows.py): each change of a lead's AUM that is not mark to market (a
+# follower joining or leaving, its allocation changed, the cap clipping it, a halt or a resume),
+# with the amount it moved the lead's AUM by at that moment (docs/aum.md, "Flows and performance").
+_V6 = """
+CREATE TABLE aum_flows(id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, lead TEXT NOT NULL,
+  follower TEXT NOT NULL, kind TEXT NOT NULL, amount TEXT NOT NULL, actor TEXT NOT NULL, detail TEXT);
+CREATE INDEX aum_flows_by_lead ON aum_flows(lead, ts);
+"""
+
 # MIGRATIONS[n] takes the schema from user_version n to n + 1. Append, never edit.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
 
 
 class JournalError(Exception):
