@@ -213,6 +213,7 @@ async def run_row(
     print(
         f"copybot bench: {layout}, {followers} follower(s), {limits.label} ...", file=sys.stderr, flush=True
     )
+    (workdir / tag).mkdir(parents=True, exist_ok=True)
     if shards == 0:
         return await _measure(
             http,
@@ -224,7 +225,7 @@ async def run_row(
             accounts,
             fills,
             ready_timeout,
-            [_spawn_daemon(f"all-{tag}", [], config, env, workdir, addresses[0])],
+            [_spawn_daemon("all", [], config, env, workdir / tag, addresses[0])],
             None,
         )
     async with bench_redis(workdir / tag) as redis:
