@@ -53,6 +53,7 @@ log = structlog.get_logger("copybot.shard")
 
 # KEYS[1] a partition's holder; ARGV[1] this shard: delete only if it is still ours.
 UNHOLD = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+BUILD_BATCH = 10  # followers built between yields to the event loop when a partition is gained
 
 
 class ShardRole:
@@ -128,8 +129,16 @@ class ShardRole:
             previous = await self._previous_holder_gone(partition)
             if previous or await self._served_elsewhere(partition):
                 await self._earlier_orders_unlandable(ids)
-            followers = [engine.build_follower(engine.cfg.follower(fid), engine.follower_settings[fid])
-                         for fid in ids]  # fmt: skip
+            followers = []
+            for i, fid in enumerate(ids, 1):
+                followers.append(
+                    engine.build_follower(engine.cfg.follower(fid), engine.follower_settings[fid])
+                )
+                if i % BUILD_BATCH == 0:
+                    # A client costs ~5 ms of CPU: taking over a thousand followers in one go would
+                    # hold the event loop past heartbeat_ttl_s, the others would count this shard
+                    # dead and it would drop what it is gaining (docs/benchmark.md, "Shards").
+                    await asyncio.sleep(0)
             engine.states.restore({f.id: f.standing for f in followers})
             sem = asyncio.Semaphore(16)
             await asyncio.gather(*(prepare_follower(engine, f, sem) for f in followers))
