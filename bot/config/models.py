@@ -33,7 +33,17 @@ from pydantic import (
 from bot.config.loading import ConfigError as ConfigError  # re-exported: callers catch it from here
 from bot.config.loading import inline_secrets, read_yaml, validation_problems
 from bot.config.secrets import CredentialsRef, SecretRef, register_url_parts, resolve, resolve_token
-from bot.config.values import AccountId, Amount, Fraction, Leverage, NonNegative, Seconds, to_json_flag
+from bot.config.values import (
+    AccountId,
+    Amount,
+    Fraction,
+    Leverage,
+    NonNegative,
+    Seconds,
+    StopLossPct,
+    TakeProfitPct,
+    to_json_flag,
+)
 from bot.core.symbols import Listing, SymbolMap
 from bot.core.types import Credentials
 from bot.venues.base import VenueMode
@@ -93,6 +103,10 @@ class RiskConfig(_Model):
     daily_loss_limit: Amount | None = None
     max_drawdown: Fraction | None = None
     min_notional_policy: Literal["skip", "round_up"] = "skip"
+    # Reduce-only TP / SL trigger orders resting at the venue for each copied position, in percent
+    # of the follower's own average entry price (docs/config.md, "Take-profit and stop-loss").
+    take_profit_pct: TakeProfitPct | None = None
+    stop_loss_pct: StopLossPct | None = None
 
 
 class SizingConfig(_Model):
@@ -119,6 +133,9 @@ class FollowerConfig(_Model):
     leverage: Leverage = 5
     margin_mode: Literal["cross", "isolated"] = "cross"
     enabled: bool = True
+    # Trades the account's owner makes by hand (docs/config.md, "Manual trades in a follower's
+    # account"): leave them to him, adopt them into the copy, or leave them and alert.
+    manual_trades: Literal["leave", "adopt", "alert"] = "leave"
     risk: RiskConfig
     follows: tuple[FollowConfig, ...] = Field(min_length=1)
 

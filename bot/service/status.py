@@ -26,7 +26,8 @@ def follower_positions(engine: Engine, follower_id: str) -> dict[str, dict[str, 
         if market is None:
             continue
         target, clip = follower.target(symbol)
-        position = follower.position(symbol)
+        position = follower.own(symbol)  # copybot's own quantity: the owner's is not its target's
+        manual = follower.manual.manual(symbol)
         match = abs(target - position) < market.step
         residual = None
         if not match:
@@ -34,7 +35,11 @@ def follower_positions(engine: Engine, follower_id: str) -> dict[str, dict[str, 
             plan = plan_legs(target, position, market, follower.engine.mark(symbol) or ZERO)
             residual = plan.deferred if not plan.legs else None
         out[symbol] = {
-            "position": shown(position, market.step),  # the venue's lot precision, never "-0"
+            # The account's position; "own" is copybot's part of it, "manual" the owner's
+            # (docs/config.md, "Manual trades in a follower's account").
+            "position": shown(position + manual, market.step),  # the venue's lot precision, never "-0"
+            "own": shown(position, market.step),
+            "manual": shown(manual, market.step),
             "target": shown(target, market.step),
             "match": match,
             "residual_below_min": residual,
@@ -77,6 +82,18 @@ def snapshot(engine: Engine) -> dict[str, Any]:
             "orders_sent": f.orders_sent,
             "needs_resync": f.needs_resync,
             "positions": follower_positions(engine, follower_id),
+            # take-profit / stop-loss orders resting at the venue (bot/live/protect.py)
+            "tpsl": {
+                symbol: {
+                    k: {
+                        "trigger_price": str(o.trigger_price),
+                        "qty": str(o.qty),
+                        "client_order_id": o.client_order_id,
+                    }
+                    for k, o in sorted(kinds.items())
+                }
+                for symbol, kinds in sorted(f.protected.items())
+            },
         }
     marks = {
         venue: feed.status() | {"marks": {s: str(p) for s, p in sorted(feed.marks.items())}}

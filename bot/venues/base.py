@@ -17,6 +17,8 @@ from typing import Any, Protocol
 
 from bot.core.clientid import ClientIdFormat
 from bot.core.errors import ErrorKind
+from bot.core.manual import AccountOrder
+from bot.core.protect import ProtectStatus
 from bot.core.types import LeadFill, MarketSpec, OrderOutcome, PositionSnapshot
 
 
@@ -70,6 +72,12 @@ class VenueAdapter(Protocol):
         """The venue's order with this client id; raises ccxt.OrderNotFound when there is none."""
         ...
 
+    async def account_orders(self, client: Any, symbol: str, since_ms: int) -> list[AccountOrder]:
+        """The account's orders on `symbol` placed from `since_ms` on (one history page, the
+        venue's largest), each with its client id and executed quantity: how copybot tells the
+        owner's hand trades from its own (bot/live/manual_trades.py). Weight: `weight("orders")`."""
+        ...
+
     def order_params(
         self,
         client_order_id: str,
@@ -100,7 +108,7 @@ class VenueAdapter(Protocol):
 
     def weight(self, call: str) -> int:
         """The published request weight of one call the bot makes: "balance", "positions",
-        "order_lookup", "time", "leverage", "key_check", "trades", "book"."""
+        "order_lookup", "time", "leverage", "key_check", "trades", "book", "orders"."""
         ...
 
     def backfill(
@@ -112,6 +120,23 @@ class VenueAdapter(Protocol):
 
     async def key_problem(self, client: Any, mode: VenueMode, *, allow_withdrawal: bool) -> str | None:
         """A reason to refuse this account's key (it may withdraw), or None."""
+        ...
+
+    # -- take-profit / stop-loss orders resting at the venue (bot/live/protect.py) ----------------
+    def protect_params(
+        self, kind: str, trigger_price: Decimal, client_order_id: str
+    ) -> dict[str, Any] | None:
+        """ccxt params of a reduce-only "tp" or "sl" market order triggered at `trigger_price`
+        (on the mark price where the venue offers it); None when the venue has none here."""
+        ...
+
+    async def protect_status(self, client: Any, symbol: str, client_order_id: str) -> ProtectStatus:
+        """Open (waiting), triggered, or gone (cancelled, expired, never placed)."""
+        ...
+
+    async def cancel_protect(self, client: Any, symbol: str, client_order_id: str) -> bool:
+        """Cancel it: True if it was open; False (not an error) if it had triggered, was cancelled or
+        was never placed."""
         ...
 
     # -- errors -----------------------------------------------------------------------------------

@@ -11,10 +11,12 @@ import ccxt
 
 from bot.core.clientid import DOTTED, ClientIdFormat
 from bot.core.errors import ErrorKind
+from bot.core.manual import AccountOrder
+from bot.core.protect import ProtectStatus
 from bot.core.types import LeadFill, MarketSpec, OrderOutcome, PositionSnapshot
 from bot.venues import ccxt_common
 from bot.venues.base import StreamDecoder, VenueMode
-from bot.venues.binance import decode, keys, limits, stream, urls
+from bot.venues.binance import decode, keys, limits, protect, stream, urls
 from bot.venues.errors import classify
 
 # -4116 (futures) or -2010 "Duplicate order sent." (spot): the client id is in use.
@@ -73,6 +75,19 @@ class BinanceAdapter:
         order: dict[str, Any] = await client.fetch_order(None, symbol, {"origClientOrderId": client_order_id})
         return order
 
+    async def account_orders(self, client: Any, symbol: str, since_ms: int) -> list[AccountOrder]:
+        # GET /fapi/v1/allOrders: up to 1,000 orders from startTime, weight 5.
+        orders = await client.fetch_orders(symbol, since_ms, 1000)
+        return [
+            ccxt_common.account_order(
+                o,
+                filled=o["info"].get("executedQty"),
+                client_order_id=o["info"].get("clientOrderId", ""),
+                ts_ms=o["info"].get("updateTime") or o["info"].get("time"),
+            )
+            for o in orders
+        ]
+
     def order_params(
         self,
         client_order_id: str,
@@ -122,6 +137,17 @@ class BinanceAdapter:
 
     async def key_problem(self, client: Any, mode: VenueMode, *, allow_withdrawal: bool) -> str | None:
         return await keys.key_problem(client, mode, allow_withdrawal=allow_withdrawal)
+
+    def protect_params(
+        self, kind: str, trigger_price: Decimal, client_order_id: str
+    ) -> dict[str, Any] | None:
+        return protect.params(kind, trigger_price, client_order_id)
+
+    async def protect_status(self, client: Any, symbol: str, client_order_id: str) -> ProtectStatus:
+        return await protect.status(client, symbol, client_order_id)
+
+    async def cancel_protect(self, client: Any, symbol: str, client_order_id: str) -> bool:
+        return await protect.cancel(client, symbol, client_order_id)
 
     def classify(self, exc: BaseException, *, placing: bool = False) -> ErrorKind:
         if isinstance(exc, ccxt.ExchangeError) and _NOT_EXECUTED.search(str(exc)):
