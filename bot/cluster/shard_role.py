@@ -147,7 +147,7 @@ class ShardRole:
                     engine.followers_of.setdefault(lead, []).append(follower)
                 engine.supervisor.spawn(f"follower:{follower.id}", follower.run)
             self.serving[partition] = [f.id for f in followers]
-            report = Reconciler(engine).converge(followers, "takeover")
+            report = await Reconciler(engine).converge(followers, "takeover")
             log.info("partition_followers_ready", shard=self.shard, partition=partition,
                      followers=len(followers), drifts=len(report.drifts))  # fmt: skip
 
