@@ -5,8 +5,9 @@ lead fills come from the lead streams through one consumer group per partition a
 
 - **Gaining a partition** (start, or a shard that died or left): wait until the previous owner,
   if it is alive, has retired the partition's followers (it drains their in-flight orders first;
-  the `partition_holder` key says who has them), then until no order it may have signed can still
-  land (the venue's recvWindow, as at a restart); prepare the
+  the `partition_holder` key says who has them, then "released"); if it died instead, or its drain
+  timed out, also until no order it may have signed can still land (the venue's recvWindow, as at
+  a restart); prepare the
   partition's followers exactly as at start (key check, positions and balance from the venue,
   leverage), register them in the fan-out and queue what converges them on the leads' current
   positions (the reconciler's start comparison). Only then is the partition's group read, so a
@@ -51,8 +52,16 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("copybot.shard")
 
-# KEYS[1] a partition's holder; ARGV[1] this shard: delete only if it is still ours.
-UNHOLD = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+# A partition's holder key: the shard id while its engine has the followers, then "released:<id>"
+# once it retired them with nothing in flight, or "undrained:<id>" when the drain timed out (an
+# order may still land); ids hold no ':'. KEYS[1] the key; ARGV[1] this shard, ARGV[2] the new
+# value: set only if the key is still ours.
+UNHOLD = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('SET', KEYS[1], ARGV[2]) end
+return 0
+"""
+RELEASED = "released:"
+UNDRAINED = "undrained:"
 BUILD_BATCH = 10  # followers built between yields to the event loop when a partition is gained
 
 
@@ -126,8 +135,7 @@ class ShardRole:
             if not ids:
                 self.serving.setdefault(partition, [])
                 return
-            previous = await self._previous_holder_gone(partition)
-            if previous or await self._served_elsewhere(partition):
+            if await self._take_holder(partition):
                 await self._earlier_orders_unlandable(ids)
             followers = []
             for i, fid in enumerate(ids, 1):
@@ -148,32 +156,37 @@ class ShardRole:
                     engine.followers_of.setdefault(lead, []).append(follower)
                 engine.supervisor.spawn(f"follower:{follower.id}", follower.run)
             self.serving[partition] = [f.id for f in followers]
-            report = Reconciler(engine).converge(followers, "takeover")
+            report = await Reconciler(engine).converge(followers, "takeover")
             log.info("partition_followers_ready", shard=self.shard, partition=partition,
                      followers=len(followers), drifts=len(report.drifts))  # fmt: skip
 
-    async def _previous_holder_gone(self, partition: str) -> str | None:
-        """Wait (bounded) until no other live shard holds the partition's followers, then take it.
-        Returns the other shard that held it last, if any. A holder that is not live died: its
-        orders are waited out by the landing window."""
+    async def _take_holder(self, partition: str) -> bool:
+        """Wait (bounded) until no other live shard holds the partition's followers, then mark it
+        ours. Returns whether an order of the previous holder could still land: it died, its drain
+        timed out, or who held it is unknown while another shard has read the partition."""
         key = self.keys.partition_holder(partition)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + float(self.engine.cfg.executor.drain_timeout_s) + 5.0
-        previous: str | None = None
         while True:
             raw = await self.client.get(key)
-            holder = None if raw is None else _text(raw)
-            if holder not in (None, self.shard):
-                previous = holder
-            if holder in (None, self.shard) or holder not in self.loop.live:
+            value = None if raw is None else _text(raw)
+            if value is None:
+                wait = await self._served_elsewhere(partition)
+                break
+            if value.startswith(RELEASED) or value == self.shard:  # drained; or this shard's earlier run,
+                wait = False  # whose orders its journal's start gate waits out
+                break
+            if value.startswith(UNDRAINED) or value not in self.loop.live:  # undrained, or died
+                wait = True
                 break
             if loop.time() > deadline:
                 log.warning("partition_holder_did_not_release", shard=self.shard, partition=partition,
-                            holder=holder)  # fmt: skip
+                            holder=value)  # fmt: skip
+                wait = True
                 break
             await asyncio.sleep(0.05)
         await self.client.set(key, self.shard)
-        return previous
+        return wait
 
     async def _served_elsewhere(self, partition: str) -> bool:
         """Whether another shard has read this partition's groups (it may have orders on the wire
@@ -213,26 +226,30 @@ class ShardRole:
                     if follower in members:
                         members.remove(follower)
             timeout = float(engine.cfg.executor.drain_timeout_s)
-            await asyncio.gather(*(self._retire(f, timeout) for f in followers))
+            drained = all(await asyncio.gather(*(self._retire(f, timeout) for f in followers)))
             from redis.exceptions import RedisError
 
+            mark = (RELEASED if drained else UNDRAINED) + self.shard
             try:  # only ours: a shard that took it over meanwhile keeps its mark
-                await self._unhold(keys=[self.keys.partition_holder(partition)], args=[self.shard])
+                await self._unhold(keys=[self.keys.partition_holder(partition)], args=[self.shard, mark])
             except (RedisError, OSError) as exc:  # the next owner waits for a live holder, bounded
                 log.warning("partition_unhold_failed", shard=self.shard, partition=partition, error=str(exc))
             if followers:
                 log.info("partition_followers_released", shard=self.shard, partition=partition,
                          followers=len(followers))  # fmt: skip
 
-    async def _retire(self, follower: FollowerRuntime, timeout_s: float) -> None:
+    async def _retire(self, follower: FollowerRuntime, timeout_s: float) -> bool:
+        """Stop serving `follower` once nothing of it is in flight (bounded); whether it drained."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while not idle(follower) and loop.time() < deadline:
             await asyncio.sleep(0.01)
+        drained = idle(follower)
         await self.engine.supervisor.retire(f"follower:{follower.id}")
         await close_client(follower)
         self.engine.followers.pop(follower.id, None)
         self.settlements.forget(follower.id)
+        return drained
 
     # -- fills --------------------------------------------------------------------------------
 
