@@ -201,3 +201,19 @@ def account_event(
             ],
         },
     }
+
+
+def funding_event(account: Account, balance_change: Decimal, event_ms: int) -> dict[str, Any]:
+    """Binance ("Event: Balance and Position Update"): a funding fee on a cross position pushes
+    ACCOUNT_UPDATE with reason FUNDING_FEE and the balance only, no position."""
+    wallet = s(account.wallet)
+    return {
+        "e": "ACCOUNT_UPDATE",
+        "E": event_ms,
+        "T": event_ms,
+        "a": {
+            "m": "FUNDING_FEE",
+            "B": [{"a": account.asset, "wb": wallet, "cw": wallet, "bc": s(balance_change)}],
+            "P": [],
+        },
+    }
