@@ -17,6 +17,7 @@ Net = realized + unrealized - fees + funding.
 
 from __future__ import annotations
 
+from bisect import insort
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -185,10 +186,7 @@ class CopyResults:
         """Add an event (also: replay one from the journal that needs no book, a fee or funding)."""
         recent = self._recent
         if recent and event.ts_ms < recent[-1].ts_ms:
-            # Rare (an income row older than the last fill): keep the deque in time order.
-            items = sorted([*recent, event], key=lambda e: e.ts_ms)
-            recent.clear()
-            recent.extend(items)
+            insort(recent, event, key=lambda e: e.ts_ms)  # rare: an income row older than a fill
         else:
             recent.append(event)
 

@@ -35,6 +35,7 @@ from bot.live.lead_state import LeadRuntime
 from bot.live.lead_view import LeadView, seen_by
 from bot.live.mark_feed import MarkFeed, mark_feed_for, symbols_in_use, venues_in_use
 from bot.live.metrics import Metrics
+from bot.live.pnl import FollowerPnl
 from bot.live.ports import AlertPort, JournalPort, SlippagePort
 from bot.live.startup import prepare_followers, snapshot_lead
 from bot.live.supervisor import Supervisor
@@ -88,10 +89,11 @@ class Engine:
         self.kill_file_seen = False
         self.stopping = False
         self.lags = CopyLags(self.metrics, lambda venue: self.venues[venue].clock)
+        self.pnl = FollowerPnl(journal, self.metrics)  # each follower's own results (docs/pnl.md)
         self.events = FollowerEvents(
             self.metrics, self.lags, slippage, self.supervisor,
             venue_of=lambda fid: self.cfg.follower(fid).venue,
-            after_fill=lambda follower: stops.check(self, follower),
+            after_fill=lambda follower: stops.check(self, follower), pnl=self.pnl,
         )  # fmt: skip
         self.observers = self.events.observers
 

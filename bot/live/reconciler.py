@@ -155,6 +155,13 @@ class Reconciler:
                     follower.disable(f"authentication failed: {short(exc)}", StateCode.AUTH_FAILED)
                 return
         self._compare(follower, report)
+        if reason != "start" and self.engine.pnl.wants_income(follower):
+            # Fees and funding from the account's income log, on this cadence and in this budget.
+            async with sem:
+                try:
+                    await self.engine.pnl.read_income(follower, budget)
+                except Exception as exc:
+                    log.warning("income_read_failed", follower=follower.id, error=short(exc))
 
     def _compare(self, follower: FollowerRuntime, report: ReconcileReport) -> None:
         symbols = set(follower.confirmed)

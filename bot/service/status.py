@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from bot.core.planner import plan_legs
@@ -43,6 +45,12 @@ def follower_positions(engine: Engine, follower_id: str) -> dict[str, dict[str, 
     return out
 
 
+def follower_mark(engine: Engine, follower_id: str) -> Callable[[str], Decimal | None]:
+    """A follower symbol's mark: its own venue's feed first, then the shared price."""
+    venue = engine.cfg.follower(follower_id).venue
+    return lambda symbol: engine.venue_mark(venue, symbol) or engine.mark(symbol)
+
+
 def snapshot(engine: Engine) -> dict[str, Any]:
     leads = {}
     for lead_id, lead in engine.leads.items():
@@ -77,6 +85,8 @@ def snapshot(engine: Engine) -> dict[str, Any]:
             "orders_sent": f.orders_sent,
             "needs_resync": f.needs_resync,
             "positions": follower_positions(engine, follower_id),
+            # its own results per lead and window (bot.live.pnl, docs/pnl.md)
+            "pnl": engine.pnl.report(f, follower_mark(engine, follower_id)),
         }
     marks = {
         venue: feed.status() | {"marks": {s: str(p) for s, p in sorted(feed.marks.items())}}

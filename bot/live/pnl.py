@@ -1,0 +1,226 @@
+"""Each follower's own results, live (docs/pnl.md): its fills as they settle, the fees and funding
+of its account's income or transaction log on the reconciler's cadence, and its open copies at the
+current marks. The arithmetic is bot.core.pnl; the journal keeps fills (orders) and income rows,
+so a restart replays both.
+
+Fills are taken per client order id as a delta of the order's filled quantity and average price,
+so an outcome seen twice (a lookup after an ambiguous send, a replay after a restart) is never
+counted twice. The income log is read only for a follower that has filled since its last read or
+holds a copied position (funding needs one), paced in its venue address's request budget, never
+per fill."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+import structlog
+
+from bot.core.errors import short
+from bot.core.pnl import WINDOWS, CopyResults, PnlEvent, PnlTotals, sum_totals
+from bot.core.types import ZERO, IncomeKind, IncomeRecord, Intent, OrderOutcome, Side
+from bot.journal.pnl import IncomeRow
+from bot.live.budget import RequestBudget, paced
+from bot.live.metrics import Metrics
+from bot.live.ports import JournalPort
+
+log = structlog.get_logger("copybot.pnl")
+
+# Re-read this far back from the newest income row seen: a venue may list a row a little after
+# its time (ids drop the rows read twice).
+OVERLAP_MS = 60_000
+
+
+class PnlFollower(Protocol):
+    """What the tracker needs of a follower's runtime (bot.live.follower.FollowerRuntime)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def adapter(self) -> Any: ...
+    @property
+    def client(self) -> Any: ...
+    @property
+    def markets(self) -> Mapping[str, Any]: ...
+
+
+@dataclass
+class _State:
+    results: CopyResults = field(default_factory=CopyResults)
+    applied: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)  # cid -> (qty, avg)
+    refs: set[str] = field(default_factory=set)  # income rows already taken
+    newest_income_ms: int = 0
+    first_fill_ms: int = 0
+    pending: bool = False  # filled since the last income read
+    reads: int = 0
+    last_read_ms: int = 0
+    last_error: str | None = None
+
+
+def _size(markets: Mapping[str, Any], symbol: str) -> Decimal:
+    market = markets.get(symbol)
+    size = getattr(market, "contract_size", None)
+    return size if isinstance(size, Decimal) else Decimal(1)
+
+
+def _money(value: Decimal) -> str:
+    return str(value.quantize(Decimal("0.0001")))
+
+
+def totals_json(t: PnlTotals) -> dict[str, Any]:
+    return {"realized": _money(t.realized), "fees": _money(t.fees), "funding": _money(t.funding),
+            "slippage": _money(t.slippage), "net": _money(t.net), "fills": t.fills}  # fmt: skip
+
+
+class FollowerPnl:
+    def __init__(self, journal: JournalPort, metrics: Metrics) -> None:
+        self.journal = journal
+        self.metrics = metrics
+        self._states: dict[str, _State] = {}
+
+    def _state(self, follower: PnlFollower) -> _State:
+        state = self._states.get(follower.id)
+        if state is None:
+            state = self._states[follower.id] = _State()
+            self._load(follower, state)
+        return state
+
+    def _load(self, follower: PnlFollower, state: _State) -> None:
+        """Replay the journal: the follower's filled orders, then its income rows."""
+        for row in self.journal.follower_fills(follower.id):
+            self._apply(follower, state, row.client_order_id, row.lead, row.symbol, row.side,
+                        row.filled_qty, row.avg_price, row.ref_price, row.ts_ms)  # fmt: skip
+        for income in self.journal.income_rows(follower.id):
+            fee = income.kind == IncomeKind.FEE.value
+            state.results.record(PnlEvent(income.ts_ms, income.lead, income.symbol,
+                                          fees=income.amount if fee else ZERO,
+                                          funding=ZERO if fee else income.amount))  # fmt: skip
+            state.refs.add(income.ref)
+            state.newest_income_ms = max(state.newest_income_ms, income.ts_ms)
+
+    # -- fills ------------------------------------------------------------------------------------
+
+    def on_outcome(self, follower: PnlFollower, intent: Intent, outcome: OrderOutcome) -> None:
+        if outcome.filled_qty <= 0 or not outcome.avg_price:
+            return
+        state = self._state(follower)
+        now_ms = int(time.time() * 1000)
+        self._apply(follower, state, intent.client_order_id, intent.lead, intent.symbol, intent.side,
+                    outcome.filled_qty, outcome.avg_price, intent.ref_price, now_ms)  # fmt: skip
+        self._publish(follower.id, state)
+
+    def _apply(
+        self, follower: PnlFollower, state: _State, cid: str, lead: str, symbol: str, side: Side,
+        filled: Decimal, avg: Decimal, ref_price: Decimal, ts_ms: int,
+    ) -> None:  # fmt: skip
+        """The part of order `cid`'s fill not yet taken, at the price that part filled at."""
+        done_qty, done_avg = state.applied.get(cid, (ZERO, ZERO))
+        qty = filled - done_qty
+        if qty <= 0:
+            return
+        price = (filled * avg - done_qty * done_avg) / qty
+        state.applied[cid] = (filled, avg)
+        signed = qty if side is Side.BUY else -qty
+        state.results.fill(ts_ms, lead, symbol, signed, price, contract_size=_size(follower.markets, symbol),
+                           lead_price=ref_price, client_order_id=cid)  # fmt: skip
+        state.pending = True
+        state.first_fill_ms = state.first_fill_ms or ts_ms
+
+    # -- fees and funding from the income log ------------------------------------------------------
+
+    def wants_income(self, follower: PnlFollower) -> bool:
+        state = self._state(follower)
+        return state.pending or bool(state.results.holdings)
+
+    async def read_income(self, follower: PnlFollower, budget: RequestBudget) -> int:
+        """Read the follower's income log since the last row taken; returns the rows taken."""
+        state = self._state(follower)
+        since = (state.newest_income_ms or state.first_fill_ms or int(time.time() * 1000)) - OVERLAP_MS
+        adapter, client = follower.adapter, follower.client
+        try:
+            records: list[IncomeRecord] = await paced(
+                budget, adapter, client, adapter.weight("income"), lambda: adapter.income(client, since)
+            )
+        except Exception as exc:
+            state.last_error = short(exc)
+            raise
+        state.pending = False
+        state.reads += 1
+        state.last_read_ms = int(time.time() * 1000)
+        state.last_error = None
+        rows = self._take(follower.id, state, sorted(records, key=lambda r: r.ts_ms))
+        if rows:
+            self.journal.record_income(rows)
+            self._publish(follower.id, state)
+        return len(rows)
+
+    def _take(self, fid: str, state: _State, records: list[IncomeRecord]) -> list[IncomeRow]:
+        out: list[IncomeRow] = []
+        results = state.results
+        for r in records:
+            if r.ref in state.refs:
+                continue
+            state.refs.add(r.ref)
+            state.newest_income_ms = max(state.newest_income_ms, r.ts_ms)
+            if r.kind is IncomeKind.FEE:
+                lead = results.lead_of(r.client_order_id) if r.client_order_id else None
+                if r.client_order_id and lead is None:
+                    continue  # an order copybot did not place (the account owner's own)
+                ours = lead is not None or bool(results.shares(r.symbol))
+                events = results.fee(r.ts_ms, r.symbol, r.amount, lead) if ours else []
+            elif results.shares(r.symbol):
+                events = results.funding(r.ts_ms, r.symbol, r.amount)
+            else:
+                events = []  # funding on a position copybot never held: not the copy's
+            for e in events:
+                amount = e.fees if r.kind is IncomeKind.FEE else e.funding
+                out.append(IncomeRow(fid, r.ref, e.lead, r.kind.value, r.symbol, amount, r.ts_ms))
+        return out
+
+    # -- what is shown --------------------------------------------------------------------------
+
+    def report(self, follower: PnlFollower, mark: Callable[[str], Decimal | None]) -> dict[str, Any]:
+        """Per lead and window: realized, fees, funding, slippage, net; unrealized now; and the
+        follower's total over its leads."""
+        state = self._state(follower)
+        results = state.results
+        now = int(time.time() * 1000)
+        totals = results.totals(now)
+        marks = {s: m for (_, s) in results.holdings if (m := mark(s)) is not None}
+        unrealized = results.unrealized(marks)
+        leads: dict[str, Any] = {}
+        for lead in sorted(set(totals) | set(unrealized)):
+            per = totals.get(lead, {name: PnlTotals() for name in WINDOWS})
+            leads[lead or "(unattributed)"] = {
+                "unrealized": _money(unrealized.get(lead, ZERO)),
+                "windows": {name: totals_json(per[name]) for name in WINDOWS},
+            }
+        overall = {name: totals_json(sum_totals(t[name] for t in totals.values())) for name in WINDOWS}
+        self._publish(follower.id, state, unrealized)
+        return {
+            "method": "average cost",
+            "unrealized": _money(sum(unrealized.values(), ZERO)),
+            "windows": overall,
+            "leads": leads,
+            "income_log": {
+                "reads": state.reads,
+                "last_read_ms": state.last_read_ms or None,
+                "last_error": state.last_error,
+            },  # fmt: skip
+        }
+
+    def _publish(self, fid: str, state: _State, unrealized: Mapping[str, Decimal] | None = None) -> None:
+        """All-time figures as gauges, one series per (follower, lead) followed: the windows are
+        in /status, so the metrics stay one label pair per follow."""
+        m = self.metrics
+        for lead, per in state.results.totals(int(time.time() * 1000)).items():
+            total = per["all"]
+            m.pnl_realized.labels(fid, lead).set(float(total.realized))
+            m.pnl_fees.labels(fid, lead).set(float(total.fees))
+            m.pnl_funding.labels(fid, lead).set(float(total.funding))
+            m.pnl_slippage.labels(fid, lead).set(float(total.slippage))
+        for lead, value in (unrealized or {}).items():
+            m.pnl_unrealized.labels(fid, lead).set(float(value))
