@@ -19,7 +19,7 @@ from bot.service.aum_routes import aum_routes
 from bot.service.auth import bearer_ok, reads_need_token
 from bot.service.dashboard import install_dashboard
 from bot.service.membership_routes import membership_routes
-from bot.service.status import snapshot
+from bot.service.status import pnl_by_lead, snapshot
 
 if TYPE_CHECKING:
     from bot.aum.service import AumService
@@ -117,7 +117,7 @@ def build_app(
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/status", status)
     app.router.add_post("/control/{action}", control)
-    app.router.add_routes(aum_routes(aum))
+    app.router.add_routes(aum_routes(aum, pnl=lambda: pnl_by_lead(engine)))
     install_dashboard(app, engine, aum, journal, token=token, host=host)
     if membership is not None:  # followers joining and leaving at run time (same token)
         app.router.add_routes(membership_routes(membership, token))

@@ -6,6 +6,7 @@ nothing is rounded through float on the way out.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -51,12 +52,17 @@ def aum_report(aum: AumService, *, by: str = "aum", now_ms: int | None = None) -
     }
 
 
-def aum_routes(aum: AumService) -> list[web.RouteDef]:
+def aum_routes(aum: AumService, *, pnl: Callable[[], dict[str, Any]] | None = None) -> list[web.RouteDef]:
+    """`pnl`: the followers' results per lead (bot.service.status.pnl_by_lead), added as "pnl"."""
+
     async def aum_handler(request: web.Request) -> web.Response:
         by = request.query.get("by", "aum")
         if by not in RANK_COLUMNS:
             return web.json_response({"error": f"unknown column {by!r}; use one of {list(RANK_COLUMNS)}"},
                                      status=400)  # fmt: skip
-        return web.json_response(aum_report(aum, by=by))
+        report = aum_report(aum, by=by)
+        if pnl is not None:
+            report["pnl"] = pnl()  # per lead: the sum over its followers, and each follower's part
+        return web.json_response(report)
 
     return [web.get("/aum", aum_handler)]

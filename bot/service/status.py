@@ -116,3 +116,31 @@ def snapshot(engine: Engine) -> dict[str, Any]:
         # Request weight per source address (one per venue here), as bot.live.budget counts it.
         "venues": {name: {"request_budget": v.budget.snapshot()} for name, v in engine.venues.items()},
     }
+
+
+def pnl_by_lead(engine: Engine) -> dict[str, Any]:
+    """/aum's results block: per lead, each follower's results with that lead and their sum, per
+    window (realized, fees, funding, slippage, net) and unrealized now (docs/pnl.md)."""
+    out: dict[str, Any] = {}
+    for lead_id in engine.leads:
+        per_follower: dict[str, Any] = {}
+        for follower in engine.followers_of.get(lead_id, []):
+            report = engine.pnl.report(follower, follower_mark(engine, follower.id))
+            part = report["leads"].get(lead_id)
+            if part is not None:
+                per_follower[follower.id] = part
+        windows: dict[str, dict[str, Any]] = {}
+        for part in per_follower.values():
+            for span, totals in part["windows"].items():
+                into = windows.setdefault(span, {})
+                for key, value in totals.items():
+                    into[key] = _add(into.get(key), value)
+        unrealized = sum((Decimal(p["unrealized"]) for p in per_follower.values()), ZERO)
+        out[lead_id] = {"unrealized": str(unrealized), "windows": windows, "followers": per_follower}
+    return out
+
+
+def _add(total: Any, value: Any) -> Any:
+    if isinstance(value, int):
+        return (total or 0) + value
+    return str(Decimal(total or "0") + Decimal(value))
