@@ -24,9 +24,9 @@ def pnl_lines(follower_id: str, follower: dict[str, Any]) -> list[str]:
     pnl = follower.get("pnl") or {}
     lines = [
         f"follower {follower_id}: {str(follower.get('state')).upper()}, equity {follower.get('equity')}",
-        f"results of the copy ({pnl.get('method', 'average cost')}); fees paid, funding received,",
-        "slippage = cost against the lead's prices (already inside realized); net = realized",
-        "- fees + funding",
+        f"results of the copy ({pnl.get('method', 'average cost')}): fees paid, funding received,",
+        "slippage = cost against the lead's prices (already inside realized PnL),",
+        "net = realized - fees + funding",
         "",
         _HEAD,
         "-" * len(_HEAD),
@@ -41,8 +41,8 @@ def pnl_lines(follower_id: str, follower: dict[str, Any]) -> list[str]:
     if not leads:
         lines.append("no copied fills yet")
     lines.append("")
-    unrealized = ", ".join(f"{lead} {per['unrealized']}" for lead, per in leads.items()) or "none"
-    lines.append(f"unrealized now: {unrealized} (total {pnl.get('unrealized', '0')})")
+    lines.append(f"unrealized now: {pnl.get('unrealized', '0')}")
+    lines += [f"  {_cell(lead, 30)}: {per['unrealized']}" for lead, per in leads.items()]
     reads = pnl.get("income_log") or {}
     error = f", last error: {reads['last_error']}" if reads.get("last_error") else ""
     lines.append(f"fees and funding from the account's income log: {reads.get('reads', 0)} reads{error}")
