@@ -128,8 +128,10 @@ class CopyResults:
         contract_size: Decimal = Decimal(1),
         lead_price: Decimal | None = None,
         client_order_id: str | None = None,
+        new_order: bool = True,
     ) -> PnlEvent:
-        """One of the follower's own fills copying `lead` (an order's filled qty and average)."""
+        """One of the follower's own fills copying `lead` (an order's filled qty and average);
+        `new_order` False for more of an order already counted (`fills` counts orders)."""
         key = (lead, symbol)
         held, realized = apply_fill(self.holdings.get(key, Holding()), signed_qty, price, contract_size)
         if held.qty == 0:
@@ -144,7 +146,7 @@ class CopyResults:
             if lead_price is not None and lead_price > 0
             else ZERO
         )
-        event = PnlEvent(ts_ms, lead, symbol, realized=realized, slippage=slip, fills=1)
+        event = PnlEvent(ts_ms, lead, symbol, realized=realized, slippage=slip, fills=1 if new_order else 0)
         self.record(event)
         return event
 

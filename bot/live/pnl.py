@@ -125,7 +125,7 @@ class FollowerPnl:
         state.applied[cid] = (filled, avg)
         signed = qty if side is Side.BUY else -qty
         state.results.fill(ts_ms, lead, symbol, signed, price, contract_size=_size(follower.markets, symbol),
-                           lead_price=ref_price, client_order_id=cid)  # fmt: skip
+                           lead_price=ref_price, client_order_id=cid, new_order=not done_qty)  # fmt: skip
         state.pending = True
         state.first_fill_ms = state.first_fill_ms or ts_ms
 
