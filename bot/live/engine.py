@@ -180,6 +180,7 @@ class Engine:
             self.set_kill_switch(True, kill_file)
         sem = asyncio.Semaphore(64)
         await prepare_followers(self, list(self.followers.values()), sem)
+        await self.pnl.prepare(list(self.followers.values()))
         for follower in self.followers.values():
             self.supervisor.spawn(f"follower:{follower.id}", follower.run)
         if self.cfg.feed.marks:

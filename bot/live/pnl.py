@@ -81,6 +81,13 @@ class FollowerPnl:
         self.metrics = metrics
         self._states: dict[str, _State] = {}
 
+    async def prepare(self, followers: list[PnlFollower]) -> None:
+        """At start, once the outcomes settled by start-up are written: replay each follower's
+        results from the journal (a follower joining later is replayed on first use)."""
+        await self.journal.aflush()
+        for follower in followers:
+            self._state(follower)
+
     def _state(self, follower: PnlFollower) -> _State:
         state = self._states.get(follower.id)
         if state is None:
