@@ -138,9 +138,12 @@ class FollowerPnl:
 
     # -- fees and funding from the income log ------------------------------------------------------
 
-    def wants_income(self, follower: PnlFollower) -> bool:
+    def wants_income(self, follower: PnlFollower, every_s: float) -> bool:
+        """Whether a reconcile pass should read the follower's income log now: it filled since
+        the last read or holds a copy (funding), and `every_s` has passed since that read."""
         state = self._state(follower)
-        return state.pending or bool(state.results.holdings)
+        due = time.time() * 1000 - state.last_read_ms >= every_s * 1000
+        return due and (state.pending or bool(state.results.holdings))
 
     async def read_income(self, follower: PnlFollower, budget: RequestBudget) -> int:
         """Read the follower's income log since the last row taken; returns the rows taken."""

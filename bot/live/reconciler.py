@@ -155,7 +155,7 @@ class Reconciler:
                     follower.disable(f"authentication failed: {short(exc)}", StateCode.AUTH_FAILED)
                 return
         self._compare(follower, report)
-        if reason != "start" and self.engine.pnl.wants_income(follower):
+        if reason != "start" and self.engine.pnl.wants_income(follower, self.cfg.income_every_s):
             # Fees and funding from the account's income log, on this cadence and in this budget.
             async with sem:
                 try:

@@ -61,7 +61,10 @@ def _slippage_by_hand(lead_trades: list[dict[str, Any]], follower_trades: list[d
 async def test_results_equal_the_exchanges_own_figures(tmp_path: Path, follower_venue: str) -> None:
     sim_config = load_sim_config(tick_interval_s=0, funding_interval_s=1)
     async with Harness(tmp_path, sim_config, follower_venue=follower_venue) as h:
-        h.build_config([follower("f", {"mode": "multiplier", "multiplier": "0.2"}, balance=BALANCE)])
+        h.build_config(
+            [follower("f", {"mode": "multiplier", "multiplier": "0.2"}, balance=BALANCE)],
+            reconcile={"income_every_s": 0},
+        )
         engine = await h.start_daemon()
         account = h.sim.engine.accounts[h.keys["f"][0]]
         await h.trade(BTC, "buy", "0.1")  # the follower copies 0.02, paying the taker fee

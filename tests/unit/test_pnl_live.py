@@ -73,6 +73,7 @@ async def test_outcomes_count_once_and_income_is_attributed_and_replayed() -> No
     ])  # fmt: skip
     follower = FakeFollower(adapter)
     pnl = FollowerPnl(journal, Metrics())  # type: ignore[arg-type]
+    assert not pnl.wants_income(follower, 0)  # type: ignore[arg-type]  # nothing copied: nothing to read
     buy = _intent("c1", Side.BUY, "100")
     pnl.on_outcome(follower, buy, _filled("c1", "1", "101"))  # type: ignore[arg-type]
     pnl.on_outcome(follower, buy, _filled("c1", "1", "101"))  # type: ignore[arg-type]  # seen again
@@ -83,7 +84,10 @@ async def test_outcomes_count_once_and_income_is_attributed_and_replayed() -> No
     assert report["leads"]["L"]["windows"]["all"]["slippage"] == "6.0000"  # (102 - 100) x 3
     assert report["leads"]["L"]["windows"]["all"]["fills"] == 1  # one order
 
+    assert pnl.wants_income(follower, 3600)  # type: ignore[arg-type]  # filled, never read
     assert await pnl.read_income(follower, RequestBudget(None)) == 2  # type: ignore[arg-type]
+    assert not pnl.wants_income(follower, 3600)  # type: ignore[arg-type]  # holds a copy, read just now
+    assert pnl.wants_income(follower, 0)  # type: ignore[arg-type]
     assert await pnl.read_income(follower, RequestBudget(None)) == 0  # type: ignore[arg-type]  # read twice
     assert adapter.since[1] == 3 - 60_000  # from the newest row, with the overlap
     assert [(r.ref, r.lead, r.amount) for r in journal.income] == [
