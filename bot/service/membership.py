@@ -178,6 +178,7 @@ class Membership:
                 f"{', '.join(sections)}: changed in {new_file.source}; a reload applies only "
                 f"{' and '.join(roster.RELOADABLE_SECTIONS)}, the rest needs a restart"
             )
+        await self.journal.aflush()  # overrides written a moment ago are still in the writer's queue
         eff = roster.effective(new_file, self.journal.overrides())
         running = {fid for fid in self.engine.followers if fid not in self.leaving}
         wanted = {f.id: f for f in eff.cfg.followers if f.enabled}
@@ -302,6 +303,7 @@ class Membership:
         drained = await live.retire(self.engine, follower, self.engine.cfg.executor.drain_timeout_s)
         for lead, symbol in list(follower.holds):
             self.journal.clear_hold(follower.id, lead, symbol)
+        await self.journal.aflush()  # the `leave` override _leave just queued
         overrides = self.journal.overrides()
         row = overrides.get(follower.id)
         if row is not None and row.action == "leave":

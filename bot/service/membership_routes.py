@@ -100,6 +100,7 @@ def membership_routes(membership: Membership, token: str | None) -> list[web.Rou
         return _json(await membership.reload(actor=_actor(request, body)))
 
     async def changes(request: web.Request) -> web.Response:
+        await membership.journal.aflush()  # the journal writes in the background: read what was just done
         rows = membership.journal.membership_changes(request.query.get("follower"))
         holds = {fid: {f"{lead}:{symbol}": why for (lead, symbol), why in sorted(f.holds.items())}
                  for fid, f in membership.engine.followers.items() if f.holds}  # fmt: skip
