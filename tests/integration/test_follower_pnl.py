@@ -125,3 +125,27 @@ async def test_results_equal_the_exchanges_own_figures(tmp_path: Path, follower_
         again = (await _get(h, "/status"))["followers"]["f"]["pnl"]["leads"]["lead"]["windows"]["all"]
         assert again == mine["all"]
         assert engine is not h.engine
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lead_venue", ["binance", "bybit"])
+async def test_funding_on_the_leads_account_is_not_a_fill(tmp_path: Path, lead_venue: str) -> None:
+    """The lead's stream carries its funding (Binance ACCOUNT_UPDATE FUNDING_FEE, Bybit a Funding
+    execution): nothing is copied from it."""
+    sim_config = load_sim_config(tick_interval_s=0, funding_interval_s=1)
+    async with Harness(tmp_path, sim_config, lead_venue=lead_venue) as h:
+        h.build_config([follower("f", {"mode": "multiplier", "multiplier": "0.2"})])
+        engine = await h.start_daemon()
+        await h.trade(BTC, "buy", "0.1")
+        await h.settle(fills=1)
+        lead_account = h.sim.engine.accounts[h.keys["lead"][0]]
+        paid = len(lead_account.fundings)
+        deadline = time.monotonic() + 5
+        while len(lead_account.fundings) < paid + 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert len(lead_account.fundings) >= paid + 2, "no funding was paid on the lead's position"
+        await asyncio.sleep(0.3)  # what the stream carried has been handled
+        await h.settle()
+        assert engine.leads["lead"].fills == 1
+        assert engine.leads["lead"].positions == {BTC: Decimal("0.1")}
+        assert len((await h.admin("f"))["trades"]) == 1
