@@ -222,15 +222,24 @@ class FollowerPnl:
             },  # fmt: skip
         }
 
+    def refresh_metrics(self, follower: PnlFollower, mark: Callable[[str], Decimal | None]) -> None:
+        """The gauges at the current marks (a /metrics scrape)."""
+        state = self._state(follower)
+        holdings = state.results.holdings
+        marks = {s: m for (_, s) in holdings if (m := mark(s)) is not None}
+        self._publish(follower.id, state, state.results.unrealized(marks))
+
     def _publish(self, fid: str, state: _State, unrealized: Mapping[str, Decimal] | None = None) -> None:
         """All-time figures as gauges, one series per (follower, lead) followed: the windows are
         in /status, so the metrics stay one label pair per follow."""
         m = self.metrics
-        for lead, per in state.results.totals(int(time.time() * 1000)).items():
+        totals = state.results.totals(int(time.time() * 1000))
+        for lead, per in totals.items():
             total = per["all"]
             m.pnl_realized.labels(fid, lead).set(float(total.realized))
             m.pnl_fees.labels(fid, lead).set(float(total.fees))
             m.pnl_funding.labels(fid, lead).set(float(total.funding))
             m.pnl_slippage.labels(fid, lead).set(float(total.slippage))
-        for lead, value in (unrealized or {}).items():
-            m.pnl_unrealized.labels(fid, lead).set(float(value))
+        if unrealized is not None:  # a lead whose copies are closed shows 0, not its last figure
+            for lead in set(totals) | set(unrealized):
+                m.pnl_unrealized.labels(fid, lead).set(float(unrealized.get(lead, ZERO)))

@@ -19,7 +19,7 @@ from bot.service.aum_routes import aum_routes
 from bot.service.auth import bearer_ok, reads_need_token
 from bot.service.dashboard import install_dashboard
 from bot.service.membership_routes import membership_routes
-from bot.service.status import pnl_by_lead, snapshot
+from bot.service.status import follower_mark, pnl_by_lead, snapshot
 
 if TYPE_CHECKING:
     from bot.aum.service import AumService
@@ -79,6 +79,7 @@ def build_app(
         for fid, f in engine.followers.items():
             for state in TradingState:
                 engine.metrics.follower_state.labels(fid, state.value).set(1 if f.state is state else 0)
+            engine.pnl.refresh_metrics(f, follower_mark(engine, fid))  # unrealized PnL at the marks
         return web.Response(body=engine.metrics.render(), content_type="text/plain", charset="utf-8")
 
     async def status(_: web.Request) -> web.Response:

@@ -116,6 +116,9 @@ async def test_results_equal_the_exchanges_own_figures(tmp_path: Path, follower_
         series = 'copybot_follower_fees_paid{follower="f",lead="lead"}'
         line = next(m for m in metrics.splitlines() if m.startswith(series))
         assert _close(Decimal(line.rsplit(" ", 1)[1]), fees)
+        series = 'copybot_follower_pnl_unrealized{follower="f",lead="lead"}'
+        line = next(m for m in metrics.splitlines() if m.startswith(series))
+        assert _close(Decimal(line.rsplit(" ", 1)[1]), unrealized)
         table = pnl_lines("f", status["followers"]["f"])
         assert all(len(row) <= 80 for row in table)
         assert any(row.startswith("lead       all ") for row in table)
