@@ -37,6 +37,12 @@ class FollowerFill:
     ts_ms: int  # when the order's row last changed (this host's clock)
 
 
+def _ms(updated: object) -> int:
+    """orders.updated_ts in ms; journals of early versions kept seconds (as settled_fill_from_row)."""
+    ts = Decimal(str(updated))
+    return int(ts * 1000) if ts < 10**11 else int(ts)
+
+
 class PnlRecords(MembershipRecords):
     def follower_fills(self, follower: str) -> list[FollowerFill]:
         """The follower's filled orders in the order they were journaled."""
@@ -47,7 +53,7 @@ class PnlRecords(MembershipRecords):
             " ORDER BY o.updated_ts, o.rowid",
             (follower,),
         )
-        return [FollowerFill(cid, lead, sym, Side(side), Decimal(ref), Decimal(avg), Decimal(qty), int(ts))
+        return [FollowerFill(cid, lead, sym, Side(side), Decimal(ref), Decimal(avg), Decimal(qty), _ms(ts))
                 for cid, lead, sym, side, ref, avg, qty, ts in rows]  # fmt: skip
 
     def record_income(self, rows: list[IncomeRow]) -> None:
