@@ -123,10 +123,13 @@ class SimExchange:
 
     async def _funding_loop(self) -> None:
         """Settle funding at each funding time, on the process clock (frozen prices or not)."""
+        settled_ms = 0
         while True:
-            due_ms = self.engine.next_funding_ms()
+            # A sleep may end a little early: never settle one funding time twice.
+            due_ms = max(self.engine.next_funding_ms(), settled_ms + self.engine.funding_interval_ms)
             await asyncio.sleep(max(0.0, due_ms / 1000 - time.time()))
             self.engine.settle_funding(due_ms)
+            settled_ms = due_ms
 
     async def stop(self) -> None:
         for task in (self._ticker, self._funding):
