@@ -20,6 +20,7 @@ import aiohttp
 import yaml
 
 from bot.bench.report import Machine
+from bot.venues.source_address import address_problem
 
 # The exchange's request-weight, order-count and connection limits are lifted for the benchmark (a
 # fan-out of many orders must never meet them, and copy lags stay comparable with earlier runs); it
@@ -63,6 +64,21 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def loopback_addresses(count: int, *, first: int = 2) -> list[str]:
+    """One source address per process (a cluster shard's `venues.<name>.source_address`):
+    127.0.0.2, 127.0.0.3, ... Linux routes all of 127.0.0.0/8 to the loopback interface, so each
+    binds without setup and the local exchange, listening on 127.0.0.1, counts each apart. Elsewhere
+    (macOS routes only 127.0.0.1) the first that cannot be bound is named."""
+    if count < 1 or first < 1 or first + count - 1 > 254:
+        raise BenchError(f"127.0.0.{first} to 127.0.0.{first + count - 1} is not a loopback range")
+    addresses = [f"127.0.0.{first + i}" for i in range(count)]
+    for address in addresses:
+        problem = address_problem(address)
+        if problem is not None:
+            raise BenchError(f"source address for a shard: {problem} (add it to the loopback interface)")
+    return addresses
 
 
 def peak_rss_mb(pid: int) -> float | None:

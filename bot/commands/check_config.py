@@ -15,6 +15,7 @@ from bot.core.errors import short
 from bot.core.rounding import shown
 from bot.venues import VenueMode, adapter_for, make_pro, make_rest
 from bot.venues.ccxt_stream import is_connected
+from bot.venues.source_address import session as bound_session
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,6 +61,9 @@ async def _check_account(cfg: AppConfig, account_id: str, role: str, stream_seco
         "venue": f"{venue_name} ({venue.exchange}, {venue.mode})",
     }
     client = stream = None
+    # Bound to the venue's source address, both clients go out through one session (the daemon's
+    # way, bot.live.venue_runtime); unbound, each opens its own, as ccxt does by default.
+    session = bound_session(venue.source_address) if venue.source_address is not None else None
     try:
         creds = cfg.credentials_for(account_id)
         kwargs: dict[str, Any] = {
@@ -70,6 +74,8 @@ async def _check_account(cfg: AppConfig, account_id: str, role: str, stream_seco
             "options": dict(venue.options),
             "timeout_ms": venue.timeout_ms,
         }
+        if session is not None:
+            kwargs["session"] = session
         client = make_rest(venue.exchange, VenueMode(venue.mode), **kwargs)
         markets = await client.load_markets()
         row["markets"] = len(markets)
@@ -94,6 +100,8 @@ async def _check_account(cfg: AppConfig, account_id: str, role: str, stream_seco
         for c in (client, stream):
             if c is not None:
                 await c.close()
+        if session is not None:
+            await session.close()
     return row
 
 

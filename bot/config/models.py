@@ -11,6 +11,7 @@ Key reference: docs/config.md.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
@@ -35,6 +36,7 @@ from bot.config.values import AccountId, Amount, Fraction, Leverage, NonNegative
 from bot.core.symbols import Listing, SymbolMap
 from bot.core.types import Credentials
 from bot.venues.base import VenueMode
+from bot.venues.source_address import address_problem
 
 
 class _Model(BaseModel):
@@ -56,6 +58,19 @@ class VenueConfig(_Model):
     options: dict[str, Any] = Field(default_factory=dict)  # merged into ccxt's options
     timeout_ms: int = Field(default=10_000, gt=0)
     request_budget: RequestBudgetConfig = RequestBudgetConfig()
+    # Every connection to the venue leaves from this address of the host (None: the system's
+    # choice), so the venue's per-address budget is this process's own (bot.venues.source_address).
+    source_address: str | None = None
+
+    @field_validator("source_address")
+    @classmethod
+    def _ip_address(cls, address: str | None) -> str | None:
+        if address is None:
+            return None
+        try:
+            return str(ipaddress.ip_address(address))
+        except ValueError:
+            raise ValueError(f"{address!r} is not an IP address") from None
 
 
 class LeadConfig(_Model):
@@ -103,6 +118,9 @@ class FollowerConfig(_Model):
     leverage: Leverage = 5
     margin_mode: Literal["cross", "isolated"] = "cross"
     enabled: bool = True
+    # Trades the account's owner makes by hand (docs/config.md, "Manual trades in a follower's
+    # account"): leave them to him, adopt them into the copy, or leave them and alert.
+    manual_trades: Literal["leave", "adopt", "alert"] = "leave"
     risk: RiskConfig
     follows: tuple[FollowConfig, ...] = Field(min_length=1)
 
@@ -423,6 +441,10 @@ def _cross_checks(config: AppConfig, *, allow_embedded_sim: bool) -> Iterator[tu
             for key in ("rest_url", "ws_url"):
                 if getattr(venue, key) is not None:
                     yield f"venues.{name}.{key}", f"only used with mode: sim (this venue is {venue.mode})"
+        if venue.source_address is not None:
+            problem = address_problem(venue.source_address)
+            if problem is not None:
+                yield f"venues.{name}.source_address", problem
     seen: dict[str, str] = {}
     accounts: list[tuple[str, int, LeadConfig | FollowerConfig]]
     accounts = [("leads", i, a) for i, a in enumerate(config.leads)]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from bot.core.types import Side
-from bot.journal.membership import MembershipRecords
+from bot.journal.writer import JournalBase
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +43,7 @@ def _ms(updated: object) -> int:
     return int(ts * 1000) if ts < 10**11 else int(ts)
 
 
-class PnlRecords(MembershipRecords):
+class PnlRecords(JournalBase):
     def follower_fills(self, follower: str) -> list[FollowerFill]:
         """The follower's filled orders in the order they were journaled."""
         rows = self._read(

@@ -78,9 +78,20 @@ CREATE TABLE follow_holds(follower TEXT NOT NULL, lead TEXT NOT NULL, symbol TEX
   reason TEXT NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (follower, lead, symbol));
 """
 
-# v4: each follower's fees and funding, read from its account's income / transaction log and
-# attributed to the leads it follows (bot/journal/pnl.py, docs/pnl.md).
+# v4: trades the account's owner makes by hand in a follower's account (bot/journal/manual.py): the
+# owner's quantity per symbol with the point the account's orders were read up to, and each
+# manual order seen with how much of it was applied.
 _V4 = """
+CREATE TABLE manual_quantities(follower TEXT NOT NULL, symbol TEXT NOT NULL, qty TEXT NOT NULL,
+  cursor_ms INTEGER NOT NULL, updated_ts INTEGER NOT NULL, PRIMARY KEY (follower, symbol));
+CREATE TABLE manual_trades(follower TEXT NOT NULL, order_id TEXT NOT NULL, symbol TEXT NOT NULL,
+  client_order_id TEXT, side TEXT NOT NULL, filled TEXT NOT NULL, policy TEXT NOT NULL,
+  ts_ms INTEGER NOT NULL, recorded_ts INTEGER NOT NULL, PRIMARY KEY (follower, order_id));
+"""
+
+# v5: each follower's fees and funding, read from its account's income / transaction log and
+# attributed to the leads it follows (bot/journal/pnl.py, docs/pnl.md).
+_V5 = """
 CREATE TABLE follower_income(follower TEXT NOT NULL, ref TEXT NOT NULL, lead TEXT NOT NULL,
   kind TEXT NOT NULL, symbol TEXT NOT NULL, amount TEXT NOT NULL, ts_ms INTEGER NOT NULL,
   PRIMARY KEY (follower, ref, lead));
@@ -88,7 +99,7 @@ CREATE INDEX follower_income_by_time ON follower_income(follower, ts_ms);
 """
 
 # MIGRATIONS[n] takes the schema from user_version n to n + 1. Append, never edit.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 
 
 class JournalError(Exception):

@@ -23,8 +23,8 @@ import structlog
 from bot.core.fanout import fanout_order
 from bot.core.trading_state import StateChange, StateCode
 from bot.core.types import ZERO, LeadFill, TradingState
-from bot.live import stops
-from bot.live.budget import paced
+from bot.live import manual_trades, stops
+from bot.live.budget import RequestBudget, paced
 from bot.live.config_view import EngineConf, FollowerConf
 from bot.live.copy_lag import CopyLags
 from bot.live.executor import ExecSettings, OrderPlacer
@@ -229,6 +229,7 @@ class Engine:
             on_batch_failed=self.events.batch_failed,
             on_batch_ok=lambda f: self.supervisor.succeeded(f"follower:{f.id}"),
         )
+        follower.manual = manual_trades.load(self.journal, cfg.id)
         follower.ratios = {
             (lead, symbol): ratio for (lead, symbol), ratio in self.journal.load_ratios(cfg.id).items()
         }
@@ -250,6 +251,10 @@ class Engine:
             balance.allocation_base = sum(allocations, ZERO) if allocations else account
         follower.needs_resync = False
         stops.check(self, follower)
+
+    def budget_of(self, follower_id: str) -> RequestBudget:
+        """The request budget of a follower's venue address."""
+        return self.venues[self.cfg.follower(follower_id).venue].budget
 
     async def read_lead_book(self, lead_id: str, symbol: str) -> dict[str, Any]:
         """A lead symbol's order book, as a background read paced in the lead's address budget."""

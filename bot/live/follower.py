@@ -22,6 +22,7 @@ import structlog
 from bot.core import clientid, planner, risk
 from bot.core.errors import ErrorKind
 from bot.core.join_leave import exits_only, reopened
+from bot.core.manual import ManualBook, account_reduces, own_quantity
 from bot.core.risk import FollowerRiskState
 from bot.core.sizing import base_ratio, next_ratio, target_position
 from bot.core.trading_state import StateChange, StateCode
@@ -101,6 +102,9 @@ class FollowerRuntime:
     holds: dict[tuple[str, str], str] = field(default_factory=dict)
     on_hold_cleared: Callable[[FollowerRuntime, str, str], None] = lambda *a: None
     leaving: str | None = None
+    # The owner's hand trades (bot.core.manual, bot/live/manual_trades.py): copybot plans and
+    # measures drift on its own quantity, the account's position minus the owner's.
+    manual: ManualBook = field(default_factory=ManualBook)
 
     @property
     def id(self) -> str:
@@ -119,6 +123,10 @@ class FollowerRuntime:
 
     def position(self, symbol: str) -> Decimal:
         return self.confirmed.get(symbol, ZERO) + self.inflight.get(symbol, ZERO)
+
+    def own(self, symbol: str) -> Decimal:
+        """copybot's own quantity: the account's position, in-flight included, minus the owner's."""
+        return own_quantity(self.position(symbol), self.manual.manual(symbol))
 
     def risk_state(self) -> FollowerRiskState:
         symbols = set(self.confirmed) | set(self.inflight)
@@ -164,7 +172,7 @@ class FollowerRuntime:
         raw = target_position(parts, market, lead_contract_size=lead_cs)
         clipped, text = risk.clip_target(raw, symbol, self.risk_state(), self.settings.limits, market)
         if self.leaving == "follow_exits":
-            limited = exits_only(clipped, self.position(symbol))
+            limited = exits_only(clipped, self.own(symbol))
             if limited != clipped:
                 return limited, Reason(ReasonCode.LEAVING, "leaving: only the lead's exits are copied")
         if held is not None and not text:
@@ -277,7 +285,8 @@ class FollowerRuntime:
         for work in batch:
             if isinstance(work, FillWork):
                 self.fanout_rank.pop(work.fill.trade_id, None)
-        if self.closing_reason and not any(self.confirmed.values()) and self.state is not TradingState.HALTED:
+        flat = not any(self.own(s) for s in self.confirmed)  # the owner's hand-traded quantity is his
+        if self.closing_reason and flat and self.state is not TradingState.HALTED:
             self.request_state(self, TradingState.HALTED, StateCode.PORTFOLIO_STOP, self.closing_reason)
             log.warning("follower_halted_after_stop", follower=self.id, reason=self.closing_reason)
 
@@ -330,7 +339,7 @@ class FollowerRuntime:
             )
             return
         target, clip_reason = self.target(symbol)
-        current = self.position(symbol)
+        current = self.own(symbol)
         # An IOC entry may fill as low as the bottom of its band: the venue minimum is checked there.
         band = self.settings.limits.slippage_bps
         floor_price = (
@@ -361,10 +370,13 @@ class FollowerRuntime:
                 leg=leg_no,
                 side=leg.side,
                 qty=leg.qty,
-                reduce_only=leg.reduce_only,
+                # Reduce-only at the venue only when it also reduces the account: the owner may
+                # hold the other side (bot.core.manual.account_reduces).
+                reduce_only=leg.reduce_only
+                and account_reduces(self.position(symbol), leg.qty * leg.side.sign),
                 ref_price=ref_price,
                 target=target,
-                current=self.position(symbol),
+                current=self.own(symbol),
                 client_order_id=cid,
             )
             decision = risk.evaluate(intent, self.risk_state(), self.settings.limits, market)
@@ -404,6 +416,8 @@ class FollowerRuntime:
         self.orders_sent += 1
         filled = outcome.filled_qty if intent.side is Side.BUY else -outcome.filled_qty
         self.confirmed[symbol] = self.confirmed.get(symbol, ZERO) + filled
+        if self.manual.accounted is not None:  # copybot's own fill: explained, nothing to read
+            self.manual.accounted[symbol] = self.manual.accounted.get(symbol, ZERO) + filled
         if filled and outcome.avg_price:
             self.balance.record_fill(
                 self.markets.get(symbol), symbol, filled, outcome.avg_price, self.engine.mark

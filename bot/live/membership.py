@@ -187,7 +187,8 @@ def idle(follower: FollowerRuntime) -> bool:
 
 def finished(follower: FollowerRuntime) -> bool:
     """A leaver with nothing left to do: `keep`, or flat (close, follow_exits), and idle."""
-    flat = follower.leaving == "keep" or not any(follower.confirmed.values())
+    # Flat as far as copybot is concerned: the owner's hand-traded quantity is his (bot.core.manual).
+    flat = follower.leaving == "keep" or not any(follower.own(s) for s in follower.confirmed)
     return flat and idle(follower)
 
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Protocol
 
+from bot.core.manual import AccountOrder
 from bot.core.trading_state import StateCode
 from bot.core.types import Decision, Intent, LeadFill, OrderOutcome, Side, TradingState
 from bot.journal.pnl import FollowerFill, IncomeRow
@@ -24,6 +25,13 @@ class StateRow(Protocol):
     def reason(self) -> str | None: ...
     @property
     def code(self) -> StateCode: ...
+
+
+class ManualQuantityRow(Protocol):
+    @property
+    def qty(self) -> Decimal: ...
+    @property
+    def cursor_ms(self) -> int: ...
 
 
 class JournalPort(Protocol):
@@ -49,6 +57,12 @@ class JournalPort(Protocol):
     def income_rows(self, follower: str | None = None) -> list[IncomeRow]: ...
     async def aflush(self) -> None: ...  # every write queued so far is committed
     def load_ratios(self, follower: str) -> dict[tuple[str, str], Decimal]: ...
+
+    # the owner's hand trades (bot/live/manual_trades.py)
+    def save_manual_quantity(self, follower: str, symbol: str, qty: Decimal, cursor_ms: int) -> None: ...
+    def manual_quantities(self, follower: str) -> Mapping[str, ManualQuantityRow]: ...
+    def record_manual_trade(self, follower: str, order: AccountOrder, policy: str) -> None: ...
+    def manual_trades_applied(self, follower: str) -> dict[str, Decimal]: ...
 
     # trading states, AUM and events
     def set_follower_state(

@@ -18,6 +18,7 @@ from bot.core.errors import ErrorKind, short
 from bot.core.planner import plan_legs
 from bot.core.trading_state import StateCode
 from bot.core.types import ZERO
+from bot.live import manual_trades
 from bot.live.budget import ESSENTIAL_SHARE, note_error, paced, used_weight
 from bot.live.follower import FollowerRuntime
 from bot.live.lead_view import follower_symbols
@@ -132,22 +133,30 @@ class Reconciler:
         if follower.busy or not follower.queue.empty():
             report.skipped.append(f"{follower.id}: busy")
             return
+        share = ESSENTIAL_SHARE if reason == "start" else None
         if reason == "start" and not follower.needs_resync:
             # Start-up has just read its positions and balance: reading them again would double the
             # start's request weight (with many followers, most of a minute's budget).
+            try:
+                async with sem:
+                    await manual_trades.check(self.engine, follower, share=share)
+            except Exception as exc:  # the owner's quantity unknown: nothing is corrected
+                report.skipped.append(f"{follower.id}: {short(exc)}")
+                return
             self._compare(follower, report)
             return
         budget = self.engine.venues[self.engine.cfg.follower(follower.id).venue].budget
         adapter = follower.adapter
         weight = adapter.weight("positions") + adapter.weight("balance")
         async with sem:
-            await budget.acquire(weight, share=ESSENTIAL_SHARE if reason == "start" else None)
+            await budget.acquire(weight, share=share)
             if follower.busy or not follower.queue.empty():  # it became busy while paced
                 report.skipped.append(f"{follower.id}: busy")
                 return
             try:
                 await self.engine.resync_follower(follower)
                 budget.observe(used_weight(adapter, follower.client))
+                await manual_trades.check(self.engine, follower, share=share)
             except Exception as exc:
                 note_error(budget, adapter, follower.client, exc)
                 report.skipped.append(f"{follower.id}: {short(exc)}")
@@ -171,10 +180,15 @@ class Reconciler:
             market = follower.markets.get(symbol)
             if market is None:
                 continue
+            if symbol in follower.manual.pending:
+                # The owner's hand trades could not be read: his quantity is not known, so nothing
+                # is corrected (bot/live/manual_trades.py reads it again at the next pass).
+                report.skipped.append(f"{follower.id}: {symbol} manual trades unread")
+                continue
             lead = self._lead_for(follower, symbol)
             follower.ensure_ratio(lead, symbol, follower.engine.mark(symbol) or ZERO)
             target, _ = follower.target(symbol)
-            position = follower.position(symbol)
+            position = follower.own(symbol)  # drift on copybot's own quantity (bot.core.manual)
             if abs(target - position) < market.step:
                 continue
             price = follower.engine.mark(symbol) or ZERO

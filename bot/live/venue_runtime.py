@@ -16,6 +16,7 @@ from bot.live.budget import RequestBudget, essential
 from bot.live.venue_clock import VenueClock
 from bot.venues import VenueAdapter, VenueMode, adapter_for, make_pro, make_rest
 from bot.venues.clients import share_markets, share_tables
+from bot.venues.source_address import session as bound_session
 
 log = structlog.get_logger("copybot.venue")
 
@@ -57,6 +58,8 @@ class VenueSettings(Protocol):
     def timeout_ms(self) -> int: ...
     @property
     def request_budget(self) -> BudgetSettings: ...
+    @property
+    def source_address(self) -> str | None: ...
 
 
 @dataclass
@@ -69,6 +72,7 @@ class Venue:
     options: dict[str, Any]
     timeout_ms: int
     budget_cfg: BudgetSettings = field(default_factory=DefaultBudget)
+    source_address: str | None = None  # None: the system's choice (bot.venues.source_address)
     loader: Any = None  # keyless client that holds the shared markets
     markets: dict[str, MarketSpec] = field(default_factory=dict)
     session: aiohttp.ClientSession | None = None
@@ -79,7 +83,8 @@ class Venue:
     budget: RequestBudget = field(init=False)
 
     def __post_init__(self) -> None:
-        # One budget per venue: every client of the venue goes out from this host's one address.
+        # One budget per venue: every client of the venue goes out from one address (the host's, or
+        # `source_address`).
         limit = self.budget_cfg.weight_limit_1m or self.adapter.weight_limit_1m
         self.budget = RequestBudget(
             limit,
@@ -97,7 +102,7 @@ class Venue:
         if cfg.mode is VenueMode.SIM and sim_urls and not rest:
             rest, ws = sim_urls
         return cls(name, cfg.exchange, cfg.mode, rest, ws, dict(cfg.options), cfg.timeout_ms,
-                   cfg.request_budget)  # fmt: skip
+                   cfg.request_budget, cfg.source_address)  # fmt: skip
 
     def kwargs(self) -> dict[str, Any]:
         return {
@@ -109,7 +114,7 @@ class Venue:
         }
 
     async def open(self) -> None:
-        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), trust_env=False)
+        self.session = bound_session(self.source_address)
         self.loader = make_rest(self.exchange, **self.kwargs(), session=self.session)
         # A 429/418 at start (a restart storm, another process on the address) is waited out.
         await essential(self.budget, self.adapter, self.loader, 1, self.loader.load_markets, what="markets")
@@ -136,7 +141,7 @@ class Venue:
         if timeout_ms is not None:
             kwargs["timeout_ms"] = timeout_ms
         if pro:
-            client = make_pro(self.exchange, **kwargs, keepalive_ms=keepalive_ms)
+            client = make_pro(self.exchange, **kwargs, **self._bound(), keepalive_ms=keepalive_ms)
         else:
             client = make_rest(self.exchange, **kwargs, session=self.session)
         if creds.password:
@@ -153,9 +158,15 @@ class Venue:
     def public_client(self, *, keepalive_ms: int | None = None) -> Any:
         """A keyless websocket client for the venue's public streams (the mark feed), sharing the
         loaded markets."""
-        client = make_pro(self.exchange, **self.kwargs(), keepalive_ms=keepalive_ms)
+        client = make_pro(self.exchange, **self.kwargs(), **self._bound(), keepalive_ms=keepalive_ms)
         share_markets(self.loader, client)
         return client
+
+    def _bound(self) -> dict[str, Any]:
+        """A websocket client opens its own aiohttp session unless given one; bound to an address,
+        it shares the venue's, whose connector binds it (its streams open through the session).
+        The client's close() then leaves the session to `close` here."""
+        return {"session": self.session} if self.source_address is not None else {}
 
     async def close(self) -> None:
         if self.loader is not None:

@@ -10,6 +10,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from bot.core.ledger import MarkToMarket
+from bot.core.manual import ManualPolicy
 from bot.core.risk import RiskLimits
 from bot.core.sizing import Sizing
 from bot.core.types import ZERO, LeadFill, MarketSpec, PositionSnapshot
@@ -67,6 +68,7 @@ class FollowerSettings:
     retry: RetryPolicy  # defaults: the `supervision` config section (bot/config/models.py)
     round_up_min: bool = False
     market_orders: bool = True  # False: entries as IOC limits inside limits.slippage_bps
+    manual_trades: ManualPolicy = ManualPolicy.LEAVE  # the owner's hand trades (bot.core.manual)
 
 
 @dataclass

@@ -15,6 +15,7 @@ import structlog
 from aiohttp import web
 
 from bot.core.types import TradingState
+from bot.live import budget_metrics
 from bot.service.aum_routes import aum_routes
 from bot.service.auth import bearer_ok, reads_need_token
 from bot.service.dashboard import install_dashboard
@@ -116,6 +117,7 @@ def build_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    budget_metrics.install(engine.metrics.registry, lambda: engine.venues)
     app.router.add_get("/status", status)
     app.router.add_post("/control/{action}", control)
     app.router.add_routes(aum_routes(aum, pnl=lambda: pnl_by_lead(engine)))

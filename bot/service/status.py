@@ -28,7 +28,8 @@ def follower_positions(engine: Engine, follower_id: str) -> dict[str, dict[str, 
         if market is None:
             continue
         target, clip = follower.target(symbol)
-        position = follower.position(symbol)
+        position = follower.own(symbol)  # copybot's own quantity: the owner's is not its target's
+        manual = follower.manual.manual(symbol)
         match = abs(target - position) < market.step
         residual = None
         if not match:
@@ -36,7 +37,11 @@ def follower_positions(engine: Engine, follower_id: str) -> dict[str, dict[str, 
             plan = plan_legs(target, position, market, follower.engine.mark(symbol) or ZERO)
             residual = plan.deferred if not plan.legs else None
         out[symbol] = {
-            "position": shown(position, market.step),  # the venue's lot precision, never "-0"
+            # The account's position; "own" is copybot's part of it, "manual" the owner's
+            # (docs/config.md, "Manual trades in a follower's account").
+            "position": shown(position + manual, market.step),  # the venue's lot precision, never "-0"
+            "own": shown(position, market.step),
+            "manual": shown(manual, market.step),
             "target": shown(target, market.step),
             "match": match,
             "residual_below_min": residual,
@@ -113,8 +118,12 @@ def snapshot(engine: Engine) -> dict[str, Any]:
         "leads": leads,
         "followers": followers,
         "marks": marks,
-        # Request weight per source address (one per venue here), as bot.live.budget counts it.
-        "venues": {name: {"request_budget": v.budget.snapshot()} for name, v in engine.venues.items()},
+        # Request weight per source address, one per venue (`source_address`: null when the system
+        # chooses it), as bot.live.budget counts it.
+        "venues": {
+            name: {"source_address": v.source_address, "request_budget": v.budget.snapshot()}
+            for name, v in engine.venues.items()
+        },
     }
 
 

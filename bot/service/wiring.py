@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from bot.config.models import AppConfig
 from bot.config.settings import limits_from, sizings_from
+from bot.core.manual import ManualPolicy
 from bot.live.work import FollowerSettings, RetryPolicy
 
 
@@ -25,6 +26,7 @@ def follower_settings(cfg: AppConfig) -> dict[str, FollowerSettings]:
             retry=retry,
             round_up_min=f.risk.min_notional_policy == "round_up",
             market_orders=f.risk.slippage_bps is None,
+            manual_trades=ManualPolicy(f.manual_trades),
         )
         for f in cfg.followers
     }

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from bot.core.clientid import ClientIdFormat
 from bot.core.errors import ErrorKind
+from bot.core.manual import AccountOrder
 from bot.core.types import IncomeRecord, LeadFill, MarketSpec, OrderOutcome, PositionSnapshot
 
 
@@ -70,6 +71,12 @@ class VenueAdapter(Protocol):
         """The venue's order with this client id; raises ccxt.OrderNotFound when there is none."""
         ...
 
+    async def account_orders(self, client: Any, symbol: str, since_ms: int) -> list[AccountOrder]:
+        """The account's orders on `symbol` placed from `since_ms` on (one history page, the
+        venue's largest), each with its client id and executed quantity: how copybot tells the
+        owner's hand trades from its own (bot/live/manual_trades.py). Weight: `weight("orders")`."""
+        ...
+
     def order_params(
         self,
         client_order_id: str,
@@ -100,7 +107,7 @@ class VenueAdapter(Protocol):
 
     def weight(self, call: str) -> int:
         """The published request weight of one call the bot makes: "balance", "positions",
-        "order_lookup", "time", "leverage", "key_check", "trades", "book", "income"."""
+        "order_lookup", "time", "leverage", "key_check", "trades", "book", "orders", "income"."""
         ...
 
     async def income(self, client: Any, since_ms: int) -> list[IncomeRecord]:

@@ -8,6 +8,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
+from bot.core.manual import AccountOrder
 from bot.core.rounding import dec
 from bot.core.types import ZERO, LeadFill, MarketSpec, OrderOutcome, OrderStatus, PositionSnapshot, Side
 from bot.venues.base import VenueMode
@@ -85,6 +86,21 @@ def order_outcome(order: dict[str, Any], client_order_id: str, *, status: OrderS
         avg_price=dec(raw_avg) if raw_avg not in (None, "") and filled_qty > 0 else None,
         order_id=str(order.get("id") or "") or None,
         exchange_ts_ms=int(ts_ms or order.get("timestamp") or 0) or None,
+    )
+
+
+def account_order(order: dict[str, Any], *, filled: Any = None, client_order_id: Any = None,
+                  ts_ms: Any = None) -> AccountOrder:  # fmt: skip
+    """An AccountOrder from ccxt's unified order; keyword values (raw fields) win."""
+    raw_filled = filled if filled not in (None, "") else order.get("filled")
+    cid = client_order_id if client_order_id is not None else order.get("clientOrderId")
+    return AccountOrder(
+        order_id=str(order.get("id") or ""),
+        client_order_id=str(cid or ""),
+        symbol=order["symbol"],
+        side=Side(str(order["side"]).lower()),
+        filled=dec(raw_filled) if raw_filled not in (None, "") else ZERO,
+        ts_ms=int(ts_ms or order.get("lastTradeTimestamp") or order.get("timestamp") or 0),
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.core.clientid import ClientIdFormat
 from bot.core.errors import ErrorKind
+from bot.core.manual import AccountOrder
 from bot.core.types import IncomeRecord, LeadFill, MarketSpec, OrderOutcome, PositionSnapshot
 from bot.venues import ccxt_common
 from bot.venues.base import StreamDecoder, VenueMode
@@ -56,6 +57,10 @@ class GenericAdapter:
     async def fetch_by_client_id(self, client: Any, symbol: str, client_order_id: str) -> dict[str, Any]:
         order: dict[str, Any] = await client.fetch_order(None, symbol, {"clientOrderId": client_order_id})
         return order
+
+    async def account_orders(self, client: Any, symbol: str, since_ms: int) -> list[AccountOrder]:
+        orders = await client.fetch_orders(symbol, since_ms)
+        return [ccxt_common.account_order(o) for o in orders]
 
     def order_params(
         self,

@@ -1,5 +1,6 @@
 """deploy/grafana/copybot.json: valid dashboard JSON whose every query names only metrics that
-copybot really exports (bot/live/metrics.py, rendered on /metrics)."""
+copybot really exports (bot/live/metrics.py and the request budgets' collector,
+bot/live/budget_metrics.py, rendered on /metrics)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from bot.live import budget_metrics
 from bot.live.metrics import Metrics
+from bot.live.venue_runtime import Venue
+from bot.venues import VenueMode
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "copybot.json"
 METRIC = re.compile(r"\bcopybot_[a-z0-9_]+\b")
@@ -26,6 +30,8 @@ def exported_names() -> set[str]:
             child.observe(1)
         elif hasattr(child, "inc"):
             child.inc()
+    venue = Venue("local", "binanceusdm", VenueMode.SIM, None, None, {}, 10_000, source_address="127.0.0.2")
+    budget_metrics.install(metrics.registry, lambda: {"local": venue})
     text = metrics.render().decode()
     return {sample.name for family in text_string_to_metric_families(text) for sample in family.samples}
 
@@ -44,6 +50,7 @@ def test_every_query_names_only_exported_metrics() -> None:
     dashboard = json.loads(DASHBOARD.read_text())
     exported = exported_names()
     assert "copybot_copy_lag_seconds_bucket" in exported  # the probe itself works
+    assert "copybot_request_weight_used" in exported
     used = set()
     for expr in queries(dashboard):
         names = set(METRIC.findall(expr))

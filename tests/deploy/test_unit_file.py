@@ -1,5 +1,6 @@
-"""deploy/copybot.service: systemd accepts it, rates its hardening OK, and the hardening does not
-break the daemon's runtime.
+"""deploy/copybot.service and the cluster templates (copybot-feed@.service, copybot-shard@.service):
+systemd accepts them, rates their hardening OK, the templates keep the single unit's hardening and
+lifecycle line for line, and the hardening does not break the daemon's runtime.
 
 `systemd-analyze verify` insists that ExecStart's binary exists. The unit names the production
 path /opt/copybot/venv/bin/copybot, which a development machine does not have, so the verify test
@@ -9,6 +10,7 @@ else in the copy changes.
 
 from __future__ import annotations
 
+import argparse
 import re
 import shutil
 import subprocess
@@ -21,7 +23,10 @@ import pytest
 from bot.config.models import ExecutorConfig
 from bot.service.alerts import AlertSink
 
-UNIT = Path(__file__).resolve().parents[2] / "deploy" / "copybot.service"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+UNIT = DEPLOY / "copybot.service"
+TEMPLATES = {"feed": DEPLOY / "copybot-feed@.service", "shard": DEPLOY / "copybot-shard@.service"}
+ALL_UNITS = [UNIT, *TEMPLATES.values()]
 PROD_EXEC = "/opt/copybot/venv/bin/copybot"
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 needs_systemd_analyze = pytest.mark.skipif(
@@ -46,8 +51,8 @@ def directives(text: str) -> dict[str, list[tuple[str, str]]]:
     return sections
 
 
-def values(section: str, key: str) -> list[str]:
-    return [v for k, v in directives(UNIT.read_text())[section] if k == key]
+def values(section: str, key: str, unit: Path = UNIT) -> list[str]:
+    return [v for k, v in directives(unit.read_text())[section] if k == key]
 
 
 def seconds(value: str) -> float:
@@ -57,23 +62,27 @@ def seconds(value: str) -> float:
 
 
 @needs_systemd_analyze
-def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
-    text = UNIT.read_text()
+@pytest.mark.parametrize("unit", ALL_UNITS, ids=lambda u: u.name)
+def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path, unit: Path) -> None:
+    """A template is verified as systemd loads it, instantiated (as `<name>@i.service`); unknown or
+    misspelt keys are warnings naming the file, so stderr must not mention it."""
+    text = unit.read_text()
     assert f"ExecStart={PROD_EXEC} " in text
     binary = shutil.which("copybot") or sys.executable
-    copy = tmp_path / "copybot.service"
+    copy = tmp_path / unit.name
     copy.write_text(text.replace(f"ExecStart={PROD_EXEC} ", f"ExecStart={binary} "))
     result = subprocess.run(
         [SYSTEMD_ANALYZE, "verify", str(copy)], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "copybot.service" not in result.stderr, result.stderr
+    assert unit.name.split("@")[0].removesuffix(".service") not in result.stderr, result.stderr
 
 
 @needs_systemd_analyze
-def test_security_exposure_is_ok_or_better() -> None:
+@pytest.mark.parametrize("unit", ALL_UNITS, ids=lambda u: u.name)
+def test_security_exposure_is_ok_or_better(unit: Path) -> None:
     result = subprocess.run(
-        [SYSTEMD_ANALYZE, "security", "--offline=true", "--no-pager", str(UNIT)],
+        [SYSTEMD_ANALYZE, "security", "--offline=true", "--no-pager", str(unit)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -97,6 +106,67 @@ def test_service_lifecycle_directives() -> None:
     assert values("Unit", "StartLimitBurst")
     assert values("Service", "ExecStart") == [f"{PROD_EXEC} run --config /etc/copybot/config.yaml"]
     assert values("Service", "ExecReload") == ["/bin/kill -HUP $MAINPID"]  # config reload: SIGHUP
+
+
+# What a template may set its own way: the command, its state and secrets, and the texts.
+PER_INSTANCE = {"Description", "Documentation", "After", "ExecStart", "StateDirectory", "WorkingDirectory",
+                "LoadCredential", "EnvironmentFile"}  # fmt: skip
+
+
+@pytest.mark.parametrize("role", TEMPLATES)
+def test_templates_keep_the_single_units_hardening_and_lifecycle(role: str) -> None:
+    single, template = directives(UNIT.read_text()), directives(TEMPLATES[role].read_text())
+    assert set(template) == set(single)
+    for section, rows in single.items():
+        kept = sorted((k, v) for k, v in rows if k not in PER_INSTANCE)
+        assert sorted((k, v) for k, v in template[section] if k not in PER_INSTANCE) == kept, section
+    # Ordering after a Redis on the same host; the rest of [Unit] "After" is the single unit's.
+    (after,) = values("Unit", "After", TEMPLATES[role])
+    assert after.split() == [*values("Unit", "After")[0].split(), "redis-server.service"]
+
+
+@pytest.mark.parametrize(
+    ("role", "exec_start"),
+    [
+        ("feed", f"{PROD_EXEC} run --role feed --config /etc/copybot/feed-%i.yaml"),
+        ("shard", f"{PROD_EXEC} run --role shard --shard-id %i --config /etc/copybot/shard-%i.yaml"),
+    ],
+)
+def test_templates_run_one_role_per_instance(role: str, exec_start: str) -> None:
+    unit = TEMPLATES[role]
+    assert values("Service", "ExecStart", unit) == [exec_start]
+    # Each instance has its own journal and its own config, in the shared config folder.
+    assert values("Service", "StateDirectory", unit) == [f"copybot-{role}-%i"]
+    assert values("Service", "WorkingDirectory", unit) == [f"/var/lib/copybot-{role}-%i"]
+    assert values("Service", "ConfigurationDirectory", unit) == ["copybot"]
+    assert values("Service", "EnvironmentFile", unit) == [
+        "-/etc/copybot/copybot.env",
+        f"-/etc/copybot/{role}-%i.env",
+    ]
+    creds = dict(v.split(":", 1) for v in values("Service", "LoadCredential", unit))
+    assert all(path.startswith("/etc/copybot/credentials/") for path in creds.values())
+    assert {"leads", "redis-password", "api-token"} <= set(creds)
+    # A feed never holds a follower's key; every shard holds them all (it may take any over).
+    assert ("followers" in creds) is (role == "shard")
+
+
+@pytest.mark.parametrize("role", TEMPLATES)
+def test_template_command_lines_parse_as_copybot_run(role: str) -> None:
+    """The contract with `copybot run`: `--role feed|shard|all [--shard-id ID] --config PATH`."""
+    from bot.commands import run
+
+    parser = argparse.ArgumentParser()
+    run.add_arguments(parser)
+    if "--role" not in parser._option_string_actions:
+        pytest.skip("this copybot run has no --role yet (cluster roles not wired)")
+    (exec_start,) = values("Service", "ExecStart", TEMPLATES[role])
+    argv = exec_start.replace("%i", "a").split()
+    assert argv[:2] == [PROD_EXEC, "run"]
+    args = parser.parse_args(argv[2:])
+    assert args.role == role
+    assert args.config == f"/etc/copybot/{role}-a.yaml"
+    if role == "shard":
+        assert args.shard_id == "a"
 
 
 def test_stop_timeout_leaves_room_for_the_drain() -> None:

@@ -26,7 +26,7 @@ def _closed_port() -> int:
     return port  # nothing listens on it once the socket is closed
 
 
-async def _check(tmp_path: Path, sim: SimExchange, ws_url: str) -> tuple[int, str]:
+async def _check(tmp_path: Path, sim: SimExchange, ws_url: str, **venue: str) -> tuple[int, str]:
     env = dict(os.environ)
     for account in ("lead", "f1"):
         key, secret = secrets.token_hex(16), secrets.token_hex(16)
@@ -34,7 +34,7 @@ async def _check(tmp_path: Path, sim: SimExchange, ws_url: str) -> tuple[int, st
         env[f"K_{account.upper()}"], env[f"S_{account.upper()}"] = key, secret
     config = {
         "venues": {"local": {"exchange": "binanceusdm", "mode": "sim",
-                             "rest_url": sim.rest_url, "ws_url": ws_url}},
+                             "rest_url": sim.rest_url, "ws_url": ws_url, **venue}},
         "leads": [{"id": "lead", "venue": "local",
                    "credentials": {"api_key_env": "K_LEAD", "secret_env": "S_LEAD"}}],
         "followers": [{"id": "f1", "venue": "local",
@@ -65,3 +65,15 @@ async def test_a_wrong_stream_host_fails_the_check(tmp_path: Path) -> None:
     assert code == 1, out
     assert out.count("FAILED") == 2, out  # the stream column of both accounts; REST logged in fine
     assert out.count("ok") >= 2, out
+
+
+async def test_connect_goes_out_from_the_venues_source_address(tmp_path: Path) -> None:
+    """`venues.<name>.source_address` binds the check's REST calls and streams too, as the daemon's
+    (tests/integration/test_source_address.py)."""
+    async with SimExchange(load_sim_config(tick_interval_s=0)) as sim:
+        code, out = await _check(tmp_path, sim, sim.ws_url, source_address="127.0.0.4")
+        seen = sim.limits.snapshot()
+    assert code == 0, out
+    assert out.count("ok (connected in") == 2, out
+    assert set(seen["addresses"]) == {"127.0.0.4"}, seen["addresses"]
+    assert set(seen["wsAttempts"]) == {"127.0.0.4"}, seen["wsAttempts"]

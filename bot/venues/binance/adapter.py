@@ -11,6 +11,7 @@ import ccxt
 
 from bot.core.clientid import DOTTED, ClientIdFormat
 from bot.core.errors import ErrorKind
+from bot.core.manual import AccountOrder
 from bot.core.types import IncomeRecord, LeadFill, MarketSpec, OrderOutcome, PositionSnapshot
 from bot.venues import ccxt_common
 from bot.venues.base import StreamDecoder, VenueMode
@@ -72,6 +73,19 @@ class BinanceAdapter:
     async def fetch_by_client_id(self, client: Any, symbol: str, client_order_id: str) -> dict[str, Any]:
         order: dict[str, Any] = await client.fetch_order(None, symbol, {"origClientOrderId": client_order_id})
         return order
+
+    async def account_orders(self, client: Any, symbol: str, since_ms: int) -> list[AccountOrder]:
+        # GET /fapi/v1/allOrders: up to 1,000 orders from startTime, weight 5.
+        orders = await client.fetch_orders(symbol, since_ms, 1000)
+        return [
+            ccxt_common.account_order(
+                o,
+                filled=o["info"].get("executedQty"),
+                client_order_id=o["info"].get("clientOrderId", ""),
+                ts_ms=o["info"].get("updateTime") or o["info"].get("time"),
+            )
+            for o in orders
+        ]
 
     def order_params(
         self,

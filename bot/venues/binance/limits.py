@@ -29,6 +29,7 @@ WEIGHTS: dict[str, int] = {
     "trades": 5,  # fetch_my_trades: GET /fapi/v1/userTrades
     "listen_key": 1,  # POST / PUT /fapi/v1/listenKey
     "order": 0,  # POST /fapi/v1/order: 0 on the IP limit
+    "orders": 5,  # fetch_orders: GET /fapi/v1/allOrders
     "book": 10,  # fetch_order_book: GET /fapi/v1/depth at its default limit (500)
     "income": 30,  # GET /fapi/v1/income (fees and funding, bot.venues.binance.income)
 }

@@ -12,6 +12,7 @@ import ccxt
 
 from bot.core.clientid import ClientIdFormat
 from bot.core.errors import ErrorKind
+from bot.core.manual import AccountOrder
 from bot.core.types import IncomeRecord, LeadFill, MarketSpec, OrderOutcome, PositionSnapshot
 from bot.venues import ccxt_common
 from bot.venues.base import StreamDecoder, VenueMode
@@ -69,6 +70,20 @@ class BybitAdapter:
 
     async def fetch_by_client_id(self, client: Any, symbol: str, client_order_id: str) -> dict[str, Any]:
         return await history.fetch_by_link_id(client, symbol, client_order_id)
+
+    async def account_orders(self, client: Any, symbol: str, since_ms: int) -> list[AccountOrder]:
+        # GET /v5/order/history (filled, cancelled and partially filled then cancelled orders),
+        # 50 per page at most.
+        orders = await client.fetch_canceled_and_closed_orders(symbol, since_ms, 50)
+        return [
+            ccxt_common.account_order(
+                o,
+                filled=o["info"].get("cumExecQty"),
+                client_order_id=o["info"].get("orderLinkId", ""),
+                ts_ms=o["info"].get("updatedTime") or o["info"].get("createdTime"),
+            )
+            for o in orders
+        ]
 
     def order_params(
         self,

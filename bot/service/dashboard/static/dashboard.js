@@ -130,6 +130,9 @@
           cell(slip ? `${num(slip.mean, 2)} / ${num(slip.p90, 2)} (${slip.count})` : "–"),
           el("td", {}, ...controls(fid))));
       }
+      // The owner's hand-traded part of the position (docs/config.md, "Manual trades").
+      const handNote = (p) => (p.manual && Number(p.manual) !== 0
+        ? `${p.manual} traded by hand (copybot's own: ${p.own})` : "");
       const posHead = el("tr", {}, ...["Follower", "Symbol", "Position", "Target", "", "Note"].map((h) =>
         el("th", { class: ["Symbol", "Note"].includes(h) ? "text" : null }, h)));
       const posRows = [];
@@ -141,7 +144,7 @@
             cell(fid, { class: "text" }), cell(symbol, { class: "text" }),
             cell(p.position, { "data-field": "position" }), cell(p.target, { "data-field": "target" }),
             cell(p.match ? "on target" : "off target"),
-            cell(p.clipped || p.residual_below_min || "", { class: "text" })));
+            cell(p.clipped || p.residual_below_min || handNote(p), { class: "text" })));
         }
       }
       // Each follower's results with this lead (status.followers[id].pnl, docs/pnl.md).
