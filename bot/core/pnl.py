@@ -43,6 +43,8 @@ class PnlEvent:
     funding: Decimal = ZERO
     slippage: Decimal = ZERO
     fills: int = 0
+    qty: Decimal = ZERO  # a fill: its signed quantity
+    position: Decimal | None = None  # a fill: the (lead, symbol) book's quantity after it
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,18 +148,51 @@ class CopyResults:
             if lead_price is not None and lead_price > 0
             else ZERO
         )
-        event = PnlEvent(ts_ms, lead, symbol, realized=realized, slippage=slip, fills=1 if new_order else 0)
+        event = PnlEvent(ts_ms, lead, symbol, realized=realized, slippage=slip, fills=1 if new_order else 0,
+                         qty=signed_qty, position=held.qty)  # fmt: skip
         self.record(event)
         return event
 
     def lead_of(self, client_order_id: str) -> str | None:
         return self._leads_of_cid.get(client_order_id)
 
-    def shares(self, symbol: str) -> dict[str, Decimal]:
-        """How a fee or funding payment on `symbol` is split among leads when the venue's record
-        does not name the order: by each lead's share of the open quantity, else all to the lead
-        of the symbol's last fill; empty when copybot never traded the symbol."""
-        open_qty = {lead: abs(h.qty) for (lead, s), h in self.holdings.items() if s == symbol and h.qty}
+    def positions_at(self, symbol: str, ts_ms: int) -> dict[str, Decimal]:
+        """Each lead's copied quantity of `symbol` at `ts_ms`, from the fills in the last 30 days
+        (a book with no fill since: its quantity now)."""
+        at: dict[str, Decimal] = {}
+        after: dict[str, Decimal] = {}  # a lead's quantity before its first fill after ts_ms
+        for e in self._recent:
+            if e.symbol != symbol or e.position is None:
+                continue
+            if e.ts_ms <= ts_ms:
+                at[e.lead] = e.position
+            elif e.lead not in at and e.lead not in after:
+                after[e.lead] = e.position - e.qty
+        out = {**after, **at}
+        for (lead, s), held in self.holdings.items():
+            if s == symbol and lead not in out:
+                out[lead] = held.qty
+        return {lead: qty for lead, qty in sorted(out.items()) if qty}
+
+    def lead_near(self, symbol: str, ts_ms: int) -> str | None:
+        """The lead of the fill of `symbol` nearest in time to `ts_ms` (a fee's own fill)."""
+        best: tuple[int, str] | None = None
+        for e in self._recent:
+            if e.symbol == symbol and e.position is not None:
+                gap = abs(e.ts_ms - ts_ms)
+                if best is None or gap < best[0]:
+                    best = (gap, e.lead)
+        return best[1] if best is not None else self._last_lead.get(symbol)
+
+    def shares(self, symbol: str, ts_ms: int | None = None) -> dict[str, Decimal]:
+        """How a payment on `symbol` the venue's record does not tie to an order is split among
+        leads: by each lead's share of the copied quantity (at `ts_ms` when given, else now),
+        else all to the lead of the symbol's last fill; empty when copybot never traded it."""
+        if ts_ms is None:
+            held = {lead: h.qty for (lead, s), h in self.holdings.items() if s == symbol and h.qty}
+        else:
+            held = self.positions_at(symbol, ts_ms)
+        open_qty = {lead: abs(q) for lead, q in held.items()}
         total = sum(open_qty.values(), ZERO)
         if total:
             return {lead: qty / total for lead, qty in sorted(open_qty.items())}
@@ -165,7 +200,7 @@ class CopyResults:
         return {last: Decimal(1)} if last is not None else {}
 
     def _split(self, ts_ms: int, symbol: str, amount: Decimal, lead: str | None, kind: str) -> list[PnlEvent]:
-        shares = {lead: Decimal(1)} if lead is not None else self.shares(symbol)
+        shares = {lead: Decimal(1)} if lead is not None else self.shares(symbol, ts_ms)
         events: list[PnlEvent] = []
         left = amount
         for i, (name, share) in enumerate(shares.items()):
@@ -177,11 +212,15 @@ class CopyResults:
         return events
 
     def fee(self, ts_ms: int, symbol: str, paid: Decimal, lead: str | None = None) -> list[PnlEvent]:
-        """A fee the account paid on `symbol` (positive: paid), for `lead` or split by `shares`."""
-        return self._split(ts_ms, symbol, paid, lead, "fees")
+        """A fee the account paid on `symbol` (positive: paid): for `lead`, else for the lead of
+        the fill nearest in time (`lead_near`)."""
+        return self._split(
+            ts_ms, symbol, paid, lead if lead is not None else self.lead_near(symbol, ts_ms), "fees"
+        )
 
     def funding(self, ts_ms: int, symbol: str, received: Decimal) -> list[PnlEvent]:
-        """A funding payment on `symbol` (positive: received), split by `shares`."""
+        """A funding payment on `symbol` (positive: received), split among the leads by their
+        copied quantity at its time (`shares`)."""
         return self._split(ts_ms, symbol, received, None, "funding")
 
     def record(self, event: PnlEvent) -> None:

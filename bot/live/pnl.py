@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import structlog
 
 from bot.core.errors import short
+from bot.core.manual import ManualBook
 from bot.core.pnl import WINDOWS, CopyResults, PnlEvent, PnlTotals, sum_totals
 from bot.core.types import ZERO, IncomeKind, IncomeRecord, Intent, OrderOutcome, Side
 from bot.journal.pnl import IncomeRow
@@ -45,6 +46,8 @@ class PnlFollower(Protocol):
     def client(self) -> Any: ...
     @property
     def markets(self) -> Mapping[str, Any]: ...
+    @property
+    def manual(self) -> ManualBook: ...  # the owner's own quantities (bot.core.manual)
 
 
 @dataclass
@@ -161,13 +164,26 @@ class FollowerPnl:
         state.reads += 1
         state.last_read_ms = int(time.time() * 1000)
         state.last_error = None
-        rows = self._take(follower.id, state, sorted(records, key=lambda r: r.ts_ms))
+        rows = self._take(follower, state, sorted(records, key=lambda r: r.ts_ms))
         if rows:
             self.journal.record_income(rows)
             self._publish(follower.id, state)
         return len(rows)
 
-    def _take(self, fid: str, state: _State, records: list[IncomeRecord]) -> list[IncomeRow]:
+    @staticmethod
+    def _funding(follower: PnlFollower, results: CopyResults, r: IncomeRecord) -> list[PnlEvent]:
+        """The copy's part of a funding payment: the venue charges the account's whole position,
+        which may include the owner's own (manual trades, bot.core.manual); funding is linear in
+        the quantity, so the copy's part is payment x copied / (copied + owner's)."""
+        own = sum(results.positions_at(r.symbol, r.ts_ms).values(), ZERO)
+        if not own:
+            return []  # copybot held nothing then: the owner's position, not the copy's
+        hand = follower.manual.manual(r.symbol)
+        amount = r.amount * own / (own + hand) if hand and own + hand else r.amount
+        return results.funding(r.ts_ms, r.symbol, amount)
+
+    def _take(self, follower: PnlFollower, state: _State, records: list[IncomeRecord]) -> list[IncomeRow]:
+        fid = follower.id
         out: list[IncomeRow] = []
         results = state.results
         for r in records:
@@ -181,10 +197,8 @@ class FollowerPnl:
                     continue  # an order copybot did not place (the account owner's own)
                 ours = lead is not None or bool(results.shares(r.symbol))
                 events = results.fee(r.ts_ms, r.symbol, r.amount, lead) if ours else []
-            elif results.shares(r.symbol):
-                events = results.funding(r.ts_ms, r.symbol, r.amount)
             else:
-                events = []  # funding on a position copybot never held: not the copy's
+                events = self._funding(follower, results, r)
             for e in events:
                 amount = e.fees if r.kind is IncomeKind.FEE else e.funding
                 out.append(IncomeRow(fid, r.ref, e.lead, r.kind.value, r.symbol, amount, r.ts_ms))

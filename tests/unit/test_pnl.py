@@ -82,3 +82,19 @@ def test_fees_and_funding_split_among_the_leads_that_hold_the_symbol() -> None:
     r.fee(NOW, "BTC", D("0.2"))
     assert r.totals(NOW)["A"]["all"].fees == D("0.7")
     assert r.shares("ETH") == {}  # never traded: nothing to attribute
+
+
+def test_funding_goes_to_the_leads_that_held_the_symbol_at_its_time() -> None:
+    r = CopyResults()
+    r.fill(NOW, "A", "BTC", D(1), D(100))
+    r.fill(NOW + 10, "B", "BTC", D(3), D(100))
+    r.fill(NOW + 20, "A", "BTC", D(-1), D(100))  # A closed after the funding time below
+    assert r.positions_at("BTC", NOW + 15) == {"A": D(1), "B": D(3)}
+    assert r.positions_at("BTC", NOW + 5) == {"A": D(1)}
+    assert r.positions_at("BTC", NOW - 5) == {}
+    r.funding(NOW + 15, "BTC", D(-4))
+    totals = r.totals(NOW + 30)
+    assert (totals["A"]["all"].funding, totals["B"]["all"].funding) == (D(-1), D(-3))
+    # a fee without an order goes to the lead of the nearest fill
+    r.fee(NOW + 11, "BTC", D("0.2"))
+    assert r.totals(NOW + 30)["B"]["all"].fees == D("0.2")

@@ -5,10 +5,12 @@ journal replayed by a fresh tracker (a restart)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from decimal import Decimal as D
 from typing import Any
 
+from bot.core.manual import ManualBook
 from bot.core.types import IncomeKind, IncomeRecord, Intent, OrderOutcome, OrderStatus, Side
 from bot.journal.pnl import FollowerFill, IncomeRow
 from bot.live.budget import RequestBudget
@@ -51,6 +53,7 @@ class FakeFollower:
     id: str = "f"
     client: Any = None
     markets: dict[str, Any] = field(default_factory=dict)
+    manual: ManualBook = field(default_factory=ManualBook)
 
 
 def _intent(cid: str, side: Side, ref: str, lead: str = "L") -> Intent:
@@ -65,11 +68,12 @@ def _filled(cid: str, qty: str, avg: str) -> OrderOutcome:
 
 async def test_outcomes_count_once_and_income_is_attributed_and_replayed() -> None:
     journal = FakeJournal()
+    t = int(time.time() * 1000) + 60_000  # the rows come after the fills below
     adapter = FakeAdapter([
-        IncomeRecord("COMMISSION:1", IncomeKind.FEE, "BTC", D("0.5"), 1),
-        IncomeRecord("t9", IncomeKind.FEE, "BTC", D("0.7"), 2, client_order_id="by-hand"),  # the owner's
-        IncomeRecord("FUNDING_FEE:1", IncomeKind.FUNDING, "BTC", D("-0.2"), 3),
-        IncomeRecord("FUNDING_FEE:2", IncomeKind.FUNDING, "ETH", D("-9"), 3),  # never copied
+        IncomeRecord("COMMISSION:1", IncomeKind.FEE, "BTC", D("0.5"), t + 1),
+        IncomeRecord("t9", IncomeKind.FEE, "BTC", D("0.7"), t + 2, client_order_id="by-hand"),  # the owner's
+        IncomeRecord("FUNDING_FEE:1", IncomeKind.FUNDING, "BTC", D("-0.2"), t + 3),
+        IncomeRecord("FUNDING_FEE:2", IncomeKind.FUNDING, "ETH", D("-9"), t + 3),  # never copied
     ])  # fmt: skip
     follower = FakeFollower(adapter)
     pnl = FollowerPnl(journal, Metrics())  # type: ignore[arg-type]
@@ -89,7 +93,7 @@ async def test_outcomes_count_once_and_income_is_attributed_and_replayed() -> No
     assert not pnl.wants_income(follower, 3600)  # type: ignore[arg-type]  # holds a copy, read just now
     assert pnl.wants_income(follower, 0)  # type: ignore[arg-type]
     assert await pnl.read_income(follower, RequestBudget(None)) == 0  # type: ignore[arg-type]  # read twice
-    assert adapter.since[1] == 3 - 60_000  # from the newest row, with the overlap
+    assert adapter.since[1] == t + 3 - 60_000  # from the newest row, with the overlap
     assert [(r.ref, r.lead, r.amount) for r in journal.income] == [
         ("COMMISSION:1", "L", D("0.5")), ("FUNDING_FEE:1", "L", D("-0.2"))]  # fmt: skip
     totals = pnl.report(follower, lambda symbol: D(110))["leads"]["L"]["windows"]["all"]  # type: ignore[arg-type]
@@ -102,3 +106,29 @@ async def test_outcomes_count_once_and_income_is_attributed_and_replayed() -> No
     assert replayed["leads"]["L"]["windows"]["all"] == totals
     assert replayed["leads"]["L"]["unrealized"] == "24.0000"
     assert await again.read_income(follower, RequestBudget(None)) == 0  # type: ignore[arg-type]
+
+
+async def test_funding_is_the_copys_part_at_the_funding_time() -> None:
+    """Funding charged on the account's whole position: copybot's part by its quantity at the
+    funding time (its copy closed since still counts; a position it did not hold then does not),
+    beside the owner's own quantity (manual trades)."""
+    journal = FakeJournal()
+    adapter = FakeAdapter([])
+    follower = FakeFollower(adapter)
+    follower.manual.qty["BTC"] = D(1)  # the owner holds 1 BTC of their own beside the copy
+    pnl = FollowerPnl(journal, Metrics())  # type: ignore[arg-type]
+    pnl.on_outcome(follower, _intent("c1", Side.BUY, "100"), _filled("c1", "3", "100"))  # type: ignore[arg-type]
+    state = pnl._states["f"]
+    first_fill_ms = state.first_fill_ms
+    pnl.on_outcome(follower, _intent("c2", Side.SELL, "100"), _filled("c2", "3", "100"))  # type: ignore[arg-type]
+    # backdate the close so the funding time falls between open and close
+    events = list(state.results._recent)
+    state.results._recent.clear()
+    state.results._recent.extend([events[0], replace(events[1], ts_ms=first_fill_ms + 1000)])
+    adapter.records = [
+        IncomeRecord("FUNDING_FEE:1", IncomeKind.FUNDING, "BTC", D("-0.4"), first_fill_ms + 500),
+        IncomeRecord("FUNDING_FEE:2", IncomeKind.FUNDING, "BTC", D("-0.1"), first_fill_ms - 500),
+    ]  # fmt: skip
+    assert await pnl.read_income(follower, RequestBudget(None)) == 1  # type: ignore[arg-type]
+    # -0.4 on 3 copied + 1 the owner's: the copy's part is -0.3; before the copy opened: none of it
+    assert [(r.ref, r.lead, r.amount) for r in journal.income] == [("FUNDING_FEE:1", "L", D("-0.3"))]
