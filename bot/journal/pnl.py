@@ -1,4 +1,4 @@
-"""The journal's record of each follower's fees and funding (schema v4), as read from its account's
+"""The journal's record of each follower's fees and funding (schema v5), as read from its account's
 income or transaction log and attributed to the leads it follows (bot.core.pnl). Fills need no
 table of their own: they are the journal's filled orders (`Journal.filled_orders`), replayed at
 start. Mixed into bot.journal.store.Journal; the SQL stays in bot/journal."""
