@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from bot.core.sizing import Sizing
 from bot.core.types import LeadFill, TradingState
+from bot.journal.flows import FlowRow
 from bot.journal.schema import AumPoint
 
 
@@ -65,3 +66,21 @@ class AumJournal(Protocol):
     def record_aum(
         self, ts: int, lead: str, aum: Decimal, followers: int, detail: Mapping[str, Decimal | str]
     ) -> None: ...
+    def latest_aum(self) -> list[AumPoint]: ...
+    def record_flow(
+        self,
+        ts: int,
+        lead: str,
+        follower: str,
+        kind: str,
+        amount: Decimal,
+        actor: str,
+        detail: Mapping[str, object] | None = None,
+    ) -> None: ...
+    def aum_flows(
+        self, lead: str | None = None, since: int | None = None, kinds: tuple[str, ...] | None = None
+    ) -> list[FlowRow]: ...
+    def aum_leads(self) -> list[str]: ...
+    def aum_sample_before(self, lead: str, ts: int) -> AumPoint | None: ...
+    def aum_origin(self, lead: str) -> int | None: ...
+    async def aflush(self) -> None: ...  # wait until what was queued is committed (readable)

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot.aum.definition import LeadRow, rank
+from bot.aum.flow_report import DEFAULT_PERIOD, DEFAULT_PERIODS, flows_json
 from bot.aum.slippage import realized_slippage_bps
 from bot.aum.stats import lead_stats, lead_trades
 from bot.journal.schema import AumPoint, SettledFill
@@ -41,7 +42,15 @@ def history_json(points: list[AumPoint]) -> list[list[Any]]:
     return [[p.ts, p.lead, str(p.aum)] for p in sorted(points, key=lambda p: (p.ts, p.lead))]
 
 
-def journal_report(journal: Journal, by: str, *, now_ms: int, source: str) -> dict[str, Any]:
+def journal_report(
+    journal: Journal,
+    by: str,
+    *,
+    now_ms: int,
+    source: str,
+    period: str = DEFAULT_PERIOD,
+    periods: int = DEFAULT_PERIODS,
+) -> dict[str, Any]:
     """What `copybot aum --journal` shows, from a journal the daemon no longer writes."""
     history = journal.aum_history()
     latest: dict[str, AumPoint] = {}
@@ -60,6 +69,7 @@ def journal_report(journal: Journal, by: str, *, now_ms: int, source: str) -> di
         "leads": [{**row_json(r), "cap": None} for r in rank(rows, by)],
         "history": history_json(history),
         "slippage_points": slippage_points(journal.filled_orders(), history),
+        "flows": flows_json(journal, now_ms=now_ms, period=period, most=periods),
     }
 
 

@@ -37,6 +37,8 @@ from bot.aum.capacity import (
     walk_book,
 )
 from bot.aum.definition import COUNTED_STATES, FollowerCapital, LeadRow, follower_contribution, lead_aum
+from bot.aum.flow_tracker import FlowTracker
+from bot.aum.flows import Flow
 from bot.aum.ports import AumJournal, TradingView
 from bot.aum.report import jsonable
 from bot.aum.slippage import SlippageBook
@@ -107,6 +109,7 @@ class AumService:
         self.slippage = slippage if slippage is not None else SlippageBook()
         self.on_aum = on_aum
         self._state = _State()
+        self.flows = FlowTracker(journal)  # flows vs performance (bot.aum.flows)
 
     # -- what the report reads ----------------------------------------------------------------
 
@@ -255,6 +258,8 @@ class AumService:
                 follower.settings.sizings[lead_id] = capped_sizing(state.configured[key], adm)
                 before = state.admissions.get(key)
                 state.admissions[key] = adm
+                if adm.fraction < 1 or (before is not None and before.fraction < 1):
+                    self.flows.capped.add((lead_id, adm.follower))  # the cap moved it, not an operator
                 if (before.fraction if before else Decimal(1)) == adm.fraction:
                     continue  # the sizing follows equity silently; only a new fraction is an event
                 reason = adm.reason or f"lead {lead_id} AUM cap {cap}: all {adm.requested:.2f} admitted"
@@ -265,9 +270,33 @@ class AumService:
                 changed.append(f"{adm.follower}: {reason}")
         return changed
 
-    def snapshot(self, now_ms: int | None = None) -> dict[str, str]:
-        """Record every lead's AUM (the history behind `copybot aum --plot`); returns it per lead."""
+    def observe_flows(self, now_ms: int | None = None, actor: str = "daemon") -> list[Flow]:
+        """Journal the flows since the last observation (bot.aum.flow_tracker) and, when there are
+        any, an AUM sample at the same timestamp, so that AUM(t) includes every flow at or before t.
+        Call it synchronously after any change of followers, sizings, caps or states."""
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        flows = self._observe_flows(now_ms, actor)
+        if flows:
+            self._record_samples(now_ms)
+        return flows
+
+    def _observe_flows(self, now_ms: int, actor: str) -> list[Flow]:
+        capitals = {
+            (lead, c.follower): c
+            for lead in self.view.followers_of
+            for c in self._capitals(lead, configured=False)
+        }
+        equity = {fid: f.balance.equity for fid, f in self.view.followers.items()}
+        return self.flows.observe(capitals, equity, now_ms, actor, self._state.admissions)
+
+    def snapshot(self, now_ms: int | None = None, actor: str = "daemon") -> dict[str, str]:
+        """Record every lead's AUM (the history behind `copybot aum --plot`), after the flows since
+        the last observation; returns it per lead."""
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        self._observe_flows(now_ms, actor)
+        return self._record_samples(now_ms)
+
+    def _record_samples(self, now_ms: int) -> dict[str, str]:
         out: dict[str, str] = {}
         for lead_id in self.view.followers_of:
             snap = lead_aum(lead_id, self._capitals(lead_id, configured=False),
@@ -302,6 +331,8 @@ class AumService:
                 if now >= next_history:
                     next_history = now + HISTORY_EVERY_S
                     self.snapshot()
+                else:
+                    self.observe_flows()  # a halt, a resume, a leaver gone: within a second
                 if on_success is not None:
                     on_success()
             except asyncio.CancelledError:

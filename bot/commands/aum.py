@@ -1,5 +1,7 @@
 """`copybot aum`: leads ranked by AUM (or any column) beside returns, drawdown, win rate, copier PnL
-and projected slippage; from a running daemon's /aum, or from the journal file when it is stopped.
+and projected slippage, then per lead and period the AUM change split into net flows and
+performance with the followers who joined and left (`--period`, `--periods`; docs/aum.md); from a
+running daemon's /aum, or from the journal file when it is stopped.
 
 Offline (--journal), the report is bot.aum.report.journal_report: what only the running process
 knows (the lead's equity series, copier PnL, live projections, slippage aggregates) is missing.
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.aum.definition import RANK_COLUMNS
+from bot.aum.flow_report import DEFAULT_PERIOD, DEFAULT_PERIODS, MAX_PERIODS, parse_period
 from bot.aum.report import journal_report
 from bot.commands.common import CommandError
 
@@ -39,13 +42,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--journal", default=None, help="read this journal file (when the daemon is stopped)")
     parser.add_argument("--by", default="aum", choices=RANK_COLUMNS, help="rank by this column (default aum)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--plot", metavar="FILE.png", default=None, help="write AUM and slippage plots")
+    parser.add_argument("--plot", metavar="FILE.png", default=None,
+                        help="write AUM, slippage, and flows vs performance plots")  # fmt: skip
+    parser.add_argument("--period", default=DEFAULT_PERIOD,
+                        help=f"length of a period of the flows table: 30s, 15m, 4h, 1d, 7d, 2w... (default "
+                        f"{DEFAULT_PERIOD})")  # fmt: skip
+    parser.add_argument("--periods", type=int, default=DEFAULT_PERIODS,
+                        help=f"how many periods back from now (default {DEFAULT_PERIODS})")  # fmt: skip
 
 
-def fetch_report(api: str, by: str) -> dict[str, Any]:
+def fetch_report(
+    api: str, by: str, period: str = DEFAULT_PERIOD, periods: int = DEFAULT_PERIODS
+) -> dict[str, Any]:
     if not api.startswith(("http://", "https://")):
         raise CommandError(f"--api {api}: expected an http:// or https:// URL, e.g. {DEFAULT_API}")
-    url = f"{api.rstrip('/')}/aum?{urllib.parse.urlencode({'by': by})}"
+    query = urllib.parse.urlencode({"by": by, "period": period, "periods": periods})
+    url = f"{api.rstrip('/')}/aum?{query}"
     req = urllib.request.Request(url)  # noqa: S310 - operator-given API URL
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
@@ -57,7 +69,14 @@ def fetch_report(api: str, by: str) -> dict[str, Any]:
         raise RuntimeError(f"{url}: {exc.reason} (is the daemon running? else use --journal)") from None
 
 
-def report_from_journal(path: str, by: str, *, now_ms: int | None = None) -> dict[str, Any]:
+def report_from_journal(
+    path: str,
+    by: str,
+    *,
+    now_ms: int | None = None,
+    period: str = DEFAULT_PERIOD,
+    periods: int = DEFAULT_PERIODS,
+) -> dict[str, Any]:
     from bot.journal.store import Journal  # the daemon's writer; only needed offline
 
     # Opening a journal creates it (and its folders): a mistyped path must be an error, not a new
@@ -66,7 +85,8 @@ def report_from_journal(path: str, by: str, *, now_ms: int | None = None) -> dic
         raise CommandError(f"no journal at {path} (the daemon's journal.path; see copybot check-config)")
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     with Journal.open(path) as journal:
-        return journal_report(journal, by, now_ms=now_ms, source=f"journal {path}")
+        return journal_report(journal, by, now_ms=now_ms, source=f"journal {path}", period=period,
+                              periods=periods)  # fmt: skip
 
 
 def _fixed(value: Any, places: int, suffix: str = "") -> str:
@@ -120,6 +140,40 @@ def print_table(report: dict[str, Any]) -> None:
                       f"p90 {_fixed(s['p90'], 2)} bps over {s['count']} fills")  # fmt: skip
 
 
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86_400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def _when(ts_ms: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts_ms / 1000))
+
+
+def print_flows(report: dict[str, Any]) -> None:
+    """Per lead and period: AUM change = net flows + performance, who joined and left, churn; then
+    the lead's retention. Plain aligned text (it is read in a terminal and in logs alike)."""
+    flows = report.get("flows") or {}
+    for lead, block in (flows.get("leads") or {}).items():
+        kept = block["retention"]
+        print(f"\nAUM change of {lead} per {flows['period']} (UTC, period ending): "
+              "end AUM - start AUM = net flows + performance")  # fmt: skip
+        print(f"  {'period ending':<19} {'start AUM':>14} {'net flows':>13} {'performance':>13} "
+              f"{'end AUM':>14} {'joined':>6} {'left':>5} {'churn':>8} {'median followed':>15}")  # fmt: skip
+        for row in block["periods"]:
+            rate = "-" if row["churn"] is None else _fixed(Decimal(row["churn"]) * 100, 1, " %")
+            amounts = (_fixed(row[k], 2) for k in ("start_aum", "net_flows", "performance", "end_aum"))
+            print(f"  {_when(row['end_ms']):<19} {next(amounts):>14} {next(amounts):>13} {next(amounts):>13} "
+                  f"{next(amounts):>14} {row['joined']:>6} {row['left']:>5} {rate:>8} "
+                  f"{_duration(row['median_followed_s']):>15}")  # fmt: skip
+        print(f"  followers now {kept['following']}; median time followed "
+              f"{_duration(kept['median_followed_s'])} over {kept['spells']} spells, {kept['censored']} of "
+              "them still following (counted up to now: a lower bound)")  # fmt: skip
+
+
 def slippage_points(report: dict[str, Any]) -> list[tuple[Decimal, Decimal]]:
     """From the journal, every follower fill; from the API, one point per lead (its AUM now against
     its mean realized slippage), as the daemon's report carries aggregates, not single fills."""
@@ -138,14 +192,31 @@ def require_plot_extra() -> None:
         raise CommandError("--plot needs matplotlib, the plot extra: pip install 'copybot[plot]'") from None
 
 
+def flow_bars(report: dict[str, Any]) -> dict[str, list[tuple[int, int, Decimal, Decimal]]]:
+    """What the stacked-bar plot takes from the report's flows block."""
+    flows = report.get("flows") or {}
+    length = int(flows.get("period_s", 0)) * 1000
+    return {
+        lead: [(int(r["end_ms"]), length, Decimal(r["net_flows"]), Decimal(r["performance"]))
+               for r in block["periods"]]
+        for lead, block in (flows.get("leads") or {}).items()
+    }  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> int:
+    try:
+        parse_period(args.period)
+    except ValueError as exc:
+        raise CommandError(f"--period: {exc}", 2) from None
+    if not 1 <= args.periods <= MAX_PERIODS:
+        raise CommandError(f"--periods: a whole number from 1 to {MAX_PERIODS}", 2)
     if args.plot:
         require_plot_extra()
     try:
         if args.journal:
-            report = report_from_journal(args.journal, args.by)
+            report = report_from_journal(args.journal, args.by, period=args.period, periods=args.periods)
         else:
-            report = fetch_report(args.api or DEFAULT_API, args.by)
+            report = fetch_report(args.api or DEFAULT_API, args.by, args.period, args.periods)
     except (RuntimeError, OSError, sqlite3.Error) as exc:
         print(f"copybot aum: {exc}", file=sys.stderr)
         return 1
@@ -153,10 +224,11 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
     else:
         print_table(report)
+        print_flows(report)
     if args.plot:
         from bot.aum.plot import plot_aum
 
         history = [(int(ts), str(lead), Decimal(aum)) for ts, lead, aum in report.get("history", [])]
-        plot_aum(history, slippage_points(report), args.plot)
+        plot_aum(history, slippage_points(report), args.plot, flows=flow_bars(report))
         print(f"wrote {args.plot}", file=sys.stderr)
     return 0

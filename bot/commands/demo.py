@@ -18,9 +18,18 @@ import aiohttp
 from bot.commands.common import CommandError
 from bot.config.models import ConfigError, load_config, parse_config
 from bot.core.rounding import shown
+from bot.demo.churn import Churn, run_flows
 from bot.demo.lead_script import ScriptedLead
 from bot.demo.report import Recorder, copy_lags_ms, summarize
-from bot.demo.setup import VENUE_EXCHANGES, config_from_file, demo_accounts, demo_config
+from bot.demo.setup import (
+    JOINER_PROFILE,
+    VENUE_EXCHANGES,
+    config_from_file,
+    demo_accounts,
+    demo_config,
+    follower_block,
+    joiner_account,
+)
 from bot.demo.view import DemoView, LogRelay
 from bot.service.app import Daemon
 from bot.service.logs import configure_logging
@@ -71,6 +80,7 @@ async def run_demo(
     args: argparse.Namespace, journal_path: str, relay: LogRelay | None = None
 ) -> dict[str, Any]:
     venues = parse_venues(args.venues)
+    began = time.monotonic()
     sim = SimExchange(venues=venues)
     await sim.start()
     several = len(venues) > 1
@@ -78,9 +88,22 @@ async def run_demo(
         data, env, accounts = config_from_file(args.config, journal_path)
         for account in accounts:
             account["venue"] = venues[0]
+        joiner = joiner_account("joiner", venues[0])
+        joiner_venue = data["leads"][0]["venue"]
     else:
         accounts = demo_accounts(args.followers, venues)
         data, env = demo_config(accounts, journal_path, sim.urls if several else None)
+        n = args.followers
+        joiner = joiner_account(f"f{n + 1}", venues[n % len(venues)])
+        joiner_venue = joiner["venue"] if several else "local"
+    lead_id = data["leads"][0]["id"]
+    # The follower that joins mid-run (bot/demo/churn.py): its account and keys exist from the
+    # start, as an operator's would before `copybot follower add`; the daemon learns of it then.
+    name = joiner["id"].upper()
+    env[f"DEMO_{name}_KEY"], env[f"DEMO_{name}_SECRET"] = joiner["api_key"], joiner["secret"]
+    joiner_cfg = follower_block(JOINER_PROFILE, joiner, joiner_venue, lead_id)
+    leaver = data["followers"][-1]["id"]
+    accounts.append(joiner)
     for account in accounts:
         balance = Decimal(account["balance"])
         sim.create_account(account["api_key"], account["secret"], balance, name=account["id"],
@@ -91,7 +114,6 @@ async def run_demo(
     recorder = Recorder()
     daemon_task = asyncio.create_task(daemon.run(), name="daemon")
     lead = accounts[0]
-    lead_id = data["leads"][0]["id"]
     client = make_rest(VENUE_EXCHANGES[lead["venue"]], VenueMode.SIM, api_key=lead["api_key"],
                        secret=lead["secret"], rest_url=first["rest"], ws_url=first["ws"])  # fmt: skip
     view = None
@@ -119,24 +141,34 @@ async def run_demo(
             view = DemoView(engine, recorder, relay)
             view.start()
         started = time.monotonic()
-        await script.run(args.seconds)
+        churn = Churn(daemon, joiner_cfg, leaver)
+        await asyncio.gather(script.run(args.seconds), churn.run(args.seconds))
         # The lead is idle: let the copies settle, then one reconciliation pass, then settle again.
         await engine.wait_idle(15)
         assert daemon.reconciler is not None
         report = await daemon.reconciler.run_once("final")
         await engine.wait_idle(15)
+        retired = await churn.wait_retired(15)
         elapsed = time.monotonic() - started
         async with aiohttp.ClientSession() as session:
             lead_trades = (await _admin(session, first["rest"], lead["api_key"]))["trades"]
             orders: list[dict[str, Any]] = []
             for account in accounts[len(data["leads"]) :]:
                 orders += (await _admin(session, first["rest"], account["api_key"]))["orders"]
+            leaver_key = next(a["api_key"] for a in accounts if a["id"] == leaver)
+            rows = (await _admin(session, first["rest"], leaver_key))["positions"]
+            held_after = {p["symbol"]: p["positionAmt"] for p in rows}
         # The admin view names trades by the engine's id; a Bybit lead's fills carry execIds.
         fill_id = exec_uuid if lead["venue"] == "bybit" else str
         status = snapshot(engine)
+        status["followers"].pop(leaver, None)  # reported below, as the follower that left
         lags = copy_lags_ms(lead_trades, orders, recorder, fill_id)
         summary = summarize(status=status, recorder=recorder, lags_ms=lags, seconds=round(elapsed, 1),
                             lead_orders=script.orders, reconcile_drifts=len(report.drifts))  # fmt: skip
+        summary["membership"] = churn.report(retired, held_after)
+        # The leaver's target is flat: with on_leave close it is on target once closed and retired.
+        summary["all_match"] = summary["all_match"] and retired and not held_after
+        summary["aum_flows"] = await run_flows(daemon, lead_id, time.monotonic() - began)
         # Per venue pair: the daemon's own figures, each venue's stamps on this host's clock through
         # the clock offset it measured for that venue (what /status shows).
         summary["copy_lag_ms_by_venue"] = status["copy_lag_ms_by_venue"]
@@ -184,7 +216,31 @@ def _print_summary(summary: dict[str, Any]) -> None:
             print(f"        {symbol:<16} {p['position']} / {p['target']}{rest}")
         if not f["positions"]:
             print("        flat")
+    _print_membership(summary)
     print("all followers on target" if summary["all_match"] else "SOME FOLLOWERS ARE OFF TARGET")
+
+
+def _print_membership(summary: dict[str, Any]) -> None:
+    """Who joined and left mid-run, and the lead's AUM over the run as net flows + performance."""
+    joined, left = summary["membership"]["joined"], summary["membership"]["left"]
+    print("followers joining and leaving mid-run (the runtime path of `copybot follower add` / `remove`):")
+    if joined:
+        copied = ", ".join(joined["copied"]) or "nothing open"
+        skipped = "; ".join(f"{k}: {v}" for k, v in joined["not_copied"].items())
+        print(f"  + {joined['id']} joined at {joined['at_s']} s with equity {shown(joined['equity'])} "
+              f"(on_join {joined['on_join']}): copied {copied}"
+              + (f"; not copied {skipped}" if skipped else ""))  # fmt: skip
+    if left:
+        held = ", ".join(f"{s} {q}" for s, q in left["held_at_leave"].items()) or "nothing"
+        after = "flat at the exchange" if left["flat"] else f"still holds {left['positions_after']}"
+        print(f"  - {left['id']} left at {left['at_s']} s (on_leave {left['on_leave']}): held {held}; "
+              f"now {after}{', retired' if left['retired'] else ', NOT retired yet'}")  # fmt: skip
+    flows = summary["aum_flows"]
+    print(f"AUM of {flows['lead']} over the run: start {shown(flows['start_aum'])} + net flows "
+          f"{shown(flows['net_flows'])} (in {shown(flows['inflows'])}, out {shown(flows['outflows'])}) "
+          f"+ performance {shown(flows['performance'])} = end {shown(flows['end_aum'])}")  # fmt: skip
+    for f in flows["flows"]:
+        print(f"    {f['kind']:<10} {f['follower']:<10} {shown(f['amount']):>14}  by {f['actor']}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -32,7 +32,17 @@ from pydantic import (
 from bot.config.loading import ConfigError as ConfigError  # re-exported: callers catch it from here
 from bot.config.loading import inline_secrets, read_yaml, validation_problems
 from bot.config.secrets import CredentialsRef, SecretRef, register_url_parts, resolve, resolve_token
-from bot.config.values import AccountId, Amount, Fraction, Leverage, NonNegative, Seconds, to_json_flag
+from bot.config.values import (
+    AccountId,
+    Amount,
+    Fraction,
+    Leverage,
+    NonNegative,
+    Seconds,
+    StopLossPct,
+    TakeProfitPct,
+    to_json_flag,
+)
 from bot.core.symbols import Listing, SymbolMap
 from bot.core.types import Credentials
 from bot.venues.base import VenueMode
@@ -92,6 +102,10 @@ class RiskConfig(_Model):
     daily_loss_limit: Amount | None = None
     max_drawdown: Fraction | None = None
     min_notional_policy: Literal["skip", "round_up"] = "skip"
+    # Reduce-only TP / SL trigger orders resting at the venue for each copied position, in percent
+    # of the follower's own average entry price (docs/config.md, "Take-profit and stop-loss").
+    take_profit_pct: TakeProfitPct | None = None
+    stop_loss_pct: StopLossPct | None = None
 
 
 class SizingConfig(_Model):

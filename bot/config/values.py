@@ -43,6 +43,10 @@ def to_json_flag(value: Any) -> Any:
 Amount = Annotated[Decimal, BeforeValidator(_to_decimal), Field(gt=0)]
 NonNegative = Annotated[Decimal, BeforeValidator(_to_decimal), Field(ge=0)]
 Fraction = Annotated[Decimal, BeforeValidator(_to_decimal), Field(gt=0, le=1)]
+# Take-profit / stop-loss distance from the entry, in percent of the entry price (a stop-loss past
+# 100 % would sit at or below zero for a long).
+TakeProfitPct = Annotated[Decimal, BeforeValidator(_to_decimal), Field(gt=0, le=1000)]
+StopLossPct = Annotated[Decimal, BeforeValidator(_to_decimal), Field(gt=0, lt=100)]
 AccountId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
 Leverage = Annotated[int | Literal["lead"], BeforeValidator(_to_leverage)]
 Seconds = Annotated[float, Field(gt=0)]

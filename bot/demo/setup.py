@@ -53,23 +53,11 @@ def demo_config(
         name = account_id.upper()
         return {"api_key_env": f"DEMO_{name}_KEY", "secret_env": f"DEMO_{name}_SECRET"}
 
-    followers = []
-    for i, account in enumerate(accounts[1:]):
-        sizing, _, risk = FOLLOWER_PROFILES[i % len(FOLLOWER_PROFILES)]
-        followers.append({
-            "id": account["id"],
-            "venue": account["venue"] if urls else "local",
-            "credentials": creds(account["id"]),
-            "leverage": 10,
-            "risk": {
-                "max_order_notional": 20_000,
-                "max_position_notional": 10_000,
-                "max_total_exposure": 30_000,
-                "max_leverage": 5,
-                **risk,
-            },
-            "follows": [{"lead": "lead", "sizing": sizing}],
-        })  # fmt: skip
+    profiles = FOLLOWER_PROFILES
+    followers = [
+        follower_block(profiles[i % len(profiles)], account, account["venue"] if urls else "local", "lead")
+        for i, account in enumerate(accounts[1:])
+    ]
     if urls:
         venues = {v: {"exchange": VENUE_EXCHANGES[v], "mode": "sim", "rest_url": u["rest"], "ws_url": u["ws"]}
                   for v, u in urls.items()}  # fmt: skip
@@ -89,6 +77,41 @@ def demo_config(
         "logging": {"level": "warning"},
     }  # fmt: skip
     return config, env
+
+
+# The follower that joins mid-run (bot/demo/churn.py): sized on its equity, market orders, so that
+# what it copies of the lead's open positions fits every book the scripted lead trades.
+JOINER_PROFILE: tuple[dict[str, Any], Decimal, dict[str, Any]] = (
+    {"mode": "equity_ratio"}, Decimal(12_000), {"slippage_bps": None}
+)  # fmt: skip
+
+
+def follower_block(
+    profile: tuple[dict[str, Any], Decimal, dict[str, Any]], account: dict[str, Any], venue: str, lead: str
+) -> dict[str, Any]:
+    """The followers[] entry of a demo follower with this profile, on `venue`."""
+    sizing, _, risk = profile
+    name = account["id"].upper()
+    return {
+        "id": account["id"],
+        "venue": venue,
+        "credentials": {"api_key_env": f"DEMO_{name}_KEY", "secret_env": f"DEMO_{name}_SECRET"},
+        "leverage": 10,
+        "risk": {
+            "max_order_notional": 20_000,
+            "max_position_notional": 10_000,
+            "max_total_exposure": 30_000,
+            "max_leverage": 5,
+            **risk,
+        },
+        "follows": [{"lead": lead, "sizing": sizing}],
+    }
+
+
+def joiner_account(fid: str, venue: str) -> dict[str, Any]:
+    """The account of the follower that joins mid-run (bot/demo/churn.py)."""
+    return {"id": fid, "balance": JOINER_PROFILE[1], "venue": venue, "api_key": secrets.token_hex(32),
+            "secret": secrets.token_hex(32)}  # fmt: skip
 
 
 def config_from_file(path: str, journal_path: str, *, follower_balance: Decimal = Decimal(20_000)) -> tuple[

@@ -89,9 +89,27 @@ CREATE TABLE manual_trades(follower TEXT NOT NULL, order_id TEXT NOT NULL, symbo
   ts_ms INTEGER NOT NULL, recorded_ts INTEGER NOT NULL, PRIMARY KEY (follower, order_id));
 """
 
-# v5: each follower's fees and funding, read from its account's income / transaction log and
-# attributed to the leads it follows (bot/journal/pnl.py, docs/pnl.md).
+# v5: take-profit / stop-loss orders resting at the venue for a copied position
+# (bot/journal/protect.py): the client id each one was placed under, so a restart finds it.
 _V5 = """
+CREATE TABLE protect_orders(follower TEXT NOT NULL, symbol TEXT NOT NULL, kind TEXT NOT NULL,
+  client_id TEXT NOT NULL, seq INTEGER NOT NULL, side TEXT NOT NULL, qty TEXT NOT NULL,
+  trigger_price TEXT NOT NULL, active INTEGER NOT NULL, ts INTEGER NOT NULL,
+  PRIMARY KEY (follower, symbol, kind));
+"""
+
+# v6: AUM flows (bot/journal/flows.py): each change of a lead's AUM that is not mark to market (a
+# follower joining or leaving, its allocation changed, the cap clipping it, a halt or a resume),
+# with the amount it moved the lead's AUM by at that moment (docs/aum.md, "Flows and performance").
+_V6 = """
+CREATE TABLE aum_flows(id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, lead TEXT NOT NULL,
+  follower TEXT NOT NULL, kind TEXT NOT NULL, amount TEXT NOT NULL, actor TEXT NOT NULL, detail TEXT);
+CREATE INDEX aum_flows_by_lead ON aum_flows(lead, ts);
+"""
+
+# v7: each follower's fees and funding, read from its account's income / transaction log and
+# attributed to the leads it follows (bot/journal/pnl.py, docs/pnl.md).
+_V7 = """
 CREATE TABLE follower_income(follower TEXT NOT NULL, ref TEXT NOT NULL, lead TEXT NOT NULL,
   kind TEXT NOT NULL, symbol TEXT NOT NULL, amount TEXT NOT NULL, ts_ms INTEGER NOT NULL,
   PRIMARY KEY (follower, ref, lead));
@@ -99,7 +117,7 @@ CREATE INDEX follower_income_by_time ON follower_income(follower, ts_ms);
 """
 
 # MIGRATIONS[n] takes the schema from user_version n to n + 1. Append, never edit.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 
 
 class JournalError(Exception):

@@ -23,9 +23,11 @@ from typing import Any
 from bot.core.redaction import redact_text
 from bot.core.trading_state import StateCode
 from bot.core.types import FINAL_STATUSES, Decision, Intent, LeadFill, OrderOutcome, TradingState
+from bot.journal.flows import FlowRecords
 from bot.journal.manual import ManualRecords
 from bot.journal.membership import MembershipRecords
 from bot.journal.pnl import PnlRecords
+from bot.journal.protect import ProtectRecords
 from bot.journal.schema import (
     AumPoint,
     CopiedFill,
@@ -92,7 +94,7 @@ def _planned_ids(disposition: str) -> list[str]:
     return [c for c in disposition.removeprefix("planned: ").split(" ", 1)[0].split(",") if c]
 
 
-class Journal(MembershipRecords, ManualRecords, PnlRecords):
+class Journal(MembershipRecords, ManualRecords, ProtectRecords, FlowRecords, PnlRecords):
     # ------------------------------------------------------------ lead fills and cursors
 
     def record_lead_fill(self, fill: LeadFill, status: str, note: str | None = None) -> None:

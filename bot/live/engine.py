@@ -20,10 +20,11 @@ from typing import Any
 
 import structlog
 
+from bot.core.errors import short
 from bot.core.fanout import fanout_order
 from bot.core.trading_state import StateChange, StateCode
 from bot.core.types import ZERO, LeadFill, TradingState
-from bot.live import manual_trades, stops
+from bot.live import manual_trades, protect, stops
 from bot.live.budget import RequestBudget, paced
 from bot.live.config_view import EngineConf, FollowerConf
 from bot.live.copy_lag import CopyLags
@@ -233,6 +234,11 @@ class Engine:
         follower.ratios = {
             (lead, symbol): ratio for (lead, symbol), ratio in self.journal.load_ratios(cfg.id).items()
         }
+        protect.load(follower)
+        follower.charge_weight = venue.budget.charge
+        follower.on_protect_triggered = lambda f, detail: self.alert(
+            "tpsl_triggered", f.id, detail, severity="info"
+        )
         return follower
 
     async def resync_follower(self, follower: FollowerRuntime) -> None:
@@ -241,6 +247,7 @@ class Engine:
         positions = follower.adapter.positions(await follower.client.fetch_positions())
         account = follower.adapter.equity(await follower.client.fetch_balance())
         follower.confirmed = {s: p.qty for s, p in positions.items() if p.qty != 0}
+        follower.entries = {s: p.entry_price for s, p in positions.items() if p.qty != 0}
         for symbol, p in positions.items():
             if p.entry_price > 0:
                 self.marks.setdefault(symbol, p.entry_price)
@@ -251,6 +258,10 @@ class Engine:
             balance.allocation_base = sum(allocations, ZERO) if allocations else account
         follower.needs_resync = False
         stops.check(self, follower)
+        try:
+            await protect.check(follower)  # TP/SL that triggered at the venue pause the copy
+        except Exception as exc:  # asked again at the next account read
+            log.warning("protect_check_failed", follower=follower.id, error=short(exc))
 
     def budget_of(self, follower_id: str) -> RequestBudget:
         """The request budget of a follower's venue address."""

@@ -23,6 +23,7 @@ from bot.core import clientid, planner, risk
 from bot.core.errors import ErrorKind
 from bot.core.join_leave import exits_only, reopened
 from bot.core.manual import ManualBook, account_reduces, own_quantity
+from bot.core.protect import ProtectOrder
 from bot.core.risk import FollowerRiskState
 from bot.core.sizing import base_ratio, next_ratio, target_position
 from bot.core.trading_state import StateChange, StateCode
@@ -39,6 +40,7 @@ from bot.core.types import (
     TradingState,
     Verdict,
 )
+from bot.live import protect
 from bot.live.entry_retry import EntryRetry
 from bot.live.executor import OrderPlacer
 from bot.live.ports import JournalPort
@@ -105,6 +107,18 @@ class FollowerRuntime:
     # The owner's hand trades (bot.core.manual, bot/live/manual_trades.py): copybot plans and
     # measures drift on its own quantity, the account's position minus the owner's.
     manual: ManualBook = field(default_factory=ManualBook)
+    # Take-profit / stop-loss at the venue (bot/live/protect.py): the follower's own average entry
+    # per symbol, the orders resting for each position (symbol -> "tp"/"sl" -> order) and the last
+    # sequence number used per (symbol, kind).
+    entries: dict[str, Decimal] = field(default_factory=dict)
+    protected: dict[str, dict[str, ProtectOrder]] = field(default_factory=dict)
+    protect_seq: dict[tuple[str, str], int] = field(default_factory=dict)
+    on_protect_triggered: Callable[[Any, dict[str, Any]], None] = lambda *a: None
+    protect_poked: dict[str, float] = field(default_factory=dict)  # symbol -> when a mark crossed
+    reread: bool = False  # read the account before the next batch (a mark crossed a TP/SL trigger)
+    # Counts a TP/SL cancel or lookup against the address's request budget without waiting for
+    # room (the worker must not stall copying): background reads then leave room for it.
+    charge_weight: Callable[[int], None] = lambda weight: None
 
     @property
     def id(self) -> str:
@@ -248,7 +262,8 @@ class FollowerRuntime:
         asyncio.get_running_loop().call_later(delay, resubmit)
 
     async def _process(self, batch: list[Work]) -> None:
-        if self.needs_resync:
+        if self.needs_resync or self.reread:
+            self.reread = False
             try:
                 await self.engine.resync_follower(self)
             except Exception as exc:  # still unknown: the batch is deferred and retried later
@@ -282,6 +297,8 @@ class FollowerRuntime:
                 touched[work.symbol] = (work.lead, work.trigger, work.ref_price, [*merged, *work.fills])
         for symbol, (lead, trigger, ref_price, fills) in touched.items():
             await self._converge(symbol, lead, trigger, ref_price, fills)
+        for symbol in touched:
+            await self._protect(symbol)
         for work in batch:
             if isinstance(work, FillWork):
                 self.fanout_rank.pop(work.fill.trade_id, None)
@@ -289,6 +306,16 @@ class FollowerRuntime:
         if self.closing_reason and flat and self.state is not TradingState.HALTED:
             self.request_state(self, TradingState.HALTED, StateCode.PORTFOLIO_STOP, self.closing_reason)
             log.warning("follower_halted_after_stop", follower=self.id, reason=self.closing_reason)
+
+    async def _protect(self, symbol: str) -> None:
+        """TP/SL orders follow the position (bot/live/protect.py); a failure waits for the next
+        account read, it does not fail the batch."""
+        if self.needs_resync or (self.settings.protect is None and symbol not in self.protected):
+            return
+        try:
+            await protect.refresh(self, symbol)
+        except Exception as exc:
+            log.warning("protect_refresh_failed", follower=self.id, symbol=symbol, error=str(exc)[:200])
 
     def ensure_ratio(self, lead: str, symbol: str, price: Decimal) -> None:
         """A lead position this follower has no ratio for (it joined, or the ratio was lost):
@@ -415,6 +442,8 @@ class FollowerRuntime:
         acked_ns = time.perf_counter_ns()
         self.orders_sent += 1
         filled = outcome.filled_qty if intent.side is Side.BUY else -outcome.filled_qty
+        if filled and outcome.avg_price:
+            protect.on_fill(self, symbol, self.confirmed.get(symbol, ZERO), filled, outcome.avg_price)
         self.confirmed[symbol] = self.confirmed.get(symbol, ZERO) + filled
         if self.manual.accounted is not None:  # copybot's own fill: explained, nothing to read
             self.manual.accounted[symbol] = self.manual.accounted.get(symbol, ZERO) + filled

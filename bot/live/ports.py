@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from bot.core.manual import AccountOrder
+from bot.core.protect import ProtectOrder
 from bot.core.trading_state import StateCode
 from bot.core.types import Decision, Intent, LeadFill, OrderOutcome, Side, TradingState
 from bot.journal.pnl import FollowerFill, IncomeRow
@@ -75,6 +76,13 @@ class JournalPort(Protocol):
     def record_event(
         self, kind: str, subject: str | None, detail: Mapping[str, Any] | str | None = None
     ) -> None: ...
+
+    # take-profit / stop-loss (bot/live/protect.py)
+    def save_protect(
+        self, follower: str, symbol: str, order: ProtectOrder, *, active: bool = True
+    ) -> None: ...
+    def protects(self, follower: str) -> dict[str, dict[str, tuple[ProtectOrder, bool]]]: ...
+    def set_hold(self, follower: str, lead: str, symbol: str, reason: str) -> None: ...
 
     # read back by the AUM service, which runs in the upkeep pass
     def lead_fills(self, lead: str, since: int | None = None) -> list[LeadFill]: ...

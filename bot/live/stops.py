@@ -13,6 +13,7 @@ from typing import Protocol
 from bot.core import risk
 from bot.core.trading_state import StateChange, StateCode
 from bot.core.types import ZERO, TradingState
+from bot.live import protect
 from bot.live.follower import FollowerRuntime
 from bot.live.supervisor import Supervisor
 from bot.live.work import SyncWork
@@ -97,12 +98,28 @@ class MarkWatch:
     def _run(self) -> None:
         self._scheduled = False
         self.passes += 1
+        now = time.monotonic()
         for follower in self.engine.followers.values():
             if not follower.balance.ledger.positions:
                 continue
             try:
                 check(self.engine, follower)
+                if follower.protected:
+                    _poke_if_crossed(follower, now)
             except Exception as exc:  # one follower's bad figures must not skip the others' stops
                 self.engine.supervisor.failed("stops", exc, follower=follower.id)
             else:
                 self.engine.supervisor.succeeded("stops")
+
+
+def _poke_if_crossed(follower: FollowerRuntime, now: float) -> None:
+    """A mark past a resting TP/SL trigger: re-read the account now (bot/live/protect.py), so a
+    triggered order pauses the copy before the next lead fill is planned on a stale position."""
+    symbol = protect.crossed(follower, now)
+    if symbol is None:
+        return
+    follower.reread = True  # not needs_resync: a batch under way goes on copying meanwhile
+    lead = next((ld for ld in follower.settings.sizings if follower.engine.lead_position(ld, symbol)),
+                next(iter(follower.settings.sizings)))  # fmt: skip
+    mark = follower.engine.mark(symbol) or ZERO
+    follower.submit(SyncWork(symbol, lead, f"pt{int(time.time() * 1000)}", mark, "protect"))

@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from bot.core.ledger import MarkToMarket
 from bot.core.manual import ManualPolicy
+from bot.core.protect import Protection
 from bot.core.risk import RiskLimits
 from bot.core.sizing import Sizing
 from bot.core.types import ZERO, LeadFill, MarketSpec, PositionSnapshot
@@ -69,6 +70,7 @@ class FollowerSettings:
     round_up_min: bool = False
     market_orders: bool = True  # False: entries as IOC limits inside limits.slippage_bps
     manual_trades: ManualPolicy = ManualPolicy.LEAVE  # the owner's hand trades (bot.core.manual)
+    protect: Protection | None = None  # TP/SL at the venue (bot/live/protect.py)
 
 
 @dataclass

@@ -13,11 +13,19 @@ from typing import Any
 from aiohttp import web
 
 from bot.aum.definition import RANK_COLUMNS, rank
+from bot.aum.flow_report import DEFAULT_PERIOD, DEFAULT_PERIODS, MAX_PERIODS, flows_json, parse_period
 from bot.aum.report import history_json, jsonable, row_json
 from bot.aum.service import AumService
 
 
-def aum_report(aum: AumService, *, by: str = "aum", now_ms: int | None = None) -> dict[str, Any]:
+def aum_report(
+    aum: AumService,
+    *,
+    by: str = "aum",
+    now_ms: int | None = None,
+    period: str = DEFAULT_PERIOD,
+    periods: int = DEFAULT_PERIODS,
+) -> dict[str, Any]:
     """Everything `copybot aum` shows, JSON-ready (amounts as decimal strings)."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     ranked = rank(aum.lead_rows(now_ms=now_ms), by)
@@ -49,18 +57,43 @@ def aum_report(aum: AumService, *, by: str = "aum", now_ms: int | None = None) -
             "followers": [jsonable(asdict(f)) for f in fairness.followers],
         },
         "history": history_json(history)[-10_000:],
+        "flows": flows_report(aum, now_ms, period, periods, {r.lead: r.aum for r in ranked}),
     }
+
+
+def flows_report(
+    aum: AumService, now_ms: int, period: str, periods: int, live_aum: dict[str, Any]
+) -> dict[str, Any]:
+    """Flows vs performance and retention per lead (bot.aum.flow_report), with the followers
+    counting now and each lead's AUM now."""
+    present = {lead: [f.id for f in aum.view.followers_of.get(lead, ())] for lead in aum.view.leads}
+    return flows_json(aum.journal, now_ms=now_ms, period=period, most=periods, present=present,
+                      live_aum=live_aum)  # fmt: skip
 
 
 def aum_routes(aum: AumService, *, pnl: Callable[[], dict[str, Any]] | None = None) -> list[web.RouteDef]:
     """`pnl`: the followers' results per lead (bot.service.status.pnl_by_lead), added as "pnl"."""
 
     async def aum_handler(request: web.Request) -> web.Response:
+        unknown = sorted(set(request.query) - {"by", "period", "periods"})
+        if unknown:
+            return web.json_response({"error": f"{unknown[0]}: unknown field; allowed: by, period, periods"},
+                                     status=400)  # fmt: skip
         by = request.query.get("by", "aum")
         if by not in RANK_COLUMNS:
             return web.json_response({"error": f"unknown column {by!r}; use one of {list(RANK_COLUMNS)}"},
                                      status=400)  # fmt: skip
-        report = aum_report(aum, by=by)
+        period = request.query.get("period", DEFAULT_PERIOD)
+        try:
+            parse_period(period)
+            periods = int(request.query.get("periods", DEFAULT_PERIODS))
+            if not 1 <= periods <= MAX_PERIODS:
+                raise ValueError
+        except ValueError as exc:
+            text = str(exc) or f"periods: a whole number from 1 to {MAX_PERIODS}"
+            return web.json_response({"error": text}, status=400)
+        await aum.journal.aflush()  # the flows of a change made a moment ago are still queued
+        report = aum_report(aum, by=by, period=period, periods=periods)
         if pnl is not None:
             report["pnl"] = pnl()  # per lead: the sum over its followers, and each follower's part
         return web.json_response(report)

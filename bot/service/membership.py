@@ -110,7 +110,7 @@ class Membership:
             )
             detail = self._join_detail(joiner)
             self._record(fcfg.id, "add", actor, detail)
-            self._aum_changed()
+            self._aum_changed(actor)
             return {"ok": True, "follower": fcfg.id, **detail}
 
     async def set(self, follower_id: str, changes: dict[str, Any], actor: str) -> dict[str, Any]:
@@ -125,7 +125,7 @@ class Membership:
                 follower_id, "set", roster.block(fcfg), roster.fingerprint(self.file_cfg, follower_id), actor
             )
             self._record(follower_id, "set", actor, {"changes": changes})
-            self._aum_changed()
+            self._aum_changed(actor)
             return {"ok": True, "follower": follower_id, "changes": changes}
 
     async def pause(self, follower_id: str, actor: str, reason: str | None = None) -> dict[str, Any]:
@@ -140,7 +140,7 @@ class Membership:
             fcfg = self.cfg.follower(follower_id)
             policy = roster.leave_policy(fcfg, on_leave)
             await self._leave(fcfg, policy, actor)
-            self._aum_changed()
+            self._aum_changed(actor)
             return {
                 "ok": True,
                 "follower": follower_id,
@@ -230,7 +230,7 @@ class Membership:
         self._sync_engine_cfg()
         if self.aum_settings is not None:
             self.aum.settings = self.aum_settings(self.cfg)
-        self._aum_changed()
+        self._aum_changed("reload")
         return {
             "added": [j.cfg.id for j in joiners],
             "removed": removed,
@@ -280,6 +280,7 @@ class Membership:
             self.cfg, [roster.block(f) for f in self.cfg.followers if f.id != fcfg.id], self.cfg.source
         )
         live.start_leaving(self.engine, follower, policy)
+        self.aum.observe_flows(actor=actor)  # it stops counting now, whatever it still trades
         self.journal.save_override(
             fcfg.id,
             "leave",
@@ -329,7 +330,7 @@ class Membership:
             text = f"operator: {action} by {actor}" + (f": {reason}" if reason else "")
             change = self.engine.set_state(state, text, follower_id)
             self._record(follower_id, action, actor, {"state": change.after.value, "reason": reason})
-            self._aum_changed()
+            self._aum_changed(actor)
             return {"ok": change.after is state, "follower": follower_id, "state": change.after.value}
 
     def _apply_settings(self, candidate: AppConfig, follower_ids: list[str]) -> None:
@@ -363,10 +364,11 @@ class Membership:
         clipped = {a.lead: a.reason for a in joiner.admissions if a.fraction < 1}
         return {**joiner.plan.report(), "aum_cap": clipped, "equity": str(joiner.runtime.balance.equity)}
 
-    def _aum_changed(self) -> None:
-        """The AUM service counts the change at once: the cap pass and a history point."""
+    def _aum_changed(self, actor: str) -> None:
+        """The AUM service counts the change at once: the cap pass, the flows (bot.aum.flows) and
+        a history point."""
         self.aum.apply_cap()
-        self.aum.snapshot()
+        self.aum.snapshot(actor=actor)
 
     def _record(self, follower: str, action: str, actor: str, detail: dict[str, Any]) -> None:
         self.journal.record_membership(follower, action, actor, detail)

@@ -56,6 +56,13 @@ def _worker_line(a: AlertLike) -> str:
     return f"task {a.subject}: {d.get('error') or d.get('reason') or 'failed'}"
 
 
+def _tpsl_line(a: AlertLike) -> str:
+    d = a.detail
+    kind = "take-profit" if d.get("kind") == "tp" else "stop-loss"
+    where = f"{d.get('symbol', '?')} at {d.get('trigger_price', '?')}"
+    return f"follower {a.subject}: {kind} on {where} closed {d.get('qty', '?')}"
+
+
 def _generic_line(a: AlertLike) -> str:
     detail = ", ".join(f"{k}={v}" for k, v in a.detail.items())
     return f"{a.subject}: {detail}" if detail else a.subject
@@ -92,6 +99,12 @@ _KINDS: dict[str, tuple[str, Callable[[AlertLike], str], str, str]] = {
         _state_line,
         "copybot applied the new state.",
         "Nothing if you asked for it; otherwise see copybot status.",
+    ),
+    "tpsl_triggered": (
+        "Take-profit / stop-loss triggered",
+        _tpsl_line,
+        "The venue closed the copied position; copybot does not reopen it and pauses that symbol's copy.",
+        "Nothing; the copy resumes when the lead closes or reopens the position.",
     ),
     "reconcile_drift": (
         "Follower positions off target",

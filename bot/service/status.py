@@ -92,6 +92,18 @@ def snapshot(engine: Engine) -> dict[str, Any]:
             "positions": follower_positions(engine, follower_id),
             # its own results per lead and window (bot.live.pnl, docs/pnl.md)
             "pnl": engine.pnl.report(f, follower_mark(engine, follower_id)),
+            # take-profit / stop-loss orders resting at the venue (bot/live/protect.py)
+            "tpsl": {
+                symbol: {
+                    k: {
+                        "trigger_price": str(o.trigger_price),
+                        "qty": str(o.qty),
+                        "client_order_id": o.client_order_id,
+                    }
+                    for k, o in sorted(kinds.items())
+                }
+                for symbol, kinds in sorted(f.protected.items())
+            },
         }
     marks = {
         venue: feed.status() | {"marks": {s: str(p) for s, p in sorted(feed.marks.items())}}

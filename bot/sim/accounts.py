@@ -12,7 +12,8 @@ from decimal import Decimal
 
 ZERO = Decimal(0)
 
-OPEN_STATUSES = frozenset({"NEW", "PARTIALLY_FILLED"})
+# UNTRIGGERED: a Bybit conditional order waiting for its trigger (bot.sim.conditional)
+OPEN_STATUSES = frozenset({"NEW", "PARTIALLY_FILLED", "UNTRIGGERED"})
 
 
 class SimError(Exception):
@@ -49,6 +50,12 @@ class Order:
     update_time_ms: int = 0
     ack_time_ns: int = 0
     engine_time_ns: int = 0  # when the order reached the matching engine
+    # a market order placed by a triggered conditional order (bot.sim.conditional): its type
+    orig_type: str = ""  # STOP_MARKET | TAKE_PROFIT_MARKET ("" for a plain order)
+    stop_price: Decimal = ZERO
+    working_type: str = "CONTRACT_PRICE"
+    close_position: bool = False
+    trigger_direction: int = 0  # Bybit: 1 rises to the trigger, 2 falls to it
 
     @property
     def is_buy(self) -> bool:

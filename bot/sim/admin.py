@@ -17,7 +17,7 @@ from bot.sim.limits import Limits
 from bot.sim.marketstream import PublicStreams
 from bot.sim.matching import MatchingEngine
 from bot.sim.userstream import UserStream
-from bot.sim.wire import admin_order_json, admin_trade_json, s
+from bot.sim.wire import admin_order_json, admin_trade_json, algo_json, s
 
 
 class Sockets(Protocol):
@@ -96,6 +96,8 @@ def account_summary(engine: MatchingEngine, account: Account, since_ns: int = 0)
             }
             for f in account.fundings
         ],  # fmt: skip
+        # conditional orders (bot.sim.conditional), in Binance's algo shape whatever the venue
+        "conditional": [algo_json(c) for c in engine.conditionals.of(account).values()],
     }
 
 
@@ -181,11 +183,19 @@ def admin_routes(
         symbol = str(data.get("symbol", ""))
         if symbol not in engine.books:
             return _bad(f"unknown symbol {symbol!r}", 404)
+        unknown = set(data) - {"symbol", "price", "last"}
+        if unknown or not ({"price", "last"} & set(data)):
+            return _bad(f"fields: symbol and price and/or last (unknown: {sorted(unknown)})")
         try:
-            price = engine.set_price(symbol, Decimal(str(data["price"])))
-        except (KeyError, InvalidOperation, ValueError) as exc:
-            return _bad(f"price must be a positive decimal: {exc}")
-        return _json({"symbol": symbol, "price": s(price)})
+            # `price` moves the fair (mark) price; `last` prints an outside trade (the last price)
+            price = engine.set_price(symbol, Decimal(str(data["price"]))) if "price" in data else None
+            if "last" in data:
+                engine.set_last(symbol, Decimal(str(data["last"])))
+        except (InvalidOperation, ValueError) as exc:
+            return _bad(f"price and last must be positive decimals: {exc}")
+        book = engine.books[symbol]
+        fair = price if price is not None else book.fair
+        return _json({"symbol": symbol, "price": s(fair), "last": s(book.last_price)})
 
     @routes.post("/_sim/funding")
     async def funding(request: web.Request) -> web.Response:

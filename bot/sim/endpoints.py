@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot.sim.accounts import SimError
+from bot.sim.algo import ALGO_ROUTES, ALGO_WEIGHTS, reject_conditional_on_order_endpoint
 from bot.sim.call import Call, Handler
 from bot.sim.config import MarketConfig
 from bot.sim.marketdata import depth, int_param, ping, premium, server_time, ticker
@@ -188,6 +189,7 @@ def _api_restrictions(c: Call) -> Any:
 
 
 def _order_post(c: Call) -> Any:
+    reject_conditional_on_order_endpoint(c.params.get("type", ""))
     order = c.engine.place_order(c.acct, c.params, c.recv_ns)
     c.order = order
     return order_json(order)
@@ -315,6 +317,7 @@ ROUTES: dict[tuple[str, str], tuple[str, Handler]] = {
     # `sapi` family to /_unused/sapi, so both that and the real path are served.
     ("GET", "/sapi/v1/account/apiRestrictions"): ("signed", _api_restrictions),
     ("GET", "/_unused/sapi/account/apiRestrictions"): ("signed", _api_restrictions),
+    **ALGO_ROUTES,
 }
 
 
@@ -361,4 +364,5 @@ WEIGHTS: dict[tuple[str, str], Weight] = {
     ("GET", "/fapi/v1/income"): 30,
     ("GET", "/sapi/v1/account/apiRestrictions"): 1,
     ("GET", "/_unused/sapi/account/apiRestrictions"): 1,
+    **ALGO_WEIGHTS,
 }

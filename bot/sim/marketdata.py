@@ -82,7 +82,7 @@ def exchange_info(engine: MatchingEngine) -> dict[str, Any]:
                 {"filterType": "MIN_NOTIONAL", "notional": s(m.min_notional)},
                 {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500"},
             ],
-            "orderTypes": ["LIMIT", "MARKET"],
+            "orderTypes": ["LIMIT", "MARKET", "STOP_MARKET", "TAKE_PROFIT_MARKET"],
             "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
         }
 

@@ -14,8 +14,9 @@ from typing import Any
 
 from bot.sim.accounts import Account, Funding, Order, SimError, Trade
 from bot.sim.book import Book
+from bot.sim.conditional import Conditional, Conditionals
 from bot.sim.config import MarketConfig, SimConfig
-from bot.sim.wire import account_event, funding_event, order_event
+from bot.sim.wire import account_event, algo_event, funding_event, order_event
 
 ZERO = Decimal(0)
 _CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
@@ -72,6 +73,7 @@ class MatchingEngine:
         # One rate for every market, settable at run time (admin `POST /_sim/funding`).
         self.funding_rate: Decimal = config.funding_rate
         self.funding_interval_ms = max(1, int(config.funding_interval_s * 1000))
+        self.conditionals = Conditionals(self)  # stop / take-profit orders waiting for their trigger
 
     # -- accounts and markets -------------------------------------------------------------------
 
@@ -173,7 +175,7 @@ class MatchingEngine:
             floor = cfg.min_notional
             msg = f"Order's notional must be no smaller than {floor} (unless you choose reduce only)."
             raise SimError(-4164, msg)
-        self._check_margin(account, cfg, buy, qty, ref_price, reduce_only)
+        self.check_margin(account, cfg, buy, qty, ref_price, reduce_only)
 
         now = _now_ms()
         order = Order(
@@ -194,11 +196,36 @@ class MatchingEngine:
         self._next_order_id += 1
         account.orders[order.order_id] = order
         account.by_client_id[client_id] = order  # the newest order with this id answers lookups
-        self._emit_order(account, order, "NEW")
+        self.emit_order(account, order, "NEW")
         self._execute(account, order, book)
+        self.conditionals.check(cfg.symbol)  # its fills moved the last price
         return order
 
-    def _check_margin(
+    # -- conditional orders (bot.sim.conditional) -----------------------------------------------
+
+    @staticmethod
+    def now_ms() -> int:
+        return _now_ms()
+
+    def reserve_order_id(self) -> int:
+        self._next_order_id += 1
+        return self._next_order_id - 1
+
+    def check_client_id(self, account: Account, client_id: str, param: str = "newClientOrderId") -> None:
+        if not _CLIENT_ID.match(client_id):
+            raise SimError(-1100, f"Illegal characters found in parameter '{param}'.")
+        earlier = account.by_client_id.get(client_id)
+        if earlier is not None and (earlier.is_open or self.config.client_id_rule == "ever"):
+            raise SimError(-4116, "ClientOrderId is duplicated.")
+
+    def execute_triggered(self, account: Account, order: Order) -> None:
+        self._execute(account, order, self.books[order.symbol])
+
+    def emit_algo(self, account: Account, cond: Conditional) -> None:
+        if self.publish is not None and self.wants(account.api_key):
+            self.publish(account.api_key, algo_event(cond, cond.update_time_ms or cond.time_ms))
+
+    def check_margin(
         self, account: Account, cfg: MarketConfig, buy: bool, qty: Decimal, price: Decimal, reduce_only: bool
     ) -> None:
         if reduce_only:
@@ -281,13 +308,13 @@ class MatchingEngine:
         order.status = status
         order.update_time_ms = _now_ms()
         self._unrest(account, order)
-        self._emit_order(account, order, "CANCELED" if status == "CANCELED" else "EXPIRED")
+        self.emit_order(account, order, "CANCELED" if status == "CANCELED" else "EXPIRED")
 
     def _unrest(self, account: Account, order: Order) -> None:
         account.open_orders.pop(order.order_id, None)
         self.resting[order.symbol].pop(order.order_id, None)
 
-    def _emit_order(self, account: Account, order: Order, exec_type: str) -> None:
+    def emit_order(self, account: Account, order: Order, exec_type: str) -> None:
         if self.publish is not None and self.wants(account.api_key):
             self.publish(account.api_key, order_event(order, exec_type, order.update_time_ms))
 
@@ -365,12 +392,24 @@ class MatchingEngine:
         book = self.books[self.market(symbol).symbol]
         book.set_fair(price)
         self.cross_resting(symbol)
+        self.conditionals.check(book.cfg.symbol)
         return book.fair
+
+    def set_last(self, symbol: str, price: Decimal) -> Decimal:
+        """Print a trade at `price` by someone outside the sim's accounts: the last price
+        (CONTRACT_PRICE / LastPrice triggers) moves, the mark does not."""
+        book = self.books[self.market(symbol).symbol]
+        if not price.is_finite() or price <= 0:
+            raise ValueError(f"{symbol}: price must be positive, got {price}")
+        book.record_trade(price.quantize(book.cfg.tick), ZERO)
+        self.conditionals.check(book.cfg.symbol)
+        return book.last_price
 
     def tick(self, dt_s: float) -> None:
         for symbol, book in self.books.items():
             book.random_step(dt_s)
             self.cross_resting(symbol)
+            self.conditionals.check(symbol)
 
     def cross_resting(self, symbol: str) -> None:
         """Fill resting limits the ladder now reaches, at their own price (they are makers)."""

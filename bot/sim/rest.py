@@ -28,7 +28,7 @@ from bot.sim.matching import MatchingEngine
 from bot.sim.userstream import UserStream
 
 _JSON = "application/json"
-_ORDER_PATH = "/fapi/v1/order"
+_ORDER_PATHS = frozenset({"/fapi/v1/order", "/fapi/v1/algoOrder"})  # both count as new orders
 _EXCHANGE_INFO = "/fapi/v1/exchangeInfo"
 
 
@@ -70,7 +70,7 @@ class RestApi:
         api_key = request.headers.get("X-MBX-APIKEY")
         hold = False
         late = 0.0
-        is_order = method == "POST" and path == _ORDER_PATH
+        is_order = method == "POST" and path in _ORDER_PATHS
         if self.faults.active:
             fault = self.faults.take_http(api_key, path, method)
             if fault is not None:

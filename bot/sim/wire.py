@@ -6,9 +6,12 @@ Decimals go out as plain strings (never exponent notation), as Binance sends the
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.sim.accounts import Account, Order, Position, Trade
+
+if TYPE_CHECKING:
+    from bot.sim.conditional import Conditional
 
 _AVG = Decimal("1e-8")
 
@@ -37,13 +40,13 @@ def order_json(order: Order) -> dict[str, Any]:
         "cumQuote": s(order.cum_quote),
         "timeInForce": order.time_in_force,
         "type": order.type,
-        "origType": order.type,
+        "origType": order.orig_type or order.type,
         "reduceOnly": order.reduce_only,
-        "closePosition": False,
+        "closePosition": order.close_position,
         "side": order.side,
         "positionSide": "BOTH",
-        "stopPrice": "0",
-        "workingType": "CONTRACT_PRICE",
+        "stopPrice": s(order.stop_price),
+        "workingType": order.working_type,
         "priceProtect": False,
         "priceMatch": "NONE",
         "selfTradePreventionMode": "NONE",
@@ -132,7 +135,7 @@ def order_event(order: Order, exec_type: str, event_ms: int, trade: Trade | None
         "q": s(order.orig_qty),
         "p": s(order.price),
         "ap": s(order.avg_price.quantize(_AVG)),
-        "sp": "0",
+        "sp": s(order.stop_price),
         "x": exec_type,
         "X": order.status,
         "i": order.order_id,
@@ -147,10 +150,10 @@ def order_event(order: Order, exec_type: str, event_ms: int, trade: Trade | None
         "a": "0",
         "m": False,
         "R": order.reduce_only,
-        "wt": "CONTRACT_PRICE",
-        "ot": order.type,
+        "wt": order.working_type,
+        "ot": order.orig_type or order.type,
         "ps": "BOTH",
-        "cp": False,
+        "cp": order.close_position,
         "rp": "0",
         "pP": False,
         "si": 0,
@@ -215,5 +218,74 @@ def funding_event(account: Account, balance_change: Decimal, event_ms: int) -> d
             "m": "FUNDING_FEE",
             "B": [{"a": account.asset, "wb": wallet, "cw": wallet, "bc": s(balance_change)}],
             "P": [],
+        },
+    }
+
+
+def algo_json(cond: Conditional) -> dict[str, Any]:
+    """A conditional order as Binance's algo endpoints answer it (New / Query / Cancel Algo Order)."""
+    order = cond.order
+    return {
+        "algoId": cond.algo_id,
+        "clientAlgoId": cond.client_id,
+        "algoType": "CONDITIONAL",
+        "orderType": cond.type,
+        "symbol": cond.symbol,
+        "side": cond.side,
+        "positionSide": "BOTH",
+        "timeInForce": "GTC",
+        "quantity": s(cond.qty),
+        "algoStatus": cond.status,
+        "actualOrderId": str(order.order_id) if order is not None else "",
+        "actualPrice": s(order.avg_price.quantize(_AVG)) if order is not None else "0",
+        "triggerPrice": s(cond.trigger_price),
+        "price": "0",
+        "icebergQuantity": None,
+        "selfTradePreventionMode": "NONE",
+        "workingType": cond.working_type,
+        "priceMatch": "NONE",
+        "closePosition": cond.close_position,
+        "priceProtect": cond.price_protect,
+        "reduceOnly": cond.reduce_only,
+        "createTime": cond.time_ms,
+        "updateTime": cond.update_time_ms or cond.time_ms,
+        "triggerTime": cond.trigger_time_ms,
+        "goodTillDate": 0,
+    }
+
+
+def algo_event(cond: Conditional, event_ms: int) -> dict[str, Any]:
+    """ALGO_UPDATE as Binance's user data stream sends it ("Event: Algo Order Update")."""
+    order = cond.order
+    return {
+        "e": "ALGO_UPDATE",
+        "T": event_ms,
+        "E": event_ms,
+        "o": {
+            "caid": cond.client_id,
+            "aid": cond.algo_id,
+            "at": "CONDITIONAL",
+            "o": cond.type,
+            "s": cond.symbol,
+            "S": cond.side,
+            "ps": "BOTH",
+            "f": "GTC",
+            "q": s(cond.qty),
+            "X": cond.status,
+            "ai": str(order.order_id) if order is not None else "",
+            "ap": s(order.avg_price.quantize(_AVG)) if order is not None else "0",
+            "aq": s(order.executed_qty) if order is not None else "0",
+            "act": order.type if order is not None else "0",
+            "tp": s(cond.trigger_price),
+            "p": "0",
+            "V": "NONE",
+            "wt": cond.working_type,
+            "pm": "NONE",
+            "cp": cond.close_position,
+            "pP": cond.price_protect,
+            "R": cond.reduce_only,
+            "tt": cond.trigger_time_ms,
+            "gtd": 0,
+            "rm": cond.reject_reason,
         },
     }

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from bot.core.clientid import ClientIdFormat
 from bot.core.errors import ErrorKind
 from bot.core.manual import AccountOrder
+from bot.core.protect import ProtectStatus
 from bot.core.types import IncomeRecord, LeadFill, MarketSpec, OrderOutcome, PositionSnapshot
 
 
@@ -124,6 +125,23 @@ class VenueAdapter(Protocol):
 
     async def key_problem(self, client: Any, mode: VenueMode, *, allow_withdrawal: bool) -> str | None:
         """A reason to refuse this account's key (it may withdraw), or None."""
+        ...
+
+    # -- take-profit / stop-loss orders resting at the venue (bot/live/protect.py) ----------------
+    def protect_params(
+        self, kind: str, trigger_price: Decimal, client_order_id: str
+    ) -> dict[str, Any] | None:
+        """ccxt params of a reduce-only "tp" or "sl" market order triggered at `trigger_price`
+        (on the mark price where the venue offers it); None when the venue has none here."""
+        ...
+
+    async def protect_status(self, client: Any, symbol: str, client_order_id: str) -> ProtectStatus:
+        """Open (waiting), triggered, or gone (cancelled, expired, never placed)."""
+        ...
+
+    async def cancel_protect(self, client: Any, symbol: str, client_order_id: str) -> bool:
+        """Cancel it: True if it was open; False (not an error) if it had triggered, was cancelled or
+        was never placed."""
         ...
 
     # -- errors -----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import Any
 from bot.core.clientid import ClientIdFormat
 from bot.core.errors import ErrorKind
 from bot.core.manual import AccountOrder
+from bot.core.protect import ProtectStatus
 from bot.core.types import IncomeRecord, LeadFill, MarketSpec, OrderOutcome, PositionSnapshot
 from bot.venues import ccxt_common
 from bot.venues.base import StreamDecoder, VenueMode
@@ -111,6 +112,19 @@ class GenericAdapter:
 
     async def key_problem(self, client: Any, mode: VenueMode, *, allow_withdrawal: bool) -> str | None:
         return None  # ccxt has no unified permission query
+
+    # Conditional order parameters differ per venue in ccxt: without a folder of its own, a venue
+    # gets no resting TP/SL orders (bot/live/protect.py logs that the follower's keys are unused).
+    def protect_params(
+        self, kind: str, trigger_price: Decimal, client_order_id: str
+    ) -> dict[str, Any] | None:
+        return None
+
+    async def protect_status(self, client: Any, symbol: str, client_order_id: str) -> ProtectStatus:
+        return ProtectStatus.GONE
+
+    async def cancel_protect(self, client: Any, symbol: str, client_order_id: str) -> bool:
+        return False
 
     def classify(self, exc: BaseException, *, placing: bool = False) -> ErrorKind:
         return classify(exc, placing=placing)

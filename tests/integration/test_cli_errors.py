@@ -144,6 +144,16 @@ def test_plot_without_its_extra_names_the_extra(tmp_path: Path) -> None:
     assert code == 1
 
 
+def test_aum_period_is_checked_before_anything_is_read(tmp_path: Path) -> None:
+    journal = str(tmp_path / "j.sqlite")
+    code, _, err = copybot("aum", "--journal", journal, "--period", "7 days")
+    assert "use a number and a unit" in one_line(err, "copybot aum: --period: period '7 days'")
+    assert code == 2
+    code, _, err = copybot("aum", "--journal", journal, "--periods", "0")
+    one_line(err, "copybot aum: --periods: a whole number from 1 to 366")
+    assert code == 2
+
+
 def test_control_without_a_token_given(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("COPYBOT_API_TOKEN", "CREDENTIALS_DIRECTORY")}
     api = f"http://127.0.0.1:{closed_port()}"

@@ -23,6 +23,8 @@ def _steady(status: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in status.items() if k not in VOLATILE}
     out["leads"] = {k: {**v, "stream": {**v["stream"], "age_s": None}} for k, v in status["leads"].items()}
     out["marks"] = {k: {**v, "age_s": None} for k, v in status["marks"].items()}
+    # the age of each follower's last account read grows by itself (0.1 s steps)
+    out["followers"] = {k: {**v, "equity_read_age_s": None} for k, v in status["followers"].items()}
     return out
 
 

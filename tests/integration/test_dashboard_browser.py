@@ -107,6 +107,16 @@ async def test_page_shows_status_live_fills_and_halts_a_follower(demo: DemoRun, 
     assert await page.evaluate("window.pwned") is None
     assert await page.locator("#timeline li").count() == 1
     assert await page.locator("#leads tr[data-lead='lead']").count() == 1
+    # The flows panel: every follower joined at start (a flow each), nobody left.
+    flows_row = "#flows tr[data-lead='lead']"
+    assert await _text(page, f"{flows_row} [data-field='joined']") == str(len(status["followers"]))
+    assert await _text(page, f"{flows_row} [data-field='left']") == "0"
+    assert await _text(page, f"{flows_row} [data-field='following']") == str(len(status["followers"]))
+    assert Decimal(await _attr(page, f"{flows_row} [data-field='net_flows']", "data-value")) > 0
+    joins = await page.locator("#flow-events li[data-kind='join']").evaluate_all(
+        "items => items.map(i => i.dataset.follower)"
+    )
+    assert sorted(joins) == sorted(status["followers"])
 
     # A live fill: the lead sells, the timeline shows it with every follower's outcome within 1 s.
     order = await demo.trade(BTC, "sell", "0.1")

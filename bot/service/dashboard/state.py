@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from bot.aum.definition import rank
+from bot.aum.flow_report import flows_json
 from bot.aum.report import history_json, jsonable, row_json, slippage_points
 from bot.aum.slippage import realized_slippage_bps
 from bot.core.types import Decision, Intent, OrderOutcome, Reason
@@ -34,6 +35,7 @@ TIMELINE_FILLS = 40
 ALERTS = 30
 SERIES_POINTS = 500
 HISTORY_WINDOW_MS = 7 * 24 * 3600 * 1000
+FLOWS_PERIOD = "1d"  # the flows block: the last day's AUM change as net flows and performance
 
 
 def _now_ms() -> int:
@@ -132,11 +134,22 @@ class DashboardState:
             "ts_ms": _now_ms(),
             "status": snapshot(engine),
             "leads": self._cached("table", TABLE_TTL_S, self._lead_table),
+            "flows": self._cached("flows", TABLE_TTL_S, self._flows),
             "followers": followers,
             "timeline": timeline_json(journal.copy_timeline(self._followers_of(), TIMELINE_FILLS)),
             "alerts": [{"ts": e.ts, "kind": e.kind, "subject": e.subject, "detail": e.detail}
                        for e in journal.events(limit=ALERTS) if e.kind != "stream_live"],
         }  # fmt: skip
+
+    def _flows(self) -> dict[str, Any]:
+        """Per lead: the last day's AUM change split into net flows and performance, with joins,
+        leaves and churn, the retention and the latest flows (bot.aum.flow_report, as /aum)."""
+        engine = self.engine
+        present = {lead: [f.id for f in engine.followers_of.get(lead, ())] for lead in engine.leads}
+        report = flows_json(self.journal, now_ms=_now_ms(), period=FLOWS_PERIOD, most=1, present=present,
+                            live_aum=self._current_aum)  # fmt: skip
+        return {lead: {"period": r["periods"][-1], "retention": r["retention"], "recent": r["recent"][-8:]}
+                for lead, r in report["leads"].items()}  # fmt: skip
 
     def _seed(self) -> None:
         """The slippage points the journal holds when the dashboard starts; the observer adds the

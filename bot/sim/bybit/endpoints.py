@@ -19,6 +19,7 @@ from bot.sim.bybit.call import (
     symbol_filter,
     time_window,
 )
+from bot.sim.bybit.conditional import conditional_cancel, conditional_create
 from bot.sim.bybit.ledger import funding_execution_json, row_key, transaction_log
 from bot.sim.bybit.market import instruments_info, market_time, orderbook, tickers
 from bot.sim.bybit.venue import BybitError, BybitMarket, from_engine, order_uuid, uid_of
@@ -180,6 +181,8 @@ def order_create(c: Call) -> Any:
     if link:
         venue.check_link_id(acct, link)
     engine_params["newClientOrderId"] = link or venue.anonymous_client_id()
+    if p.get("triggerPrice"):
+        return conditional_create(c, m, engine_params, link)
     try:
         order = c.engine.place_order(acct, engine_params, c.recv_ns)
     except SimError as exc:
@@ -197,6 +200,9 @@ def order_cancel(c: Call) -> Any:
     order = c.venue.find(c.acct, c.params.get("orderId"), c.params.get("orderLinkId"))
     if order is None or order.symbol != m.engine_symbol or not order.is_open:
         raise BybitError(110001, "order not exists or too late to cancel")
+    if order.status == "UNTRIGGERED":
+        conditional_cancel(c, order)
+        return {"orderId": order_uuid(order.order_id), "orderLinkId": c.venue.link(order)}
     c.engine.cancel_order(c.acct, {"symbol": order.symbol, "orderId": str(order.order_id)})
     return {"orderId": order_uuid(order.order_id), "orderLinkId": c.venue.link(order)}
 

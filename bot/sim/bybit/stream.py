@@ -89,6 +89,12 @@ class BybitStream(SocketFaults):
                         ("execution", [execution_json(self.venue, trade, order, mark, stream=True)])
                     )
             frames.append(("order", [order_json(self.venue, order, fee, stream=True)]))
+        elif kind == "ALGO_UPDATE":  # a conditional order's Untriggered / Triggered / Deactivated
+            cond = self.engine.conditionals.of(account).get(event["o"]["aid"])
+            held = cond.placeholder if cond is not None else None
+            if held is None or held.status not in ("UNTRIGGERED", "TRIGGERED", "DEACTIVATED"):
+                return
+            frames.append(("order", [order_json(self.venue, held, ZERO, stream=True)]))
         elif kind == "ACCOUNT_UPDATE":
             if event["a"].get("m") == "FUNDING_FEE":  # the funding just settled, as executions
                 paid = [f for f in account.fundings if f.time_ms == event["E"]]

@@ -20,7 +20,12 @@ _STATUS = {
     "FILLED": "Filled",
     "CANCELED": "Cancelled",
     "EXPIRED": "Cancelled",  # derivatives: an IOC / market remainder is "Cancelled" (may have fills)
+    # a conditional order before it becomes a market order (bot.sim.conditional)
+    "UNTRIGGERED": "Untriggered",
+    "TRIGGERED": "Triggered",
+    "DEACTIVATED": "Deactivated",
 }
+_TRIGGER_BY = {"MARK_PRICE": "MarkPrice", "CONTRACT_PRICE": "LastPrice"}
 _TIF = {"GTC": "GTC", "IOC": "IOC", "FOK": "FOK", "GTX": "PostOnly"}
 
 
@@ -63,10 +68,10 @@ def order_json(
         "cumExecFee": s(fee),
         "timeInForce": "IOC" if market else _TIF.get(order.time_in_force, order.time_in_force),
         "orderType": "Market" if market else "Limit",
-        "stopOrderType": "",
+        "stopOrderType": "Stop" if order.orig_type else "",
         "orderIv": "",
         "marketUnit": "",
-        "triggerPrice": "",
+        "triggerPrice": s(m.price_out(order.stop_price)) if order.orig_type else "",
         "takeProfit": "",
         "stopLoss": "",
         "tpslMode": "",
@@ -75,8 +80,8 @@ def order_json(
         "slLimitPrice": "",
         "tpTriggerBy": "",
         "slTriggerBy": "",
-        "triggerDirection": 0,
-        "triggerBy": "",
+        "triggerDirection": order.trigger_direction,
+        "triggerBy": _TRIGGER_BY[order.working_type] if order.orig_type else "",
         "lastPriceOnCreated": "",
         "reduceOnly": order.reduce_only,
         "closeOnTrigger": False,

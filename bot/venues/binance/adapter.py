@@ -12,10 +12,11 @@ import ccxt
 from bot.core.clientid import DOTTED, ClientIdFormat
 from bot.core.errors import ErrorKind
 from bot.core.manual import AccountOrder
+from bot.core.protect import ProtectStatus
 from bot.core.types import IncomeRecord, LeadFill, MarketSpec, OrderOutcome, PositionSnapshot
 from bot.venues import ccxt_common
 from bot.venues.base import StreamDecoder, VenueMode
-from bot.venues.binance import decode, income, keys, limits, stream, urls
+from bot.venues.binance import decode, income, keys, limits, protect, stream, urls
 from bot.venues.errors import classify
 
 # -4116 (futures) or -2010 "Duplicate order sent." (spot): the client id is in use.
@@ -139,6 +140,17 @@ class BinanceAdapter:
 
     async def key_problem(self, client: Any, mode: VenueMode, *, allow_withdrawal: bool) -> str | None:
         return await keys.key_problem(client, mode, allow_withdrawal=allow_withdrawal)
+
+    def protect_params(
+        self, kind: str, trigger_price: Decimal, client_order_id: str
+    ) -> dict[str, Any] | None:
+        return protect.params(kind, trigger_price, client_order_id)
+
+    async def protect_status(self, client: Any, symbol: str, client_order_id: str) -> ProtectStatus:
+        return await protect.status(client, symbol, client_order_id)
+
+    async def cancel_protect(self, client: Any, symbol: str, client_order_id: str) -> bool:
+        return await protect.cancel(client, symbol, client_order_id)
 
     def classify(self, exc: BaseException, *, placing: bool = False) -> ErrorKind:
         if isinstance(exc, ccxt.ExchangeError) and _NOT_EXECUTED.search(str(exc)):

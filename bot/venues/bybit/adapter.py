@@ -13,10 +13,11 @@ import ccxt
 from bot.core.clientid import ClientIdFormat
 from bot.core.errors import ErrorKind
 from bot.core.manual import AccountOrder
+from bot.core.protect import ProtectStatus
 from bot.core.types import IncomeRecord, LeadFill, MarketSpec, OrderOutcome, PositionSnapshot
 from bot.venues import ccxt_common
 from bot.venues.base import StreamDecoder, VenueMode
-from bot.venues.bybit import decode, history, income, keys, stream, urls
+from bot.venues.bybit import decode, history, income, keys, protect, stream, urls
 from bot.venues.errors import classify
 
 # 110072 "OrderLinkedID is duplicate": for linear, an orderLinkId is taken by every order the
@@ -125,6 +126,17 @@ class BybitAdapter:
 
     async def key_problem(self, client: Any, mode: VenueMode, *, allow_withdrawal: bool) -> str | None:
         return await keys.key_problem(client, mode, allow_withdrawal=allow_withdrawal)
+
+    def protect_params(
+        self, kind: str, trigger_price: Decimal, client_order_id: str
+    ) -> dict[str, Any] | None:
+        return protect.params(kind, trigger_price, client_order_id)
+
+    async def protect_status(self, client: Any, symbol: str, client_order_id: str) -> ProtectStatus:
+        return await protect.status(client, symbol, client_order_id)
+
+    async def cancel_protect(self, client: Any, symbol: str, client_order_id: str) -> bool:
+        return await protect.cancel(client, symbol, client_order_id)
 
     def classify(self, exc: BaseException, *, placing: bool = False) -> ErrorKind:
         return classify(exc, placing=placing, duplicate=_DUPLICATE)

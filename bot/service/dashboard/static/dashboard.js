@@ -101,6 +101,48 @@
     $("leads").replaceChildren(el("thead", {}, head), el("tbody", {}, ...rows));
   }
 
+  function duration(seconds) {
+    if (seconds === null || seconds === undefined) return "–";
+    for (const [unit, size] of [["d", 86400], ["h", 3600], ["min", 60]]) {
+      if (seconds >= size) return `${(seconds / size).toFixed(1)} ${unit}`;
+    }
+    return `${Math.round(seconds)} s`;
+  }
+
+  // AUM change = net flows + performance per lead over the last day, and retention (docs/aum.md).
+  function renderFlows(doc) {
+    const flows = doc.flows || {};
+    const head = el("tr", {}, ...["Lead", "Start AUM", "Net flows", "Performance", "End AUM", "Joined", "Left",
+      "Churn", "Following", "Median time followed"].map((h) => el("th", {}, h)));
+    const rows = Object.entries(flows).map(([lead, f]) => {
+      const p = f.period;
+      const r = f.retention;
+      return el("tr", { "data-lead": lead },
+        cell(lead, { class: "text" }),
+        cell(money(p.start_aum), { "data-field": "start_aum", "data-value": p.start_aum }),
+        cell(money(p.net_flows), { class: signClass(p.net_flows), "data-field": "net_flows", "data-value": p.net_flows }),
+        cell(money(p.performance),
+          { class: signClass(p.performance), "data-field": "performance", "data-value": p.performance }),
+        cell(money(p.end_aum), { "data-field": "end_aum", "data-value": p.end_aum }),
+        cell(p.joined, { "data-field": "joined" }),
+        cell(p.left, { "data-field": "left" }),
+        cell(p.churn === null ? "–" : pct(p.churn)),
+        cell(r.following, { "data-field": "following" }),
+        cell(duration(r.median_followed_s), { title: `${r.censored} of ${r.spells} still following: counted up to now` }));
+    });
+    $("flows").replaceChildren(el("thead", {}, head), el("tbody", {}, ...rows));
+    const events = [];
+    for (const [lead, f] of Object.entries(flows)) {
+      for (const e of f.recent) events.push([lead, e]);
+    }
+    events.sort((a, b) => b[1].ts_ms - a[1].ts_ms);
+    $("flow-events").replaceChildren(...events.slice(0, 10).map(([lead, e]) =>
+      el("li", { "data-lead": lead, "data-follower": e.follower, "data-kind": e.kind },
+        el("span", { class: "muted" }, time(e.ts_ms)), " ",
+        el("span", { class: "kind" }, e.kind), `${e.follower} → ${lead} `,
+        el("span", { class: signClass(e.amount) }, money(e.amount)), el("span", { class: "muted" }, ` by ${e.actor}`))));
+  }
+
   function controls(follower) {
     return ["halt", "reduce-only", "resume"].map((action) =>
       el("button", { type: "button", class: "ctl", "data-action": action, "data-follower": follower }, action));
@@ -234,6 +276,7 @@
     page.doc = doc;
     renderHeader(doc.status);
     renderLeads(doc);
+    renderFlows(doc);
     renderFollowers(doc);
     renderTimeline(doc);
     renderHealth(doc);
