@@ -153,6 +153,25 @@ class CopyResults:
         self.record(event)
         return event
 
+    def closed_outside(self, ts_ms: int, symbol: str, own_qty: Decimal, price: Decimal) -> list[PnlEvent]:
+        """The venue holds less of `symbol` for copybot (`own_qty`) than its books: something other
+        than copybot's orders closed it (a TP/SL resting at the venue, a liquidation). The
+        difference is closed at `price`, from every lead's book in proportion; a venue that holds
+        more is left alone (nothing says which lead it would belong to)."""
+        books = {lead: h for (lead, s), h in self.holdings.items() if s == symbol}
+        held = sum((h.qty for h in books.values()), ZERO)
+        if not held or (own_qty != 0 and (own_qty > 0) == (held > 0) and abs(own_qty) >= abs(held)):
+            return []
+        keep = own_qty / held if own_qty and (own_qty > 0) == (held > 0) else ZERO  # share left open
+        events = []
+        for lead, h in sorted(books.items()):
+            close = -(h.qty - h.qty * keep)
+            event = self.fill(
+                ts_ms, lead, symbol, close, price, contract_size=h.contract_size, new_order=False
+            )
+            events.append(event)
+        return events
+
     def lead_of(self, client_order_id: str) -> str | None:
         return self._leads_of_cid.get(client_order_id)
 

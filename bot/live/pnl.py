@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import structlog
 
 from bot.core.errors import short
-from bot.core.manual import ManualBook
+from bot.core.manual import ManualBook, is_copybot_order
 from bot.core.pnl import WINDOWS, CopyResults, PnlEvent, PnlTotals, sum_totals
 from bot.core.types import ZERO, IncomeKind, IncomeRecord, Intent, OrderOutcome, Side
 from bot.journal.pnl import IncomeRow
@@ -48,6 +48,7 @@ class PnlFollower(Protocol):
     def markets(self) -> Mapping[str, Any]: ...
     @property
     def manual(self) -> ManualBook: ...  # the owner's own quantities (bot.core.manual)
+    def own(self, symbol: str) -> Decimal: ...  # copybot's quantity at the venue
 
 
 @dataclass
@@ -139,6 +140,21 @@ class FollowerPnl:
         state.pending = True
         state.first_fill_ms = state.first_fill_ms or ts_ms
 
+    def sync(self, follower: PnlFollower, mark: Callable[[str], Decimal | None]) -> None:
+        """After an account read, while idle: a copied position the venue no longer holds (a
+        TP/SL order resting at the venue fired, a liquidation) is booked closed at the mark."""
+        state = self._state(follower)
+        now_ms = int(time.time() * 1000)
+        for symbol in sorted({s for (_, s) in state.results.holdings}):
+            price = mark(symbol)
+            if price is None or price <= 0:
+                continue
+            events = state.results.closed_outside(now_ms, symbol, follower.own(symbol), price)
+            if events:
+                log.info("copy_closed_outside", follower=follower.id, symbol=symbol, price=str(price),
+                         realized=str(sum((e.realized for e in events), ZERO)))  # fmt: skip
+                self._publish(follower.id, state)
+
     # -- fees and funding from the income log ------------------------------------------------------
 
     def wants_income(self, follower: PnlFollower, every_s: float) -> bool:
@@ -192,9 +208,11 @@ class FollowerPnl:
             state.refs.add(r.ref)
             state.newest_income_ms = max(state.newest_income_ms, r.ts_ms)
             if r.kind is IncomeKind.FEE:
-                lead = results.lead_of(r.client_order_id) if r.client_order_id else None
-                if r.client_order_id and lead is None:
+                cid = r.client_order_id
+                lead = results.lead_of(cid) if cid else None
+                if cid and lead is None and not is_copybot_order(cid):
                     continue  # an order copybot did not place (the account owner's own)
+                # (a copybot order that is no copy order, a TP/SL at the venue: the nearest fill's lead)
                 ours = lead is not None or bool(results.shares(r.symbol))
                 events = results.fee(r.ts_ms, r.symbol, r.amount, lead) if ours else []
             else:

@@ -152,3 +152,38 @@ async def test_funding_on_the_leads_account_is_not_a_fill(tmp_path: Path, lead_v
         assert engine.leads["lead"].fills == 1
         assert engine.leads["lead"].positions == {BTC: Decimal("0.1")}
         assert len((await h.admin("f"))["trades"]) == 1
+
+
+@pytest.mark.slow
+async def test_a_stop_loss_that_fired_at_the_venue_is_booked_closed(tmp_path: Path) -> None:
+    """A stop-loss resting at the venue closes the copy while the daemon is down: the next
+    reconcile pass books the close at the mark (realized PnL as the venue's, to within the fill's
+    distance from the mark), and nothing stays open on the copy's book."""
+    async with Harness(tmp_path) as h:
+        h.build_config([follower("f", {"mode": "multiplier", "multiplier": "0.2"}, stop_loss_pct="1")],
+                       reconcile={"income_every_s": 0})  # fmt: skip
+        await h.start_daemon()
+        await h.trade(BTC, "buy", "0.1")
+        await h.settle(fills=1)
+        account = h.sim.engine.accounts[h.keys["f"][0]]
+        (stop,) = [c for c in h.sim.engine.conditionals.of(account).values() if c.is_open]
+        await h.stop_daemon()
+        h.sim.engine.set_price("BTCUSDT", stop.trigger_price)  # the stop fires while copybot is down
+        assert "BTCUSDT" not in await h.positions("f")
+        engine = await h.start_daemon()
+        await h.settle()
+        deadline = time.monotonic() + 5
+        while engine.venue_mark("local", BTC) != h.sim.engine.books["BTCUSDT"].fair:
+            assert time.monotonic() < deadline, "no live mark"
+            await asyncio.sleep(0.05)
+        assert h.daemon is not None
+        assert h.daemon.reconciler is not None
+        await h.daemon.reconciler.run_once("test")
+        admin = await h.admin("f")
+        realized = sum((Decimal(t["realizedPnl"]) for t in admin["trades"]), Decimal(0))
+        fees = sum((Decimal(t["commission"]) for t in admin["trades"]), Decimal(0))
+        pnl = (await _get(h, "/status"))["followers"]["f"]["pnl"]["leads"]["lead"]
+        assert realized < 0
+        assert abs(Decimal(pnl["windows"]["all"]["realized"]) - realized) <= Decimal("0.05")
+        assert _close(pnl["windows"]["all"]["fees"], fees)  # the stop's fee too, from the income log
+        assert pnl["unrealized"] == "0.0000"

@@ -98,3 +98,20 @@ def test_funding_goes_to_the_leads_that_held_the_symbol_at_its_time() -> None:
     # a fee without an order goes to the lead of the nearest fill
     r.fee(NOW + 11, "BTC", D("0.2"))
     assert r.totals(NOW + 30)["B"]["all"].fees == D("0.2")
+
+
+def test_a_position_closed_outside_copybot_is_booked_closed_at_the_price_given() -> None:
+    r = CopyResults()
+    r.fill(NOW, "A", "BTC", D(1), D(100))
+    r.fill(NOW, "B", "BTC", D(2), D(100))
+    assert r.closed_outside(NOW, "BTC", D(3), D(90)) == []  # the venue holds it all
+    assert r.closed_outside(NOW, "BTC", D(5), D(90)) == []  # holds more: not known whose
+    # a stop-loss at the venue closed half: each book keeps half, the rest closes at 90
+    events = r.closed_outside(NOW, "BTC", D("1.5"), D(90))
+    assert [(e.lead, e.realized, e.fills) for e in events] == [("A", D(-5), 0), ("B", D(-10), 0)]
+    assert (r.holdings["A", "BTC"].qty, r.holdings["B", "BTC"].qty) == (D("0.5"), D(1))
+    # then the rest, flat at the venue
+    r.closed_outside(NOW, "BTC", D(0), D(110))
+    assert r.holdings == {}
+    totals = r.totals(NOW)
+    assert (totals["A"]["all"].realized, totals["B"]["all"].realized) == (D(0), D(0))  # -5 + 5, -10 + 10
