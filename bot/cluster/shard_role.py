@@ -107,6 +107,7 @@ class ShardRole:
             on_failure=lambda p, exc: engine.supervisor.failed(f"partition:{p}", exc),
             on_beat=self.publish_status,
         )
+        engine.send_fence = self.loop.fence_reason
 
     async def run(self) -> None:
         """The supervised `shard` task: beats, owns partitions, consumes them (cancel to stop: the

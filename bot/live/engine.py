@@ -98,6 +98,9 @@ class Engine:
         self.observers = self.events.observers
         # Set by the cluster's shard role only: which followers still owe a fill its disposition.
         self.settlements: Settlements | None = None
+        # Asked before each follower order is signed (bot/live/executor.py): a cluster shard fences
+        # itself past its heartbeat bound (bot/cluster/shard.py); a single process never does.
+        self.send_fence: Callable[[], str | None] = lambda: None
         self.lead_feeds_here = True  # False in a cluster role: feeds, when any, are the leases held
 
     @property
@@ -228,6 +231,7 @@ class Engine:
                 ),
                 slots=venue.send_slots,
                 clock=venue.clock,
+                fence=lambda: self.send_fence(),
             ),
             request_state=self.set_follower_state,
             on_outcome=self.events.outcome,
