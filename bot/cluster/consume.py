@@ -34,7 +34,10 @@ log = structlog.get_logger(__name__)
 
 # True: the fill is settled for every owned follower (acknowledge it); False: not yet (keep it
 # pending; it comes back after claim_idle_ms). An exception counts as False and is logged.
-FillHandler = Callable[[StreamFill], Awaitable[bool]]
+# The handler may instead return an awaitable of that answer: the entry is then acknowledged when
+# (and if) it resolves to True, while the next entries are read and handled (the shard role hands
+# a fill to the engine and goes on; its followers settle it in their own time).
+FillHandler = Callable[[StreamFill], Awaitable["bool | Awaitable[bool]"]]
 
 
 def _text(value: Any) -> str:
@@ -75,6 +78,9 @@ class GroupConsumer:
         self.claim_idle_ms = claim_idle_ms
         self.count = count
         self.stats = ConsumerStats()
+        self._acking: dict[tuple[str, str], asyncio.Task[None]] = {}  # (stream, entry) awaiting settlement
+        # settlements that resolve together must not take a pooled connection each
+        self._ack_slots = asyncio.Semaphore(2)
 
     async def ensure_groups(self) -> None:
         """Create the group on every lead stream (and the stream itself) if missing. A new group
@@ -118,18 +124,26 @@ class GroupConsumer:
         from redis.exceptions import RedisError
 
         started = False
-        while True:
-            raise_if_cancelled()
-            try:
-                if not started:
-                    await self.start()
-                    started = True
-                await self.poll(block_ms=block_ms)
-            except (RedisError, OSError) as exc:
+        try:
+            while True:
                 raise_if_cancelled()
-                log.warning("consume_redis_error", group=self.group, consumer=self.consumer, error=str(exc))
-                started = False
-                await asyncio.sleep(retry_s)
+                try:
+                    if not started:
+                        await self.start()
+                        started = True
+                    await self.poll(block_ms=block_ms)
+                except (RedisError, OSError) as exc:
+                    raise_if_cancelled()
+                    log.warning("consume_redis_error", group=self.group, consumer=self.consumer,
+                                error=str(exc))  # fmt: skip
+                    started = False
+                    await asyncio.sleep(retry_s)
+        finally:
+            # what is still settling stays pending in Redis: whoever reads the group next has it
+            waiting = list(self._acking.values())
+            for task in waiting:
+                task.cancel()
+            await asyncio.gather(*waiting, return_exceptions=True)
 
     async def claim_idle(self) -> int:
         handled = 0
@@ -179,6 +193,8 @@ class GroupConsumer:
                 continue
             handled += 1
             self.stats.handled += 1
+            if (stream, _text(entry_id)) in self._acking:
+                continue  # claimed back while its settlement is still awaited here
             try:
                 item = decode(entry_id, raw)
             except BadEntry as exc:
@@ -192,12 +208,48 @@ class GroupConsumer:
                 log.exception("fill_handler_failed", stream=stream, group=self.group, entry=item.entry_id,
                               trade_id=item.fill.trade_id, error=str(exc))  # fmt: skip
                 settled = False
+            if not isinstance(settled, bool):
+                key = (stream, item.entry_id)
+                self._acking[key] = asyncio.create_task(self._ack_when(stream, item, settled))
+                continue
             if settled:
                 await self.client.xack(stream, self.group, entry_id)
                 self.stats.acked += 1
             else:
                 self.stats.unsettled += 1
         return handled
+
+    async def _ack_when(self, stream: str, item: StreamFill, settling: Awaitable[bool]) -> None:
+        from redis.exceptions import RedisError
+
+        try:
+            try:
+                settled = await settling
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("fill_settlement_failed", stream=stream, group=self.group,
+                              entry=item.entry_id, trade_id=item.fill.trade_id, error=str(exc))  # fmt: skip
+                settled = False
+            if not settled:
+                self.stats.unsettled += 1
+                log.warning("fill_not_settled", stream=stream, group=self.group, entry=item.entry_id,
+                            trade_id=item.fill.trade_id)  # fmt: skip
+                return
+            try:
+                async with self._ack_slots:
+                    await self.client.xack(stream, self.group, item.entry_id)
+                self.stats.acked += 1
+            except (RedisError, OSError) as exc:  # stays pending: handled again after a restart or claim
+                log.warning("ack_failed", stream=stream, group=self.group, entry=item.entry_id,
+                            error=str(exc))  # fmt: skip
+        finally:
+            self._acking.pop((stream, item.entry_id), None)
+
+    @property
+    def settling(self) -> int:
+        """Entries handed on and awaiting their settlement before they are acknowledged."""
+        return len(self._acking)
 
     async def pending(self) -> int:
         """Entries delivered and not yet acknowledged, over all of this group's lead streams."""

@@ -13,6 +13,7 @@ One Lua script does it all atomically, so no interleaving of two feeds can break
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -87,6 +88,13 @@ class FillPublisher:
             entry = reply[1]
             return PublishResult(Published.PUBLISHED, entry.decode() if isinstance(entry, bytes) else entry)
         return PublishResult(Published.DUPLICATE if code == 2 else Published.FENCED)
+
+    async def seed_cursors(self, since_ms: Mapping[str, int]) -> None:
+        """For a symbol nothing was published for yet, start the backfill at `since_ms` (a feed's
+        start snapshot): a symbol's first fills are then backfilled by whichever feed holds the
+        lease next, even if the one that saw them died before publishing. Never moves a cursor."""
+        for symbol, ts_ms in since_ms.items():
+            await self.client.hsetnx(self.keys.cursor(self.lead), symbol, f"{ts_ms}:")
 
     async def cursors(self) -> dict[str, Cursor]:
         """Per symbol, the newest fill published for this lead (a new holder backfills from here)."""

@@ -35,6 +35,15 @@ class Keys:
         over starts its backfill."""
         return self._lead(lead, "cursor")
 
+    def partition_holder(self, partition: str) -> str:
+        """The shard whose engine has the partition's followers registered, from before it reads
+        the partition until they are retired: a shard gaining the partition waits for it to go."""
+        return f"{self.prefix}:partition:{partition}:holder"
+
+    def shard_status(self, shard: str) -> str:
+        """A shard's own status line for the cluster view (JSON), expiring when it stops beating."""
+        return f"{self.prefix}:shard:{shard}:status"
+
     def shards(self) -> str:
         """Shard heartbeats: a sorted set of shard ids scored by Redis time of the last beat."""
         return f"{self.prefix}:shards"

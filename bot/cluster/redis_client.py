@@ -10,9 +10,16 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 
-def connect(url: str, *, username: str | None = None, password: str | None = None) -> Redis:
+class RedisUnavailable(Exception):
+    """A cluster role could not reach Redis at start: one line on stderr, no traceback."""
+
+
+def connect(
+    url: str, *, username: str | None = None, password: str | None = None, max_connections: int = 100
+) -> Redis:
     """A client on `url` (redis://, rediss://, unix://). The password comes from the config's secret
-    reference, never from the URL. Timeouts are finite so a partitioned process notices."""
+    reference, never from the URL. Timeouts are finite so a partitioned process notices. A shard
+    holds one connection per partition it consumes (a blocking read each), hence `max_connections`."""
     from redis.asyncio import Redis
 
     return Redis.from_url(
@@ -22,6 +29,7 @@ def connect(url: str, *, username: str | None = None, password: str | None = Non
         socket_timeout=5,
         socket_connect_timeout=5,
         health_check_interval=15,
+        max_connections=max_connections,
     )
 
 

@@ -102,7 +102,41 @@ def status_lines(status: dict[str, Any]) -> list[str]:
         why = f" ({f['reason']})" if f["reason"] else ""
         lines.append(f"follower {fid}: {str(f['state']).upper()}{why} equity {shown(f['equity'])}, "
                      f"{f['orders_sent']} orders, queue {f['queue']}, off target: {off}")  # fmt: skip
+    if status.get("cluster"):
+        lines += cluster_lines(status["cluster"])
     return lines
+
+
+def cluster_lines(view: dict[str, Any]) -> list[str]:
+    """The cluster as Redis sees it (docs/cluster.md, "What to watch"): lease holders, stream
+    backlogs, which shard serves how many partitions and followers, each shard's copy lag."""
+    if "error" in view:
+        return [f"cluster ({view.get('role')}): Redis did not answer: {view['error']}"]
+    lines = [f"cluster: this process is {view['role']} {view['id']}; live shards: "
+             f"{', '.join(view['shards']) or 'none'}"]  # fmt: skip
+    for lead in view["leads"]:
+        lease = lead["lease"]
+        holder = f"{lease['holder']} (epoch {lease['epoch']})" if lease else "NOBODY"
+        backlog = sum(g["lag"] or 0 for g in lead["groups"])
+        pending = sum(g["pending"] for g in lead["groups"])
+        lines.append(f"lead {lead['lead']}: feed lease {holder}; stream {lead['stream']['length']} "
+                     f"entries, backlog {backlog}, unsettled {pending}")  # fmt: skip
+    for shard, line in sorted((view.get("shard_status") or {}).items()):
+        if line is None:
+            lines.append(f"shard {shard}: live, no status yet")
+            continue
+        lag = line.get("internal_lag_ms") or {}
+        lines.append(f"shard {shard}: partitions {', '.join(line['partitions']) or 'none'}; "
+                     f"{line['followers']} followers, {line['settling']} fills settling, "
+                     f"lag p50 {_ms(lag.get('p50'))} p99 {_ms(lag.get('p99'))}")  # fmt: skip
+    orphans = sorted(p for p, row in (view.get("partitions") or {}).items() if row["shard"] is None)
+    if orphans:
+        lines.append(f"partitions without a live shard: {', '.join(orphans)}")
+    return lines
+
+
+def _ms(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.1f} ms"
 
 
 def run(args: argparse.Namespace) -> int:

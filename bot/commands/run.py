@@ -25,6 +25,19 @@ if TYPE_CHECKING:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="YAML config file (see docs/config.md)")
     parser.add_argument("--api-port", type=int, default=None, help="override api.port (0 = any free port)")
+    parser.add_argument(
+        "--role",
+        choices=("all", "feed", "shard"),
+        default="all",
+        help="all: one process, no Redis (the default); feed: publish the leads' fills to Redis under a "
+        "lease; shard: copy them to the followers of the partitions this process owns (docs/cluster.md)",
+    )
+    parser.add_argument(
+        "--shard-id",
+        default=None,
+        help="override cluster.id (this process's name in the cluster), so several processes can "
+        "share one config file",
+    )
 
 
 def check_secrets(cfg: AppConfig) -> None:
@@ -67,6 +80,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_or_report(args.config)
     if cfg is None:
         return EXIT_CONFIG
+    role = getattr(args, "role", "all")
+    shard_id = getattr(args, "shard_id", None)
+    cfg = cluster_identity(cfg, role, shard_id)
     check_secrets(cfg)
     if cfg.api.enabled:
         check_port(cfg.api.host, cfg.api.port if args.api_port is None else args.api_port)
@@ -77,7 +93,27 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(cfg.logging.level, json=cfg.logging.json_output, cache=True)
     path = args.config
     # SIGHUP re-reads the file (bot/service/membership.py); a secret missing then is the reload's error.
-    return _run_loop(Daemon(cfg, api_port=args.api_port, load_config=lambda: load_config(path)))
+    daemon = Daemon(cfg, api_port=args.api_port, load_config=lambda: load_config(path), role=role)
+    return _run_loop(daemon)
+
+
+def cluster_identity(cfg: AppConfig, role: str, shard_id: str | None) -> AppConfig:
+    """A cluster role needs the `cluster:` section; `--shard-id` replaces its `id`."""
+    if role == "all":
+        if shard_id is not None:
+            raise CommandError("--shard-id needs --role feed or --role shard", EXIT_CONFIG)
+        return cfg
+    if cfg.cluster is None:
+        raise CommandError(
+            f"--role {role} needs a cluster: section in the config (docs/cluster.md, docs/config.md)",
+            EXIT_CONFIG,
+        )
+    if shard_id is None:
+        return cfg
+    try:
+        return cfg.with_cluster_id(shard_id)
+    except ValueError as exc:
+        raise CommandError(f"--shard-id: {exc}", EXIT_CONFIG) from None
 
 
 def _run_loop(daemon: Daemon) -> int:
@@ -99,6 +135,7 @@ def _run_loop(daemon: Daemon) -> int:
 def _run_plain(daemon: Daemon) -> int:
     import ccxt
 
+    from bot.cluster.redis_client import RedisUnavailable
     from bot.core.errors import short
     from bot.core.redaction import redact_text
     from bot.journal.store import JournalError
@@ -122,6 +159,8 @@ def _run_plain(daemon: Daemon) -> int:
         ) from None
     except JournalError as exc:
         raise CommandError(f"journal: {exc}") from None
+    except RedisUnavailable as exc:
+        raise CommandError(redact_text(str(exc))) from None
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             cfg = daemon.cfg

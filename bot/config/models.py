@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -234,6 +235,9 @@ class LoggingConfig(_Model):
         return None if self.json_ == "auto" else bool(self.json_)
 
 
+_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")  # AccountId's pattern
+
+
 class ClusterConfig(_Model):
     """Cluster mode (docs/cluster.md): lead feeds and follower shards share lead fills through Redis
     Streams. Absent, copybot is one process and never loads the Redis client."""
@@ -247,6 +251,11 @@ class ClusterConfig(_Model):
     lease_renew_s: Seconds | None = None  # None: a third of lease_ttl_s
     stream_maxlen: int = Field(default=100_000, ge=100)
     claim_idle_s: Seconds = 10
+    # The shard role (docs/cluster.md, "Assignment"): followers hash onto `partitions` fixed
+    # partitions, spread over the shards whose heartbeat is younger than `heartbeat_ttl_s`.
+    partitions: int = Field(default=16, ge=1, le=1024)
+    heartbeat_s: Seconds = Field(default=1, ge=0.05)
+    heartbeat_ttl_s: Seconds = Field(default=3, ge=0.2)
 
     @field_validator("redis_url")
     @classmethod
@@ -384,6 +393,15 @@ class AppConfig(_Model):
         config._base_dir = self._base_dir
         return config
 
+    def with_cluster_id(self, cluster_id: str) -> AppConfig:
+        """A copy whose `cluster.id` is `cluster_id` (`copybot run --shard-id`: several processes
+        sharing one config file); ValueError when it is not an id."""
+        if self.cluster is None:
+            raise ValueError("the config has no cluster section")
+        if not _ID.fullmatch(cluster_id):
+            raise ValueError(f"{cluster_id!r} is not an id (1-32 of letters, digits, _ and -)")
+        return self.model_copy(update={"cluster": self.cluster.model_copy(update={"id": cluster_id})})
+
     def with_sim_urls(self, venue: str, rest_url: str, ws_url: str) -> AppConfig:
         """A copy with a sim venue pointed at a local exchange started by the caller (the demo)."""
         if venue not in self.venues or self.venues[venue].mode is not VenueMode.SIM:
@@ -498,6 +516,9 @@ def _cross_checks(config: AppConfig, *, allow_embedded_sim: bool) -> Iterator[tu
     if cluster is not None and cluster.renew_every_s * 2 > cluster.lease_ttl_s:
         # two renewals may fail (a slow round trip, a GC pause) before the lease lapses
         yield "cluster.lease_renew_s", "must be at most half of lease_ttl_s"
+    if cluster is not None and cluster.heartbeat_s * 2 > cluster.heartbeat_ttl_s:
+        # a shard must be able to miss a beat without losing its partitions
+        yield "cluster.heartbeat_ttl_s", "must be at least twice heartbeat_s"
 
 
 def _symbol_map_checks(config: AppConfig) -> Iterator[tuple[str, str]]:

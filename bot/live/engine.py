@@ -13,7 +13,7 @@ import asyncio
 import os
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -38,6 +38,7 @@ from bot.live.mark_feed import MarkFeed, mark_feed_for, symbols_in_use, venues_i
 from bot.live.metrics import Metrics
 from bot.live.pnl import FollowerPnl
 from bot.live.ports import AlertPort, JournalPort, SlippagePort
+from bot.live.settlement import Settlements
 from bot.live.startup import prepare_followers, snapshot_lead
 from bot.live.supervisor import Supervisor
 from bot.live.trading_states import Standing, StateOwner
@@ -97,6 +98,12 @@ class Engine:
             after_fill=lambda follower: stops.check(self, follower), pnl=self.pnl,
         )  # fmt: skip
         self.observers = self.events.observers
+        # Set by the cluster's shard role only: which followers still owe a fill its disposition.
+        self.settlements: Settlements | None = None
+        # Asked before each follower order is signed (bot/live/executor.py): a cluster shard fences
+        # itself past its heartbeat bound (bot/cluster/shard.py); a single process never does.
+        self.send_fence: Callable[[], str | None] = lambda: None
+        self.lead_feeds_here = True  # False in a cluster role: feeds, when any, are the leases held
 
     @property
     def last_copy_lag_ms(self) -> float | None:
@@ -158,7 +165,10 @@ class Engine:
         creds = self.cfg.credentials_for(account_id)
         return venue.client(creds, pro=pro, keepalive_ms=keepalive_ms, timeout_ms=timeout_ms)
 
-    async def start(self) -> None:
+    async def start(self, *, lead_feeds: bool = True, followers: bool = True, marks: bool = True) -> None:
+        """Markets, lead snapshots, followers, feeds. The cluster roles leave out what another
+        process does: a shard takes lead fills from Redis (no lead feeds) and prepares its
+        followers as it gains their partitions; a feed serves no follower (docs/cluster.md)."""
         await asyncio.gather(*(v.open() for v in self.venues.values()))
         for lead_cfg in self.cfg.leads:
             venue = self.venues[lead_cfg.venue]
@@ -173,7 +183,7 @@ class Engine:
             self.followers_of[lead_cfg.id] = []
         await asyncio.gather(*(snapshot_lead(self, lead) for lead in self.leads.values()))
         for f_cfg in self.cfg.followers:
-            if f_cfg.enabled:
+            if f_cfg.enabled and followers:
                 self._add_follower(f_cfg)
         self._restore_states()
         kill_file = self.cfg.kill_switch_file
@@ -184,11 +194,13 @@ class Engine:
         await self.pnl.prepare(list(self.followers.values()))
         for follower in self.followers.values():
             self.supervisor.spawn(f"follower:{follower.id}", follower.run)
-        if self.cfg.feed.marks:
+        if self.cfg.feed.marks and marks:
             for name in venues_in_use(self):
                 self._start_mark_feed(self.venues[name])
-        for lead in self.leads.values():
-            self._start_feed(lead)
+        self.lead_feeds_here = lead_feeds
+        if lead_feeds:
+            for lead in self.leads.values():
+                self._start_feed(lead)
 
     def _add_follower(self, cfg: FollowerConf) -> None:
         follower = self.build_follower(cfg, self.follower_settings[cfg.id])
@@ -222,6 +234,7 @@ class Engine:
                 ),
                 slots=venue.send_slots,
                 clock=venue.clock,
+                fence=lambda: self.send_fence(),
             ),
             request_state=self.set_follower_state,
             on_outcome=self.events.outcome,
@@ -229,6 +242,7 @@ class Engine:
             on_denied=self.events.denied,
             on_batch_failed=self.events.batch_failed,
             on_batch_ok=lambda f: self.supervisor.succeeded(f"follower:{f.id}"),
+            on_disposed=self._disposed,
         )
         follower.manual = manual_trades.load(self.journal, cfg.id)
         follower.ratios = {
@@ -240,6 +254,10 @@ class Engine:
             "tpsl_triggered", f.id, detail, severity="info"
         )
         return follower
+
+    def _disposed(self, follower: FollowerRuntime, trade_ids: list[str]) -> None:
+        if self.settlements is not None:
+            self.settlements.disposed(follower.id, trade_ids)
 
     async def resync_follower(self, follower: FollowerRuntime) -> None:
         """Adopt the venue's positions and equity as the truth: the follower's ledger is rebased
@@ -286,16 +304,36 @@ class Engine:
         return cursors
 
     def _start_feed(self, lead: LeadRuntime) -> None:
-        venue = self.venues[self.cfg.lead(lead.id).venue]
-        fc = self.cfg.feed
-        feed = LeadFeed(
+        feed = self.make_lead_feed(
             lead.id,
-            adapter=venue.adapter,
-            make_stream_client=lambda: self._client(venue, lead.id, pro=True),
-            rest=lead.rest,
             symbols=lambda: lead.symbols(set(self.journal.cursors(lead.id))),
             cursors=lambda: self._backfill_cursors(lead),
             on_fill=self.on_lead_fill,
+        )
+        self.feeds[lead.id] = feed
+        self.supervisor.spawn(f"feed:{lead.id}", feed.run)
+
+    def make_lead_feed(
+        self,
+        lead_id: str,
+        *,
+        symbols: Callable[[], Iterable[str]],
+        cursors: Callable[[], Mapping[str, tuple[int, str]]],
+        on_fill: Callable[[LeadFill], None],
+    ) -> LeadFeed:
+        """A lead's websocket feed with its backfill, handing fills to `on_fill` (the engine's own
+        fan-out here; the lead's Redis stream in the cluster's feed role)."""
+        lead = self.leads[lead_id]
+        venue = self.venues[self.cfg.lead(lead_id).venue]
+        fc = self.cfg.feed
+        return LeadFeed(
+            lead_id,
+            adapter=venue.adapter,
+            make_stream_client=lambda: self._client(venue, lead_id, pro=True),
+            rest=lead.rest,
+            symbols=symbols,
+            cursors=cursors,
+            on_fill=on_fill,
             settings=FeedSettings(
                 keepalive_s=fc.keepalive_s,
                 stale_after_s=fc.stale_after_s,
@@ -305,8 +343,6 @@ class Engine:
             ),
             on_event=self._on_feed_event,
         )
-        self.feeds[lead.id] = feed
-        self.supervisor.spawn(f"feed:{lead.id}", feed.run)
 
     def _start_mark_feed(self, venue: Venue) -> None:
         symbols = partial(symbols_in_use, self, venue.name)
@@ -341,6 +377,8 @@ class Engine:
         if self.departing_of.get(fill.lead):
             followers = followers + self.departing_of[fill.lead]
         by_id = {f.id: f for f in followers}
+        if self.settlements is not None:
+            self.settlements.submitted(fill.trade_id, by_id)
         for rank, follower_id in enumerate(fanout_order(list(by_id), fill.trade_id), start=1):
             by_id[follower_id].submit(seen_by(by_id[follower_id], work))
             by_id[follower_id].fanout_rank[fill.trade_id] = rank
@@ -401,7 +439,8 @@ class Engine:
         self._before_kill = self._before_kill if engaged else None
 
     def streams_fresh(self) -> bool:
-        return bool(self.feeds) and all(f.is_fresh() for f in self.feeds.values())
+        fresh = all(f.is_fresh() for f in self.feeds.values())
+        return fresh and (bool(self.feeds) or not self.lead_feeds_here)
 
     def idle(self) -> bool:
         return all(f.queue.empty() and not f.busy and not f.retry_pending for f in self.followers.values())
@@ -419,12 +458,14 @@ class Engine:
     def add_task(self, task: asyncio.Task[Any]) -> None:
         self._tasks.append(task)
 
-    async def stop(self, drain_timeout: float | None = None) -> bool:
-        """Stop taking new fills, let in-flight work settle (bounded), then close everything."""
+    async def stop(self, drain_timeout: float | None = None, *, first: Iterable[str] = ()) -> bool:
+        """Stop taking new fills, let in-flight work settle (bounded), then close everything.
+        `first`: more tasks that bring fills in (a cluster shard's consumers), stopped with the feeds."""
         self.stopping = True
         # The mark feeds stop with the lead feeds: closing a ccxt.pro client takes a quarter second
         # (ccxt's timeout_on_exit), spent once for all instead of once more after the drain.
         feeds = [f"feed:{name}" for name in self.feeds] + [f"marks:{name}" for name in self.mark_feeds]
+        feeds += [f"feed:{name}" for name in self.leads if not self.lead_feeds_here] + list(first)
         await self.supervisor.stop(feeds)
         timeout = self.cfg.executor.drain_timeout_s if drain_timeout is None else drain_timeout
         drained = await self.wait_idle(timeout)

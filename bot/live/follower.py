@@ -83,6 +83,8 @@ class FollowerRuntime:
     # A batch raised (logged, counted and alerted by the supervisor) / a batch went through.
     on_batch_failed: Callable[[FollowerRuntime, BaseException, list[str]], None] = lambda *a: None
     on_batch_ok: Callable[[FollowerRuntime], None] = lambda *a: None
+    # What became of these lead fills for this follower is recorded (bot/live/settlement.py).
+    on_disposed: Callable[[FollowerRuntime, list[str]], None] = lambda *a: None
     confirmed: dict[str, Decimal] = field(default_factory=dict)
     inflight: dict[str, Decimal] = field(default_factory=dict)
     ratios: dict[tuple[str, str], Decimal] = field(default_factory=dict)
@@ -344,6 +346,7 @@ class FollowerRuntime:
     ) -> None:
         """Record what became of each lead fill for this follower (invariant 1: nothing silent):
         the journal keeps "<kind>: <text>" for people; a denial's code goes to the metrics."""
+        self.on_disposed(self, fills)
         for trade_id in fills:
             self.journal.record_deferral(
                 lead, self.id, trade_id, symbol, f"{kind.value}: {text}" if text else kind.value

@@ -128,6 +128,25 @@ class Reconciler:
                  lead_corrections=len(report.lead_corrections))  # fmt: skip
         return report
 
+    async def converge(self, followers: list[FollowerRuntime], reason: str) -> ReconcileReport:
+        """Followers whose positions were just read (a shard took them over): as the start pass
+        does, read the owner's hand trades (bot/live/manual_trades.py), then compare with their
+        targets and, in `correct` mode, queue what converges them."""
+        report = ReconcileReport(int(time.time() * 1000), reason)
+        sem = asyncio.Semaphore(BACKGROUND_READS)
+
+        async def one(follower: FollowerRuntime) -> None:
+            try:
+                async with sem:
+                    await manual_trades.check(self.engine, follower, share=ESSENTIAL_SHARE)
+            except Exception as exc:  # the owner's quantity unknown: nothing is corrected
+                report.skipped.append(f"{follower.id}: {short(exc)}")
+                return
+            self._compare(follower, report)
+
+        await asyncio.gather(*(one(f) for f in followers))
+        return report
+
     async def _check_follower(
         self, follower: FollowerRuntime, report: ReconcileReport, sem: asyncio.Semaphore, reason: str
     ) -> None:

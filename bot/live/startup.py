@@ -25,7 +25,7 @@ from bot.core.trading_state import StateCode
 from bot.core.types import OrderOutcome, OrderStatus
 from bot.live.budget import essential
 from bot.live.config_view import EngineConf
-from bot.live.executor import OrderPlacer
+from bot.live.executor import ExecSettings, OrderPlacer
 from bot.live.follower import FollowerRuntime
 from bot.live.lead_state import LeadRuntime
 from bot.live.lead_view import follower_symbols, lead_symbol
@@ -122,6 +122,12 @@ async def prepare_follower(engine: Engine, follower: FollowerRuntime, sem: async
 async def previous_orders_unlandable(engine: Engine, follower: FollowerRuntime) -> None:
     """Wait until no order of an earlier run can still land (no wait on a fresh journal)."""
     venue = engine.venues[engine.cfg.follower(follower.id).venue]
+    await asyncio.shield(start_gate(engine, venue, follower.placer.settings))
+
+
+def start_gate(engine: Engine, venue: Venue, settings: ExecSettings) -> asyncio.Future[None]:
+    """The venue's wait for an earlier run's orders, decided once, from the journal as it is now:
+    a cluster shard decides it before it journals any fill (bot/cluster/shard_role.py)."""
     if venue.start_gate is None:
         counts = engine.journal.counts()
         if counts["intents"] == 0 and counts["lead_fills"] == 0:
@@ -131,12 +137,11 @@ async def previous_orders_unlandable(engine: Engine, follower: FollowerRuntime) 
             signed_before = venue.clock.now_ms()
             # The venue's time is public: read it with the keyless client, so that one account's
             # bad key cannot fail every follower's start.
-            settings = follower.placer.settings
             waiter = OrderPlacer(venue.loader, "*", venue.adapter, settings, clock=venue.clock)
             venue.start_gate = asyncio.ensure_future(waiter.wait_until_unlandable(signed_before))
             log.info("waiting_for_earlier_orders", venue=venue.name,
                      until_ms=waiter.landing_deadline_ms(signed_before))  # fmt: skip
-    await asyncio.shield(venue.start_gate)
+    return venue.start_gate
 
 
 async def settle_unsettled(engine: Engine, follower: FollowerRuntime, now_ms: float | None = None) -> None:

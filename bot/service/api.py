@@ -8,12 +8,15 @@ every route needs the token too (bot.service.auth.reads_need_token)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
 import structlog
 from aiohttp import web
 
+from bot.core.errors import short
+from bot.core.redaction import redact_text
 from bot.core.types import TradingState
 from bot.live import budget_metrics
 from bot.service.aum_routes import aum_routes
@@ -26,6 +29,7 @@ if TYPE_CHECKING:
     from bot.aum.service import AumService
     from bot.journal.store import Journal
     from bot.live.engine import Engine
+    from bot.service.cluster_role import ClusterRole
     from bot.service.membership import Membership
 
 log = structlog.get_logger("copybot.api")
@@ -56,6 +60,7 @@ def build_app(
     journal: Journal,
     host: str = "127.0.0.1",
     membership: Membership | None = None,
+    cluster: ClusterRole | None = None,
 ) -> web.Application:
     async def healthz(_: web.Request) -> web.Response:
         return _json({"ok": True})
@@ -64,13 +69,20 @@ def build_app(
         stale = [lead for lead, feed in engine.feeds.items() if not feed.is_fresh()]
         dead, failing = engine.supervisor.dead(), engine.supervisor.failing()
         ready = engine.ready.is_set() and not stale and not engine.stopping and not dead and not failing
-        body = {
+        body: dict[str, Any] = {
             "ready": ready,
             "stale_streams": stale,
             "dead_workers": dead,
             "failing_workers": failing,
             "stopping": engine.stopping,
         }
+        if cluster is not None:
+            body["role"] = cluster.role
+            try:
+                await asyncio.wait_for(cluster.client.ping(), 1.0)
+            except Exception as exc:  # Redis unreachable: nothing is published or consumed
+                body["ready"] = ready = False
+                body["redis_error"] = redact_text(short(exc))
         return _json(body, 200 if ready else 503)
 
     async def metrics(_: web.Request) -> web.Response:
@@ -81,10 +93,15 @@ def build_app(
             for state in TradingState:
                 engine.metrics.follower_state.labels(fid, state.value).set(1 if f.state is state else 0)
             engine.pnl.refresh_metrics(f, follower_mark(engine, fid))  # unrealized PnL at the marks
+        if cluster is not None:
+            await _cluster_view(cluster)  # updates the cluster gauges
         return web.Response(body=engine.metrics.render(), content_type="text/plain", charset="utf-8")
 
     async def status(_: web.Request) -> web.Response:
-        return _json(snapshot(engine))
+        body = snapshot(engine)
+        if cluster is not None:
+            body["cluster"] = await _cluster_view(cluster)
+        return _json(body)
 
     async def control(request: web.Request) -> web.Response:
         action = request.match_info["action"]
@@ -136,13 +153,22 @@ async def start_api(
     *,
     journal: Journal,
     membership: Membership | None = None,
+    cluster: ClusterRole | None = None,
 ) -> web.AppRunner:
-    app = build_app(engine, aum, token, journal=journal, host=host, membership=membership)
+    app = build_app(engine, aum, token, journal=journal, host=host, membership=membership, cluster=cluster)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
     return runner
+
+
+async def _cluster_view(cluster: ClusterRole) -> dict[str, Any]:
+    """The cluster view, or what kept Redis from answering (status must answer either way)."""
+    try:
+        return await cluster.view()
+    except Exception as exc:
+        return {"role": cluster.role, "error": redact_text(short(exc))}
 
 
 def bound_port(runner: web.AppRunner) -> int:

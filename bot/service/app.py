@@ -9,7 +9,7 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -29,15 +29,22 @@ from bot.service.roster import Effective, RosterError, effective
 from bot.service.sdnotify import Notifier, WatchdogPinger
 from bot.service.wiring import follower_settings
 
+if TYPE_CHECKING:
+    from bot.service.cluster_role import ClusterRole
+
 log = structlog.get_logger("copybot.app")
 
 LOOP_LAG_LIMIT_S = 5.0
 
 
-def journal_path(cfg: AppConfig) -> Path:
+def journal_path(cfg: AppConfig, role: str = "all") -> Path:
     """A relative journal path lives in systemd's $STATE_DIRECTORY when there is one, else next to
-    the working directory."""
+    the working directory. A cluster role's journal carries its role and cluster id in the file
+    name (`copybot.sqlite` -> `copybot.shard-<id>.sqlite`), so processes sharing a config and a
+    folder each keep their own."""
     path = Path(cfg.journal.path)
+    if role != "all" and cfg.cluster is not None:
+        path = path.with_name(f"{path.stem}.{role}-{cfg.cluster.id}{path.suffix}")
     state_dir = os.environ.get("STATE_DIRECTORY")
     if not path.is_absolute() and state_dir:
         return Path(state_dir.split(":")[0]) / path.name
@@ -81,8 +88,11 @@ class Daemon:
         api_port: int | None = None,
         on_ready: Callable[[Daemon], None] | None = None,
         load_config: Callable[[], AppConfig] | None = None,
+        role: str = "all",
     ) -> None:
         self.cfg = cfg
+        self.role = role  # "all": one process; "feed" / "shard": a cluster role (docs/cluster.md)
+        self.cluster: ClusterRole | None = None
         self.sim_urls = sim_urls
         self.api_port = api_port
         self.on_ready = on_ready
@@ -142,7 +152,12 @@ class Daemon:
             loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         except (NotImplementedError, RuntimeError):
             pass
-        journal = self.journal = Journal.open(journal_path(self.cfg))
+        redis = None
+        if self.role != "all":  # Redis first: unreachable, it is the start's one error line
+            from bot.service.cluster_role import ClusterRole
+
+            redis = await ClusterRole.connect(self.cfg)
+        journal = self.journal = Journal.open(journal_path(self.cfg, self.role))
         start = self._start_config(journal)
         url = self.cfg.webhook_url()
         alerts_cfg = self.cfg.alerts
@@ -174,7 +189,13 @@ class Daemon:
         )
         self.notifier.status("starting: loading markets and account state")
         try:
-            await engine.start()
+            single = self.role == "all"
+            # a feed serves no follower: no mark feeds either
+            await engine.start(lead_feeds=single, followers=single, marks=self.role != "feed")
+            if redis is not None:
+                from bot.service.cluster_role import ClusterRole
+
+                self.cluster = await ClusterRole.start(self.role, self.cfg, engine, redis)
             membership = self.membership = Membership(
                 engine, aum, journal, self.cfg, start, load_file=self.load_config, aum_settings=aum_settings
             )
@@ -188,7 +209,10 @@ class Daemon:
                     port,
                     self.cfg.api_token(),
                     journal=journal,
-                    membership=membership,
+                    # a shard's followers come from the config file and their partitions: joins
+                    # and leaves at run time are single-process only (docs/cluster.md, "Limits")
+                    membership=membership if single else None,
+                    cluster=self.cluster,
                 )
                 self.bound_api_port = bound_port(self.api_runner)
                 log.info("api_listening", host=self.cfg.api.host, port=self.bound_api_port)
@@ -225,13 +249,15 @@ class Daemon:
             )
             engine.ready.set()
             self.notifier.ready(f"copying: {len(engine.leads)} lead(s), {len(engine.followers)} follower(s)")
-            log.info("ready", leads=len(engine.leads), followers=len(engine.followers))
+            log.info("ready", leads=len(engine.leads), followers=len(engine.followers), role=self.role)
             if self.on_ready:
                 self.on_ready(self)
             await self.stop_event.wait()
         finally:
             self.notifier.stopping("draining in-flight orders")
-            drained = await engine.stop()
+            drained = await engine.stop(first=["shard"] if self.cluster is not None else ())
+            if redis is not None:
+                await redis.aclose()
             if self.api_runner is not None:
                 await self.api_runner.cleanup()
             await alerts.stop()
@@ -244,6 +270,10 @@ class Daemon:
         """SIGHUP (`systemctl reload`): re-read the config file and apply its followers."""
         if self.membership is None:
             log.warning("reload_ignored", reason="the daemon is still starting")
+            return
+        if self.role != "all":
+            log.warning("reload_ignored", reason=f"--role {self.role}: restart it with the new file",
+                        role=self.role)  # fmt: skip
             return
         self.membership.request_reload()
 
