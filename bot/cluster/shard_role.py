@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable
+from functools import partial
 from typing import TYPE_CHECKING
 
 import structlog
@@ -39,6 +40,7 @@ from bot.cluster.keys import Keys
 from bot.cluster.shard import PartitionLoop
 from bot.core.stats import percentile
 from bot.core.types import TradingState
+from bot.live import follower_worker
 from bot.live.engine import Engine
 from bot.live.executor import ExecSettings, OrderPlacer
 from bot.live.follower import FollowerRuntime
@@ -146,7 +148,7 @@ class ShardRole:
                 engine.followers[follower.id] = follower
                 for lead in follower.settings.sizings:
                     engine.followers_of.setdefault(lead, []).append(follower)
-                engine.supervisor.spawn(f"follower:{follower.id}", follower.run)
+                engine.supervisor.spawn(f"follower:{follower.id}", partial(follower_worker.run, follower))
             self.serving[partition] = [f.id for f in followers]
             report = await Reconciler(engine).converge(followers, "takeover")
             log.info("partition_followers_ready", shard=self.shard, partition=partition,

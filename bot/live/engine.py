@@ -23,7 +23,7 @@ import structlog
 from bot.core.fanout import fanout_order
 from bot.core.trading_state import StateChange, StateCode
 from bot.core.types import ZERO, LeadFill, TradingState
-from bot.live import follower_build, stops
+from bot.live import follower_build, follower_worker, stops
 from bot.live.budget import RequestBudget, paced
 from bot.live.config_view import EngineConf, FollowerConf
 from bot.live.copy_lag import CopyLags
@@ -191,7 +191,7 @@ class Engine:
         await prepare_followers(self, list(self.followers.values()), sem)
         await self.pnl.prepare(list(self.followers.values()))
         for follower in self.followers.values():
-            self.supervisor.spawn(f"follower:{follower.id}", follower.run)
+            self.supervisor.spawn(f"follower:{follower.id}", partial(follower_worker.run, follower))
         if self.cfg.feed.marks and marks:
             for name in venues_in_use(self):
                 self._start_mark_feed(self.venues[name])
