@@ -34,6 +34,7 @@ from bot.live.lead_state import LeadRuntime
 from bot.live.lead_view import seen_by
 from bot.live.mark_feed import MarkFeed, mark_feed_for, symbols_in_use, venues_in_use
 from bot.live.metrics import Metrics
+from bot.live.pnl import FollowerPnl
 from bot.live.ports import AlertPort, JournalPort, SlippagePort
 from bot.live.settlement import Settlements
 from bot.live.startup import prepare_followers, snapshot_lead
@@ -88,10 +89,11 @@ class Engine:
         self.kill_file_seen = False
         self.stopping = False
         self.lags = CopyLags(self.metrics, lambda venue: self.venues[venue].clock)
+        self.pnl = FollowerPnl(journal, self.metrics)  # each follower's own results (docs/pnl.md)
         self.events = FollowerEvents(
             self.metrics, self.lags, slippage, self.supervisor,
             venue_of=lambda fid: self.cfg.follower(fid).venue,
-            after_fill=lambda follower: stops.check(self, follower),
+            after_fill=lambda follower: stops.check(self, follower), pnl=self.pnl,
         )  # fmt: skip
         self.observers = self.events.observers
         # Set by the cluster's shard role only: which followers still owe a fill its disposition.
@@ -187,6 +189,7 @@ class Engine:
             self.set_kill_switch(True, kill_file)
         sem = asyncio.Semaphore(64)
         await prepare_followers(self, list(self.followers.values()), sem)
+        await self.pnl.prepare(list(self.followers.values()))
         for follower in self.followers.values():
             self.supervisor.spawn(f"follower:{follower.id}", partial(follower_worker.run, follower))
         if self.cfg.feed.marks and marks:

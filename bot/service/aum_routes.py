@@ -6,6 +6,7 @@ nothing is rounded through float on the way out.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -70,7 +71,9 @@ def flows_report(
                       live_aum=live_aum)  # fmt: skip
 
 
-def aum_routes(aum: AumService) -> list[web.RouteDef]:
+def aum_routes(aum: AumService, *, pnl: Callable[[], dict[str, Any]] | None = None) -> list[web.RouteDef]:
+    """`pnl`: the followers' results per lead (bot.service.status.pnl_by_lead), added as "pnl"."""
+
     async def aum_handler(request: web.Request) -> web.Response:
         unknown = sorted(set(request.query) - {"by", "period", "periods"})
         if unknown:
@@ -90,6 +93,9 @@ def aum_routes(aum: AumService) -> list[web.RouteDef]:
             text = str(exc) or f"periods: a whole number from 1 to {MAX_PERIODS}"
             return web.json_response({"error": text}, status=400)
         await aum.journal.aflush()  # the flows of a change made a moment ago are still queued
-        return web.json_response(aum_report(aum, by=by, period=period, periods=periods))
+        report = aum_report(aum, by=by, period=period, periods=periods)
+        if pnl is not None:
+            report["pnl"] = pnl()  # per lead: the sum over its followers, and each follower's part
+        return web.json_response(report)
 
     return [web.get("/aum", aum_handler)]
