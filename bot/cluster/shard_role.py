@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -110,6 +110,9 @@ class ShardRole:
             on_beat=self.publish_status,
         )
         engine.send_fence = self.loop.fence_reason
+        # The follower capital per lead this shard serves (set by the service, which owns the AUM
+        # service; bot/service/cluster_role.py)
+        self.aum_of: Callable[[], dict[str, dict[str, Any]]] = dict
 
     async def run(self) -> None:
         """The supervised `shard` task: beats, owns partitions, consumes them (cancel to stop: the
@@ -284,6 +287,8 @@ class ShardRole:
             "internal_lag_ms": {"p50": percentile(lags, 0.5), "p99": percentile(lags, 0.99)},
             "copy_lag_ms_by_venue": venue_lags,
             "live": live,
+            # per lead: {"aum": decimal text, "followers": n}, summed over the shards by the view
+            "aum": self.aum_of(),
         }
         key = self.keys.shard_status(self.shard)
         await self.client.set(key, json.dumps(status, default=str), px=self.status_ttl_ms)

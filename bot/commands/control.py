@@ -11,6 +11,7 @@ import json
 import os
 import urllib.error
 import urllib.request
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +130,9 @@ def cluster_lines(view: dict[str, Any]) -> list[str]:
         lines.append(f"shard {shard}: partitions {', '.join(line['partitions']) or 'none'}; "
                      f"{line['followers']} followers, {line['settling']} fills settling, "
                      f"lag p50 {_ms(lag.get('p50'))} p99 {_ms(lag.get('p99'))}")  # fmt: skip
+    for lead, row in sorted((view.get("aum") or {}).items()):
+        lines.append(f"lead {lead}: follower capital {Decimal(row['aum']):.2f} over {row['followers']} "
+                     f"followers in the cluster")  # fmt: skip
     orphans = sorted(p for p, row in (view.get("partitions") or {}).items() if row["shard"] is None)
     if orphans:
         lines.append(f"partitions without a live shard: {', '.join(orphans)}")
