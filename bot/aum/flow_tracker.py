@@ -14,27 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Protocol
 
 from bot.aum.cap import Admission
 from bot.aum.definition import FollowerCapital
 from bot.aum.flows import Before, Flow, FlowKind, Key, capital_flows
+from bot.aum.ports import FlowJournal
 from bot.journal.flows import FlowRow
-from bot.journal.schema import AumPoint
-
-
-class FlowJournal(Protocol):
-    def latest_aum(self) -> list[AumPoint]: ...
-    def record_flow(
-        self,
-        ts: int,
-        lead: str,
-        follower: str,
-        kind: str,
-        amount: Decimal,
-        actor: str,
-        detail: Mapping[str, object] | None = None,
-    ) -> None: ...
 
 
 def flow_from_row(row: FlowRow) -> Flow:

@@ -55,17 +55,9 @@ class TradingView(Protocol):
     def marks(self) -> Mapping[str, Decimal]: ...
 
 
-class AumJournal(Protocol):
-    """The journal as the AUM service uses it (bot.journal.store.Journal is one)."""
+class FlowJournal(Protocol):
+    """The journal as the flow tracker uses it (bot.aum.flow_tracker)."""
 
-    def lead_fills(self, lead: str, since: int | None = None) -> list[LeadFill]: ...
-    def aum_history(self, lead: str | None = None, since: int | None = None) -> list[AumPoint]: ...
-    def record_event(
-        self, kind: str, subject: str | None, detail: Mapping[str, Any] | str | None = None
-    ) -> None: ...
-    def record_aum(
-        self, ts: int, lead: str, aum: Decimal, followers: int, detail: Mapping[str, Decimal | str]
-    ) -> None: ...
     def latest_aum(self) -> list[AumPoint]: ...
     def record_flow(
         self,
@@ -76,6 +68,19 @@ class AumJournal(Protocol):
         amount: Decimal,
         actor: str,
         detail: Mapping[str, object] | None = None,
+    ) -> None: ...
+
+
+class AumJournal(FlowJournal, Protocol):
+    """The journal as the AUM service uses it (bot.journal.store.Journal is one)."""
+
+    def lead_fills(self, lead: str, since: int | None = None) -> list[LeadFill]: ...
+    def aum_history(self, lead: str | None = None, since: int | None = None) -> list[AumPoint]: ...
+    def record_event(
+        self, kind: str, subject: str | None, detail: Mapping[str, Any] | str | None = None
+    ) -> None: ...
+    def record_aum(
+        self, ts: int, lead: str, aum: Decimal, followers: int, detail: Mapping[str, Decimal | str]
     ) -> None: ...
     def aum_flows(
         self, lead: str | None = None, since: int | None = None, kinds: tuple[str, ...] | None = None

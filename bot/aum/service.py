@@ -143,6 +143,16 @@ class AumService:
                                         len(f.settings.sizings)))  # fmt: skip
         return rows
 
+    def follower_aum(self) -> dict[str, tuple[Decimal, int]]:
+        """Per lead: the follower capital this process serves and how many followers count in it,
+        without the lead's own equity (a cluster adds up each shard's; bot/cluster/shard_role.py)."""
+        out: dict[str, tuple[Decimal, int]] = {}
+        for lead_id in self.view.followers_of:
+            snap = lead_aum(lead_id, self._capitals(lead_id, configured=False), lead_equity=None,
+                            include_lead=False)  # fmt: skip
+            out[lead_id] = (snap.aum, snap.followers)
+        return out
+
     def allocations(self, lead: str) -> dict[str, Decimal]:
         """What each follower of `lead` counts for in its AUM now (bot.aum.definition)."""
         return {c.follower: follower_contribution(c) for c in self._capitals(lead, configured=False)}

@@ -84,6 +84,15 @@ class PartitionLoop:
     def owned(self) -> list[str]:
         return sorted(self.running)
 
+    def fence_reason(self) -> str | None:
+        """Why this shard may not send an order now, or None. Past its last good beat plus the ttl
+        the others count it dead and serve its followers; a shard frozen that long (SIGSTOP, a VM
+        pause) and then resumed must not send what it had queued (docs/cluster.md, "Guarantees")."""
+        late_s = time.monotonic() - self._beat_valid_until
+        if late_s > 0:
+            return f"shard {self.shard} is {late_s:.1f} s past its heartbeat bound: others may serve it"
+        return None
+
     async def run(self) -> None:
         """Forever (cancel to stop: every partition stops and the shard leaves the live list)."""
         from redis.exceptions import RedisError

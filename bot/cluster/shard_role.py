@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -39,6 +40,7 @@ from bot.cluster.keys import Keys
 from bot.cluster.shard import PartitionLoop
 from bot.core.stats import percentile
 from bot.core.types import TradingState
+from bot.live import follower_worker
 from bot.live.engine import Engine
 from bot.live.executor import ExecSettings, OrderPlacer
 from bot.live.follower import FollowerRuntime
@@ -108,6 +110,10 @@ class ShardRole:
             on_failure=lambda p, exc: engine.supervisor.failed(f"partition:{p}", exc),
             on_beat=self.publish_status,
         )
+        engine.send_fence = self.loop.fence_reason
+        # The follower capital per lead this shard serves (set by the service, which owns the AUM
+        # service; bot/service/cluster_role.py)
+        self.aum_of: Callable[[], dict[str, dict[str, Any]]] = dict
 
     async def run(self) -> None:
         """The supervised `shard` task: beats, owns partitions, consumes them (cancel to stop: the
@@ -154,7 +160,7 @@ class ShardRole:
                 engine.followers[follower.id] = follower
                 for lead in follower.settings.sizings:
                     engine.followers_of.setdefault(lead, []).append(follower)
-                engine.supervisor.spawn(f"follower:{follower.id}", follower.run)
+                engine.supervisor.spawn(f"follower:{follower.id}", partial(follower_worker.run, follower))
             self.serving[partition] = [f.id for f in followers]
             report = await Reconciler(engine).converge(followers, "takeover")
             log.info("partition_followers_ready", shard=self.shard, partition=partition,
@@ -290,6 +296,8 @@ class ShardRole:
             "internal_lag_ms": {"p50": percentile(lags, 0.5), "p99": percentile(lags, 0.99)},
             "copy_lag_ms_by_venue": venue_lags,
             "live": live,
+            # per lead: {"aum": decimal text, "followers": n}, summed over the shards by the view
+            "aum": self.aum_of(),
         }
         key = self.keys.shard_status(self.shard)
         await self.client.set(key, json.dumps(status, default=str), px=self.status_ttl_ms)

@@ -203,6 +203,21 @@ def flow_bars(report: dict[str, Any]) -> dict[str, list[tuple[int, int, Decimal,
     }  # fmt: skip
 
 
+def cluster_aum_lines(cluster: dict[str, Any] | None) -> list[str]:
+    """A cluster role's /aum: the table above is this process's followers; this is every shard's
+    follower capital per lead, through Redis (docs/cluster.md, "One view of the whole")."""
+    if not cluster:
+        return []
+    if "error" in cluster:
+        return [f"cluster: Redis did not answer: {cluster['error']}"]
+    lines = []
+    for lead, row in sorted((cluster.get("aum") or {}).items()):
+        shards = ", ".join(f"{s} {_fixed(a, 2)}" for s, a in sorted(row["by_shard"].items()))
+        lines.append(f"cluster {lead}: follower capital {_fixed(row['aum'], 2)} over {row['followers']} "
+                     f"followers ({shards})")  # fmt: skip
+    return lines or ["cluster: no shard reports follower capital yet"]
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         parse_period(args.period)
@@ -225,6 +240,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         print_table(report)
         print_flows(report)
+        for line in cluster_aum_lines(report.get("cluster")):
+            print(line)
     if args.plot:
         from bot.aum.plot import plot_aum
 

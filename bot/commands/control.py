@@ -11,6 +11,7 @@ import json
 import os
 import urllib.error
 import urllib.request
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ def add_arguments_for(name: str, parser: argparse.ArgumentParser) -> None:
     )
     if name == "status":
         parser.add_argument("--json", action="store_true", help="print the daemon's /status JSON as is")
+        parser.add_argument("--follower", default=None,
+                            help="show this follower's results: PnL, fees, funding, slippage")  # fmt: skip
         parser.add_argument("--token-file", default=None,
                             help=f"{_CREDENTIAL_FILE_HELP}; needed only beyond loopback")  # fmt: skip
         return
@@ -127,6 +130,9 @@ def cluster_lines(view: dict[str, Any]) -> list[str]:
         lines.append(f"shard {shard}: partitions {', '.join(line['partitions']) or 'none'}; "
                      f"{line['followers']} followers, {line['settling']} fills settling, "
                      f"lag p50 {_ms(lag.get('p50'))} p99 {_ms(lag.get('p99'))}")  # fmt: skip
+    for lead, row in sorted((view.get("aum") or {}).items()):
+        lines.append(f"lead {lead}: follower capital {Decimal(row['aum']):.2f} over {row['followers']} "
+                     f"followers in the cluster")  # fmt: skip
     orphans = sorted(p for p, row in (view.get("partitions") or {}).items() if row["shard"] is None)
     if orphans:
         lines.append(f"partitions without a live shard: {', '.join(orphans)}")
@@ -146,8 +152,15 @@ def run(args: argparse.Namespace) -> int:
             code, body = _request(f"{base}/status", token=_optional_token(args))
             if code != 200:
                 raise CommandError(f"{base}/status answered HTTP {code}: {body.get('error', body)}")
+            follower = (body.get("followers") or {}).get(args.follower) if args.follower else None
+            if args.follower and follower is None:
+                raise CommandError(f"no follower {args.follower!r} in the daemon's status")
             if args.json:
-                print(json.dumps(body, indent=2))
+                print(json.dumps(follower if follower is not None else body, indent=2))
+            elif follower is not None:
+                from bot.commands.pnl_table import pnl_lines  # only this view needs it
+
+                print("\n".join(pnl_lines(args.follower, follower)))
             else:
                 print("\n".join(status_lines(body)))
             return 0

@@ -180,6 +180,9 @@ class ReconcileConfig(_Model):
     mode: Literal["correct", "report"] = "correct"
     interval_s: Seconds = 30
     on_start: bool = True
+    # Fees and funding of a follower (docs/pnl.md): its income log is read on a reconcile pass at
+    # most this often (Binance weighs it 30; funding comes every 8 h), 0 = on every pass.
+    income_every_s: float = Field(default=3600, ge=0)
 
 
 class JournalConfig(_Model):

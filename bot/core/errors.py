@@ -19,6 +19,7 @@ class ErrorKind(StrEnum):
     # Outcomes the executor itself concludes, never an exception's kind:
     LOOKUP_FAILED = "lookup_failed"  # an ambiguous order whose lookup gave no answer
     RETRIES_EXHAUSTED = "retries_exhausted"
+    FENCED = "fenced"  # not sent: this process may no longer send for the follower (a cluster shard)
 
 
 def short(exc: BaseException, limit: int = 300) -> str:

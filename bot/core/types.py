@@ -204,6 +204,23 @@ class Decision:
     code: ReasonCode | None = None  # for metrics and control flow; set with `reason`
 
 
+class IncomeKind(StrEnum):
+    FEE = "fee"  # a trading fee: amount paid (positive: paid, negative: a rebate)
+    FUNDING = "funding"  # a funding payment: amount received (positive: received, negative: paid)
+
+
+@dataclass(frozen=True, slots=True)
+class IncomeRecord:
+    """One row of an account's income / transaction log, decoded at the adapter."""
+
+    ref: str  # unique per account and row (the venue's ids), to drop a row read twice
+    kind: IncomeKind
+    symbol: str  # unified
+    amount: Decimal  # fee: paid; funding: received
+    ts_ms: int  # venue clock
+    client_order_id: str | None = None  # the order behind a fee, when the venue names it
+
+
 @dataclass(frozen=True, slots=True)
 class OrderOutcome:
     """What became of one follower order at the venue."""

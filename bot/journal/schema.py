@@ -107,8 +107,17 @@ CREATE TABLE aum_flows(id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, lead TEXT NO
 CREATE INDEX aum_flows_by_lead ON aum_flows(lead, ts);
 """
 
+# v7: each follower's fees and funding, read from its account's income / transaction log and
+# attributed to the leads it follows (bot/journal/pnl.py, docs/pnl.md).
+_V7 = """
+CREATE TABLE follower_income(follower TEXT NOT NULL, ref TEXT NOT NULL, lead TEXT NOT NULL,
+  kind TEXT NOT NULL, symbol TEXT NOT NULL, amount TEXT NOT NULL, ts_ms INTEGER NOT NULL,
+  PRIMARY KEY (follower, ref, lead));
+CREATE INDEX follower_income_by_time ON follower_income(follower, ts_ms);
+"""
+
 # MIGRATIONS[n] takes the schema from user_version n to n + 1. Append, never edit.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 
 
 class JournalError(Exception):

@@ -26,6 +26,7 @@ from bot.core.types import FINAL_STATUSES, Decision, Intent, LeadFill, OrderOutc
 from bot.journal.flows import FlowRecords
 from bot.journal.manual import ManualRecords
 from bot.journal.membership import MembershipRecords
+from bot.journal.pnl import PnlRecords
 from bot.journal.protect import ProtectRecords
 from bot.journal.schema import (
     AumPoint,
@@ -93,7 +94,7 @@ def _planned_ids(disposition: str) -> list[str]:
     return [c for c in disposition.removeprefix("planned: ").split(" ", 1)[0].split(",") if c]
 
 
-class Journal(MembershipRecords, ManualRecords, ProtectRecords, FlowRecords):
+class Journal(MembershipRecords, ManualRecords, ProtectRecords, FlowRecords, PnlRecords):
     # ------------------------------------------------------------ lead fills and cursors
 
     def record_lead_fill(self, fill: LeadFill, status: str, note: str | None = None) -> None:

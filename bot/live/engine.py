@@ -20,22 +20,21 @@ from typing import Any
 
 import structlog
 
-from bot.core.errors import short
 from bot.core.fanout import fanout_order
 from bot.core.trading_state import StateChange, StateCode
 from bot.core.types import ZERO, LeadFill, TradingState
-from bot.live import manual_trades, protect, stops
+from bot.live import follower_build, follower_worker, stops
 from bot.live.budget import RequestBudget, paced
 from bot.live.config_view import EngineConf, FollowerConf
 from bot.live.copy_lag import CopyLags
-from bot.live.executor import ExecSettings, OrderPlacer
 from bot.live.follower import FollowerRuntime
 from bot.live.follower_events import FollowerEvents
 from bot.live.lead_feed import FeedSettings, LeadFeed
 from bot.live.lead_state import LeadRuntime
-from bot.live.lead_view import LeadView, seen_by
+from bot.live.lead_view import seen_by
 from bot.live.mark_feed import MarkFeed, mark_feed_for, symbols_in_use, venues_in_use
 from bot.live.metrics import Metrics
+from bot.live.pnl import FollowerPnl
 from bot.live.ports import AlertPort, JournalPort, SlippagePort
 from bot.live.settlement import Settlements
 from bot.live.startup import prepare_followers, snapshot_lead
@@ -90,14 +89,18 @@ class Engine:
         self.kill_file_seen = False
         self.stopping = False
         self.lags = CopyLags(self.metrics, lambda venue: self.venues[venue].clock)
+        self.pnl = FollowerPnl(journal, self.metrics)  # each follower's own results (docs/pnl.md)
         self.events = FollowerEvents(
             self.metrics, self.lags, slippage, self.supervisor,
             venue_of=lambda fid: self.cfg.follower(fid).venue,
-            after_fill=lambda follower: stops.check(self, follower),
+            after_fill=lambda follower: stops.check(self, follower), pnl=self.pnl,
         )  # fmt: skip
         self.observers = self.events.observers
         # Set by the cluster's shard role only: which followers still owe a fill its disposition.
         self.settlements: Settlements | None = None
+        # Asked before each follower order is signed (bot/live/executor.py): a cluster shard fences
+        # itself past its heartbeat bound (bot/cluster/shard.py); a single process never does.
+        self.send_fence: Callable[[], str | None] = lambda: None
         self.lead_feeds_here = True  # False in a cluster role: feeds, when any, are the leases held
 
     @property
@@ -153,7 +156,7 @@ class Engine:
 
     # -- start-up -----------------------------------------------------------------------------
 
-    def _client(
+    def client_for(
         self, venue: Venue, account_id: str, *, pro: bool = False, timeout_ms: int | None = None
     ) -> Any:
         keepalive_ms = int(self.cfg.feed.keepalive_s * 1000)
@@ -169,7 +172,7 @@ class Engine:
             venue = self.venues[lead_cfg.venue]
             runtime = LeadRuntime(
                 id=lead_cfg.id,
-                rest=self._client(venue, lead_cfg.id),
+                rest=self.client_for(venue, lead_cfg.id),
                 adapter=venue.adapter,
                 markets=venue.markets,
                 symbols_configured=lead_cfg.symbols,
@@ -186,8 +189,9 @@ class Engine:
             self.set_kill_switch(True, kill_file)
         sem = asyncio.Semaphore(64)
         await prepare_followers(self, list(self.followers.values()), sem)
+        await self.pnl.prepare(list(self.followers.values()))
         for follower in self.followers.values():
-            self.supervisor.spawn(f"follower:{follower.id}", follower.run)
+            self.supervisor.spawn(f"follower:{follower.id}", partial(follower_worker.run, follower))
         if self.cfg.feed.marks and marks:
             for name in venues_in_use(self):
                 self._start_mark_feed(self.venues[name])
@@ -203,76 +207,16 @@ class Engine:
             self.followers_of[link.lead].append(follower)
 
     def build_follower(self, cfg: FollowerConf, settings: FollowerSettings) -> FollowerRuntime:
-        """A follower's runtime and client, not yet fed any fill (start-up, or a join at run time:
-        bot/live/membership.py)."""
-        venue = self.venues[cfg.venue]
-        # A follower's client waits at most order_timeout_ms: past that, an order is ambiguous and
-        # is settled by looking it up.
-        client = self._client(venue, cfg.id, timeout_ms=self.cfg.executor.order_timeout_ms)
-        ex = self.cfg.executor
-        follower = FollowerRuntime(
-            settings=settings,
-            client=client,
-            adapter=venue.adapter,
-            markets=venue.markets,
-            engine=LeadView.of(self, cfg.venue),  # the leads in this follower's symbols and units
-            journal=self.journal,
-            placer=OrderPlacer(
-                client,
-                cfg.id,
-                venue.adapter,
-                ExecSettings(
-                    lookup_attempts=ex.lookup_attempts,
-                    recv_window_ms=ex.recv_window_ms,
-                    landing_margin_ms=ex.landing_margin_ms,
-                ),
-                slots=venue.send_slots,
-                clock=venue.clock,
-            ),
-            request_state=self.set_follower_state,
-            on_outcome=self.events.outcome,
-            on_decision=self.events.decision,
-            on_denied=self.events.denied,
-            on_batch_failed=self.events.batch_failed,
-            on_batch_ok=lambda f: self.supervisor.succeeded(f"follower:{f.id}"),
-            on_disposed=self._disposed,
-        )
-        follower.manual = manual_trades.load(self.journal, cfg.id)
-        follower.ratios = {
-            (lead, symbol): ratio for (lead, symbol), ratio in self.journal.load_ratios(cfg.id).items()
-        }
-        protect.load(follower)
-        follower.charge_weight = venue.budget.charge
-        follower.on_protect_triggered = lambda f, detail: self.alert(
-            "tpsl_triggered", f.id, detail, severity="info"
-        )
-        return follower
+        """A follower's runtime and client, not yet fed any fill (bot/live/follower_build.py)."""
+        return follower_build.build(self, cfg, settings)
 
-    def _disposed(self, follower: FollowerRuntime, trade_ids: list[str]) -> None:
+    def disposed(self, follower: FollowerRuntime, trade_ids: list[str]) -> None:
         if self.settlements is not None:
             self.settlements.disposed(follower.id, trade_ids)
 
     async def resync_follower(self, follower: FollowerRuntime) -> None:
-        """Adopt the venue's positions and equity as the truth: the follower's ledger is rebased
-        on them (bot.live.work.Balance), and its stops see the result."""
-        positions = follower.adapter.positions(await follower.client.fetch_positions())
-        account = follower.adapter.equity(await follower.client.fetch_balance())
-        follower.confirmed = {s: p.qty for s, p in positions.items() if p.qty != 0}
-        follower.entries = {s: p.entry_price for s, p in positions.items() if p.qty != 0}
-        for symbol, p in positions.items():
-            if p.entry_price > 0:
-                self.marks.setdefault(symbol, p.entry_price)
-        balance = follower.balance
-        balance.rebase(account, positions, follower.markets, follower.engine.mark)
-        if not balance.allocation_base:
-            allocations = [s.allocation for s in follower.settings.sizings.values() if s.allocation]
-            balance.allocation_base = sum(allocations, ZERO) if allocations else account
-        follower.needs_resync = False
-        stops.check(self, follower)
-        try:
-            await protect.check(follower)  # TP/SL that triggered at the venue pause the copy
-        except Exception as exc:  # asked again at the next account read
-            log.warning("protect_check_failed", follower=follower.id, error=short(exc))
+        """Adopt the venue's positions and equity as the truth (bot/live/follower_build.py)."""
+        await follower_build.resync(self, follower)
 
     def budget_of(self, follower_id: str) -> RequestBudget:
         """The request budget of a follower's venue address."""
@@ -322,7 +266,7 @@ class Engine:
         return LeadFeed(
             lead_id,
             adapter=venue.adapter,
-            make_stream_client=lambda: self._client(venue, lead_id, pro=True),
+            make_stream_client=lambda: self.client_for(venue, lead_id, pro=True),
             rest=lead.rest,
             symbols=symbols,
             cursors=cursors,

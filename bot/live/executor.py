@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
@@ -66,6 +67,7 @@ class OrderPlacer:
         *,
         slots: asyncio.Semaphore | None = None,
         clock: VenueClock | None = None,
+        fence: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.client = client
         self.follower = follower
@@ -73,6 +75,11 @@ class OrderPlacer:
         self.settings = settings or ExecSettings()
         self._slots = slots or contextlib.nullcontext()
         self.clock = clock or VenueClock()
+        # A reason this process may no longer send, or None. Asked right before each order is
+        # signed: a cluster shard that was frozen past its heartbeat bound has had its followers
+        # taken over, and a deterministic client id sent again after the first order filled is a
+        # second order on Binance (docs/cluster.md, "Guarantees").
+        self.fence = fence
         self.landing_waits = 0  # ambiguous orders waited out before their lookup
 
     def landing_deadline_ms(self, timestamp_ms: int) -> int:
@@ -146,6 +153,11 @@ class OrderPlacer:
             timestamp_ms = self.clock.now_ms()
             try:
                 async with self._slots:
+                    fenced = self.fence()
+                    if fenced is not None:
+                        log.warning("order_fenced", follower=self.follower, client_order_id=cid,
+                                    reason=fenced)  # fmt: skip
+                        return OrderOutcome(cid, OrderStatus.REJECTED, error=ErrorKind.FENCED, reason=fenced)
                     # Signed when it leaves, not when it queued for a slot: each attempt is a new
                     # request with its own window, and its arrival stays close to its timestamp.
                     timestamp_ms = self.clock.now_ms()

@@ -10,6 +10,7 @@ from bot.core.types import Decision, Intent, OrderOutcome, Reason
 from bot.live.copy_lag import CopyLags
 from bot.live.follower import FollowerRuntime
 from bot.live.metrics import Metrics
+from bot.live.pnl import FollowerPnl
 from bot.live.ports import SlippagePort
 from bot.live.supervisor import Supervisor
 
@@ -33,6 +34,7 @@ class FollowerEvents:
         supervisor: Supervisor,
         venue_of: Callable[[str], str],  # follower id -> its venue
         after_fill: Callable[[FollowerRuntime], None],  # its equity moved: the stops look again
+        pnl: FollowerPnl,
     ) -> None:
         self.metrics = metrics
         self.lags = lags
@@ -40,6 +42,7 @@ class FollowerEvents:
         self.supervisor = supervisor
         self.venue_of = venue_of
         self.after_fill = after_fill
+        self.pnl = pnl
         self.observers: list[Observer] = []
 
     def outcome(
@@ -61,6 +64,7 @@ class FollowerEvents:
             )
             self.metrics.slippage.labels(intent.lead).observe(float(record.bps))
         if outcome.filled_qty > 0:
+            self.pnl.on_outcome(follower, intent, outcome)
             self.after_fill(follower)
         for observer in self.observers:
             observer.on_outcome(follower.id, intent, outcome, sent_ns, acked_ns)

@@ -89,7 +89,7 @@ async def check(engine: Engine, follower: FollowerRuntime, *, share: float | Non
         moved = {s for s in set(positions) | set(book.accounted)
                  if positions.get(s, ZERO) != book.accounted.get(s, ZERO)}  # fmt: skip
         symbols = moved | book.pending
-    # From here on, copybot's own fills add to this (FollowerRuntime._send).
+    # From here on, copybot's own fills add to this (bot/live/follower_worker.py, `_send`).
     book.accounted = dict(positions)
     since = max((watermark if watermark is not None else now_ms) - OVERLAP_MS, now_ms - HISTORY_WINDOW_MS)
     for symbol in sorted(symbols):

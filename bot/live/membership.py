@@ -30,6 +30,7 @@ from bot.core.errors import short
 from bot.core.join_leave import join_refusal
 from bot.core.rounding import dec
 from bot.core.types import ZERO, TradingState
+from bot.live import follower_worker
 from bot.live.budget import essential
 from bot.live.config_view import FollowerConf
 from bot.live.engine import Engine
@@ -142,7 +143,7 @@ def register(
     engine.followers[follower.id] = follower
     for lead in follower.settings.sizings:
         engine.followers_of.setdefault(lead, []).append(follower)
-    engine.supervisor.spawn(f"follower:{follower.id}", follower.run)
+    engine.supervisor.spawn(f"follower:{follower.id}", partial(follower_worker.run, follower))
     for work in plan.work:
         follower.submit(work)
     log.info("follower_joined", follower=follower.id, **plan.report())

@@ -88,6 +88,18 @@ class Metrics:
             ["worker"],
             registry=r,
         )
+        # Each follower's results per lead followed, all time (bot.live.pnl; windows in /status).
+        pair = ["follower", "lead"]
+        self.pnl_realized = Gauge("copybot_follower_pnl_realized", "Realized PnL of the copy (average cost)",
+                                  pair, registry=r)  # fmt: skip
+        self.pnl_unrealized = Gauge("copybot_follower_pnl_unrealized", "Unrealized PnL of the open copies",
+                                    pair, registry=r)  # fmt: skip
+        self.pnl_fees = Gauge("copybot_follower_fees_paid", "Trading fees paid by the copy", pair, registry=r)
+        self.pnl_funding = Gauge("copybot_follower_funding", "Funding received by the copy (negative: paid)",
+                                 pair, registry=r)  # fmt: skip
+        self.pnl_slippage = Gauge("copybot_follower_slippage_cost",
+                                  "Cost of filling worse than the lead, in the settle currency", pair,
+                                  registry=r)  # fmt: skip
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -182,7 +183,23 @@ class Reconciler:
                 if adapter.classify(exc) is ErrorKind.AUTH:
                     follower.disable(f"authentication failed: {short(exc)}", StateCode.AUTH_FAILED)
                 return
+        self.engine.pnl.sync(follower, self._live_mark(follower))  # closed at the venue (TP/SL) is booked
         self._compare(follower, report)
+        if reason != "start" and self.engine.pnl.wants_income(follower, self.cfg.income_every_s):
+            # Fees and funding from the account's income log, on this cadence and in this budget.
+            async with sem:
+                try:
+                    await self.engine.pnl.read_income(follower, budget)
+                except Exception as exc:
+                    log.warning("income_read_failed", follower=follower.id, error=short(exc))
+
+    def _live_mark(self, follower: FollowerRuntime) -> Callable[[str], Decimal | None]:
+        """The follower venue's live mark (None while its feed is down: a stale price would book a
+        venue's close at the wrong price); the shared price when no feed runs for that venue."""
+        venue = self.engine.cfg.follower(follower.id).venue
+        if venue in self.engine.mark_feeds:
+            return lambda symbol: self.engine.venue_mark(venue, symbol)
+        return self.engine.mark
 
     def _compare(self, follower: FollowerRuntime, report: ReconcileReport) -> None:
         symbols = set(follower.confirmed)

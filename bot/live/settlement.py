@@ -3,7 +3,7 @@ Redis only once every follower it serves has settled it (docs/cluster.md, "Deliv
 
 The engine's fan-out says which followers a fill went to (`submitted`); a follower's worker says
 when it recorded what became of the fill (`disposed`: planned and its orders' outcomes known, at
-target, deferred or denied; bot.live.follower `_dispose`), which a failed batch does only after its
+target, deferred or denied; `FollowerRuntime.dispose`), which a failed batch does only after its
 retry. A follower the fill never went to (it joined after, the fill was in the start snapshot or a
 duplicate) owes nothing for it. Only the cluster's shard role turns this on; the single process
 never pays for it.

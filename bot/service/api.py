@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -23,7 +24,7 @@ from bot.service.aum_routes import aum_routes
 from bot.service.auth import bearer_ok, reads_need_token
 from bot.service.dashboard import install_dashboard
 from bot.service.membership_routes import membership_routes
-from bot.service.status import snapshot
+from bot.service.status import follower_mark, pnl_by_lead, snapshot
 
 if TYPE_CHECKING:
     from bot.aum.service import AumService
@@ -92,6 +93,7 @@ def build_app(
         for fid, f in engine.followers.items():
             for state in TradingState:
                 engine.metrics.follower_state.labels(fid, state.value).set(1 if f.state is state else 0)
+            engine.pnl.refresh_metrics(f, follower_mark(engine, fid))  # unrealized PnL at the marks
         if cluster is not None:
             await _cluster_view(cluster)  # updates the cluster gauges
         return web.Response(body=engine.metrics.render(), content_type="text/plain", charset="utf-8")
@@ -136,7 +138,8 @@ def build_app(
     budget_metrics.install(engine.metrics.registry, lambda: engine.venues)
     app.router.add_get("/status", status)
     app.router.add_post("/control/{action}", control)
-    app.router.add_routes(aum_routes(aum))
+    shards_aum = None if cluster is None else partial(_cluster_aum, cluster)
+    app.router.add_routes(aum_routes(aum, pnl=lambda: pnl_by_lead(engine), cluster=shards_aum))
     install_dashboard(app, engine, aum, journal, token=token, host=host)
     if membership is not None:  # followers joining and leaving at run time (same token)
         app.router.add_routes(membership_routes(membership, token))
@@ -168,6 +171,11 @@ async def _cluster_view(cluster: ClusterRole) -> dict[str, Any]:
         return await cluster.view()
     except Exception as exc:
         return {"role": cluster.role, "error": redact_text(short(exc))}
+
+
+async def _cluster_aum(cluster: ClusterRole) -> dict[str, Any]:
+    view = await _cluster_view(cluster)
+    return {"error": view["error"]} if "error" in view else {"aum": view.get("aum", {})}
 
 
 def bound_port(runner: web.AppRunner) -> int:

@@ -195,7 +195,8 @@ class Daemon:
             if redis is not None:
                 from bot.service.cluster_role import ClusterRole
 
-                self.cluster = await ClusterRole.start(self.role, self.cfg, engine, redis)
+                self.cluster = await ClusterRole.start(self.role, self.cfg, engine, redis,
+                                                       aum_of=aum.follower_aum)  # fmt: skip
             membership = self.membership = Membership(
                 engine, aum, journal, self.cfg, start, load_file=self.load_config, aum_settings=aum_settings
             )

@@ -6,6 +6,7 @@ nothing is rounded through float on the way out.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -70,7 +71,17 @@ def flows_report(
                       live_aum=live_aum)  # fmt: skip
 
 
-def aum_routes(aum: AumService) -> list[web.RouteDef]:
+def aum_routes(
+    aum: AumService,
+    *,
+    pnl: Callable[[], dict[str, Any]] | None = None,
+    cluster: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+) -> list[web.RouteDef]:
+    """`pnl`: the followers' results per lead (bot.service.status.pnl_by_lead), added as "pnl".
+    `cluster`: in a cluster role, the follower capital of every shard per lead (through Redis,
+    bot.service.cluster_role.cluster_aum), added as "cluster"; this process's own report stays
+    beside it."""
+
     async def aum_handler(request: web.Request) -> web.Response:
         unknown = sorted(set(request.query) - {"by", "period", "periods"})
         if unknown:
@@ -90,6 +101,11 @@ def aum_routes(aum: AumService) -> list[web.RouteDef]:
             text = str(exc) or f"periods: a whole number from 1 to {MAX_PERIODS}"
             return web.json_response({"error": text}, status=400)
         await aum.journal.aflush()  # the flows of a change made a moment ago are still queued
-        return web.json_response(aum_report(aum, by=by, period=period, periods=periods))
+        report = aum_report(aum, by=by, period=period, periods=periods)
+        if pnl is not None:
+            report["pnl"] = pnl()  # per lead: the sum over its followers, and each follower's part
+        if cluster is not None:
+            report["cluster"] = await cluster()
+        return web.json_response(report)
 
     return [web.get("/aum", aum_handler)]

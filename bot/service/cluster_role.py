@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -133,13 +135,26 @@ class ClusterRole:
         return client
 
     @classmethod
-    async def start(cls, role: str, cfg: AppConfig, engine: Engine, client: Redis) -> ClusterRole:
+    async def start(
+        cls,
+        role: str,
+        cfg: AppConfig,
+        engine: Engine,
+        client: Redis,
+        *,
+        aum_of: Callable[[], dict[str, tuple[Decimal, int]]] | None = None,
+    ) -> ClusterRole:
         """Spawn the role's tasks through the engine's supervisor: `feed:<lead>` per lead, or
-        `shard`."""
+        `shard`. `aum_of`: the follower capital per lead this process serves (a shard publishes it
+        with its status line, for the cluster's AUM)."""
         cluster = cfg.cluster
         if cluster is None:
             raise ValueError(f"--role {role} needs a cluster: section (docs/cluster.md)")
         self = cls(role, cfg, cluster, engine, client)
+        if self.shard is not None and aum_of is not None:
+            of = aum_of
+            self.shard.aum_of = lambda: {lead: {"aum": str(amount), "followers": n}
+                                         for lead, (amount, n) in of().items()}  # fmt: skip
         if self.feed is not None:
             await self.feed.seed()
             self.feed.spawn()
@@ -176,6 +191,7 @@ class ClusterRole:
             },
             "follower_shard": {fid: owners.get(partition_of(fid, cluster.partitions)) for fid in followers},
             "shard_status": statuses,
+            "aum": cluster_aum(statuses),
         }
         if self.feed is not None:
             view["feed"] = self.feed.status()
@@ -184,6 +200,20 @@ class ClusterRole:
         self.gauges.update(view)
         self._view = (now, view)
         return view
+
+
+def cluster_aum(statuses: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per lead, the follower capital of the whole cluster: the sum of what each live shard serves
+    (its last status line, at most a heartbeat old). The lead's own equity (`aum.include_lead`) is
+    not in it: each shard's AUM report counts it once for itself."""
+    out: dict[str, dict[str, Any]] = {}
+    for shard, status in sorted(statuses.items()):
+        for lead, row in ((status or {}).get("aum") or {}).items():
+            total = out.setdefault(lead, {"aum": Decimal(0), "followers": 0, "by_shard": {}})
+            total["aum"] += Decimal(row["aum"])
+            total["followers"] += int(row["followers"])
+            total["by_shard"][shard] = row["aum"]
+    return {lead: {**row, "aum": str(row["aum"])} for lead, row in out.items()}
 
 
 def _where(url: str) -> str:

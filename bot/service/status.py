@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from bot.core.planner import plan_legs
@@ -48,6 +50,12 @@ def follower_positions(engine: Engine, follower_id: str) -> dict[str, dict[str, 
     return out
 
 
+def follower_mark(engine: Engine, follower_id: str) -> Callable[[str], Decimal | None]:
+    """A follower symbol's mark: its own venue's feed first, then the shared price."""
+    venue = engine.cfg.follower(follower_id).venue
+    return lambda symbol: engine.venue_mark(venue, symbol) or engine.mark(symbol)
+
+
 def snapshot(engine: Engine) -> dict[str, Any]:
     leads = {}
     for lead_id, lead in engine.leads.items():
@@ -82,6 +90,8 @@ def snapshot(engine: Engine) -> dict[str, Any]:
             "orders_sent": f.orders_sent,
             "needs_resync": f.needs_resync,
             "positions": follower_positions(engine, follower_id),
+            # its own results per lead and window (bot.live.pnl, docs/pnl.md)
+            "pnl": engine.pnl.report(f, follower_mark(engine, follower_id)),
             # take-profit / stop-loss orders resting at the venue (bot/live/protect.py)
             "tpsl": {
                 symbol: {
@@ -127,3 +137,31 @@ def snapshot(engine: Engine) -> dict[str, Any]:
             for name, v in engine.venues.items()
         },
     }
+
+
+def pnl_by_lead(engine: Engine) -> dict[str, Any]:
+    """/aum's results block: per lead, each follower's results with that lead and their sum, per
+    window (realized, fees, funding, slippage, net) and unrealized now (docs/pnl.md)."""
+    out: dict[str, Any] = {}
+    for lead_id in engine.leads:
+        per_follower: dict[str, Any] = {}
+        for follower in engine.followers_of.get(lead_id, []):
+            report = engine.pnl.report(follower, follower_mark(engine, follower.id))
+            part = report["leads"].get(lead_id)
+            if part is not None:
+                per_follower[follower.id] = part
+        windows: dict[str, dict[str, Any]] = {}
+        for part in per_follower.values():
+            for span, totals in part["windows"].items():
+                into = windows.setdefault(span, {})
+                for key, value in totals.items():
+                    into[key] = _add(into.get(key), value)
+        unrealized = sum((Decimal(p["unrealized"]) for p in per_follower.values()), ZERO)
+        out[lead_id] = {"unrealized": str(unrealized), "windows": windows, "followers": per_follower}
+    return out
+
+
+def _add(total: Any, value: Any) -> Any:
+    if isinstance(value, int):
+        return (total or 0) + value
+    return str(Decimal(total or "0") + Decimal(value))

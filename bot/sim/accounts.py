@@ -92,6 +92,19 @@ class Trade:
     time_ns: int
 
 
+@dataclass(frozen=True, slots=True)
+class Funding:
+    """One funding payment of one position: `amount` is what the wallet gained (negative: paid)."""
+
+    funding_id: int
+    symbol: str
+    position_amt: Decimal  # signed, engine units, at the funding time
+    mark: Decimal
+    rate: Decimal
+    amount: Decimal
+    time_ms: int
+
+
 @dataclass(slots=True)
 class Position:
     amt: Decimal = ZERO  # signed base quantity
@@ -137,6 +150,7 @@ class Account:
     by_client_id: dict[str, Order] = field(default_factory=dict)  # the newest order per client id
     open_orders: dict[int, Order] = field(default_factory=dict)
     trades: list[Trade] = field(default_factory=list)
+    fundings: list[Funding] = field(default_factory=list)
 
     def position(self, symbol: str) -> Position:
         pos = self.positions.get(symbol)

@@ -85,6 +85,17 @@ def account_summary(engine: MatchingEngine, account: Account, since_ns: int = 0)
         ],
         "orders": [admin_order_json(o) for o in account.orders.values() if o.recv_time_ns >= since_ns],
         "trades": [admin_trade_json(t) for t in account.trades if t.time_ns >= since_ns],
+        "fundings": [
+            {
+                "symbol": f.symbol,
+                "position": s(f.position_amt),
+                "mark": s(f.mark),
+                "rate": s(f.rate),
+                "amount": s(f.amount),
+                "time": f.time_ms,
+            }
+            for f in account.fundings
+        ],  # fmt: skip
         # conditional orders (bot.sim.conditional), in Binance's algo shape whatever the venue
         "conditional": [algo_json(c) for c in engine.conditionals.of(account).values()],
     }
@@ -185,6 +196,28 @@ def admin_routes(
         book = engine.books[symbol]
         fair = price if price is not None else book.fair
         return _json({"symbol": symbol, "price": s(fair), "last": s(book.last_price)})
+
+    @routes.post("/_sim/funding")
+    async def funding(request: web.Request) -> web.Response:
+        """Set the funding rate ({"rate": "0.0003"}) and/or settle funding now ({"settle": true})."""
+        data = await _body(request)
+        unknown = set(data) - {"rate", "settle"}
+        if unknown:
+            return _bad(f"unknown fields: {sorted(unknown)}")
+        if "rate" in data:
+            try:
+                rate = Decimal(str(data["rate"]))
+            except InvalidOperation:
+                return _bad("rate must be a decimal")
+            if not rate.is_finite() or abs(rate) > Decimal("0.03"):
+                return _bad("rate must be a decimal between -0.03 and 0.03")
+            engine.funding_rate = rate
+        paid = engine.settle_funding() if data.get("settle") is True else []
+        return _json({
+            "rate": s(engine.funding_rate),
+            "next_funding_ms": engine.next_funding_ms(),
+            "paid": [{"api_key": a.api_key, "symbol": f.symbol, "amount": s(f.amount)} for a, f in paid],
+        })  # fmt: skip
 
     @routes.get("/_sim/book/{symbol}")
     async def get_book(request: web.Request) -> web.Response:

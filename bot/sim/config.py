@@ -111,6 +111,11 @@ class SimConfig(BaseModel):
     tick_interval_s: float = Field(default=0.5, ge=0)
     # How long an `accept_then_timeout` response is held when the client does not hang up first.
     hold_timeout_s: float = Field(default=30.0, gt=0)
+    # Funding (Binance "Mark Price" / Bybit "Funding Rate"): at every multiple of the interval since
+    # the epoch (00:00, 08:00, 16:00 UTC for the venues' 8 h) each open position receives
+    # -position x mark x rate: longs pay when the rate is positive. Tests shorten the interval.
+    funding_interval_s: float = Field(default=28_800.0, gt=0)
+    funding_rate: Decimal = Field(default=Decimal("0.0001"), ge=Decimal("-0.03"), le=Decimal("0.03"))
     bybit: BybitSettings = Field(default_factory=BybitSettings)
 
     @model_validator(mode="before")

@@ -6,6 +6,7 @@ X-MBX-APIKEY header (listenKey), "signed" a valid HMAC signature.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -245,6 +246,47 @@ def _user_trades(c: Call) -> Any:
     return [trade_json(t) for t in rows]
 
 
+_INCOME_TYPES = frozenset({"REALIZED_PNL", "FUNDING_FEE", "COMMISSION"})
+
+
+def _income(c: Call) -> Any:
+    """Binance "Get Income History": REALIZED_PNL and COMMISSION per trade, FUNDING_FEE per funding
+    payment, oldest first; `income` is the wallet's change (negative: paid). Without startTime and
+    endTime the last 7 days. `tranId` is unique per type, `tradeId` names the trade ("" for funding)."""
+    wanted = c.params.get("incomeType") or None
+    if wanted is not None and wanted not in _INCOME_TYPES:
+        return []  # a type the local exchange never produces (TRANSFER, WELCOME_BONUS, ...)
+    symbol = c.engine.market(c.params["symbol"]).symbol if c.params.get("symbol") else None
+    now = time.time_ns() // 1_000_000
+    has_window = c.params.get("startTime") or c.params.get("endTime")
+    start = int_param(c.params, "startTime", 0 if has_window else now - 7 * 86_400_000)
+    end = int_param(c.params, "endTime", 2**62)
+    limit = min(int_param(c.params, "limit", 100), 1000)
+    asset = c.acct.asset
+    rows: list[tuple[int, int, dict[str, Any]]] = []
+
+    def row(kind: str, sym: str, amount: Decimal, time_ms: int, tran: int, trade: str) -> dict[str, Any]:
+        return {"symbol": sym, "incomeType": kind, "income": s(amount), "asset": asset, "info": kind,
+                "time": time_ms, "tranId": tran, "tradeId": trade}  # fmt: skip
+
+    for t in c.acct.trades:
+        if (symbol is None or t.symbol == symbol) and start <= t.time_ms <= end:
+            if t.realized_pnl and wanted in (None, "REALIZED_PNL"):
+                rows.append((t.time_ms, 0, row("REALIZED_PNL", t.symbol, t.realized_pnl, t.time_ms,
+                                                t.trade_id, str(t.trade_id))))  # fmt: skip
+            if t.commission and wanted in (None, "COMMISSION"):
+                rows.append((t.time_ms, 1, row("COMMISSION", t.symbol, -t.commission, t.time_ms,
+                                                t.trade_id, str(t.trade_id))))  # fmt: skip
+    if wanted in (None, "FUNDING_FEE"):
+        for f in c.acct.fundings:
+            if (symbol is None or f.symbol == symbol) and start <= f.time_ms <= end:
+                paid = row("FUNDING_FEE", f.symbol, f.amount, f.time_ms, f.funding_id, "")
+                rows.append((f.time_ms, 2, paid))
+    rows.sort(key=lambda r: (r[0], r[1]))
+    page = max(int_param(c.params, "page", 1), 1)
+    return [r[2] for r in rows[(page - 1) * limit : page * limit]]
+
+
 ROUTES: dict[tuple[str, str], tuple[str, Handler]] = {
     ("GET", "/fapi/v1/time"): ("public", server_time),
     ("GET", "/fapi/v1/ping"): ("public", ping),
@@ -270,6 +312,7 @@ ROUTES: dict[tuple[str, str], tuple[str, Handler]] = {
     ("DELETE", "/fapi/v1/allOpenOrders"): ("signed", _cancel_all),
     ("GET", "/fapi/v1/allOrders"): ("signed", _all_orders),
     ("GET", "/fapi/v1/userTrades"): ("signed", _user_trades),
+    ("GET", "/fapi/v1/income"): ("signed", _income),
     # Spot host: where Binance says whether a key may withdraw. bot.venues.clients.sim_urls maps ccxt's
     # `sapi` family to /_unused/sapi, so both that and the real path are served.
     ("GET", "/sapi/v1/account/apiRestrictions"): ("signed", _api_restrictions),
@@ -318,6 +361,7 @@ WEIGHTS: dict[tuple[str, str], Weight] = {
     ("DELETE", "/fapi/v1/allOpenOrders"): 1,
     ("GET", "/fapi/v1/allOrders"): 5,
     ("GET", "/fapi/v1/userTrades"): 5,
+    ("GET", "/fapi/v1/income"): 30,
     ("GET", "/sapi/v1/account/apiRestrictions"): 1,
     ("GET", "/_unused/sapi/account/apiRestrictions"): 1,
     **ALGO_WEIGHTS,

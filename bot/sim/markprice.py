@@ -29,9 +29,9 @@ def premium_of(engine: MatchingEngine, symbol: str) -> dict[str, Any]:
         "markPrice": mark,
         "indexPrice": mark,
         "estimatedSettlePrice": mark,
-        "lastFundingRate": "0.00010000",
+        "lastFundingRate": f"{engine.funding_rate:.8f}",
         "interestRate": "0.00010000",
-        "nextFundingTime": now - now % 28_800_000 + 28_800_000,
+        "nextFundingTime": engine.next_funding_ms(now),
         "time": now,
     }
 

@@ -12,11 +12,11 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from bot.sim.accounts import Account, Order, SimError, Trade
+from bot.sim.accounts import Account, Funding, Order, SimError, Trade
 from bot.sim.book import Book
 from bot.sim.conditional import Conditional, Conditionals
 from bot.sim.config import MarketConfig, SimConfig
-from bot.sim.wire import account_event, algo_event, order_event
+from bot.sim.wire import account_event, algo_event, funding_event, order_event
 
 ZERO = Decimal(0)
 _CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
@@ -69,6 +69,10 @@ class MatchingEngine:
         self.resting: dict[str, dict[int, tuple[Account, Order]]] = {s: {} for s in self.books}
         self._next_order_id = 1_000_000
         self._next_trade_id = 1
+        self._next_funding_id = 1
+        # One rate for every market, settable at run time (admin `POST /_sim/funding`).
+        self.funding_rate: Decimal = config.funding_rate
+        self.funding_interval_ms = max(1, int(config.funding_interval_s * 1000))
         self.conditionals = Conditionals(self)  # stop / take-profit orders waiting for their trigger
 
     # -- accounts and markets -------------------------------------------------------------------
@@ -345,6 +349,42 @@ class MatchingEngine:
         for order in victims:
             self._finish(account, order, "CANCELED")
         return len(victims)
+
+    # -- funding --------------------------------------------------------------------------------
+
+    def next_funding_ms(self, now_ms: int | None = None) -> int:
+        """The next funding time: the next multiple of the interval since the epoch (Binance and
+        Bybit settle at 00:00, 08:00 and 16:00 UTC with their 8 h interval)."""
+        now = _now_ms() if now_ms is None else now_ms
+        return now - now % self.funding_interval_ms + self.funding_interval_ms
+
+    def settle_funding(self, time_ms: int | None = None) -> list[tuple[Account, Funding]]:
+        """Pay funding on every open position at the current mark: the wallet gains
+        -position x mark x rate (Binance "Get Funding Rate History": positive rate, longs pay
+        shorts). Each payment is kept on the account (income / transaction log) and reported as
+        the venue pushes it (Binance: ACCOUNT_UPDATE, reason FUNDING_FEE, balance only)."""
+        now = _now_ms() if time_ms is None else time_ms
+        rate = self.funding_rate
+        paid: list[tuple[Account, Funding]] = []
+        for account in self.accounts.values():
+            change, touched = ZERO, False
+            for symbol, pos in account.positions.items():
+                if not pos.amt:
+                    continue
+                mark = self.books[symbol].fair
+                amount = -pos.amt * mark * rate
+                funding = Funding(self._next_funding_id, symbol, pos.amt, mark, rate, amount, now)
+                self._next_funding_id += 1
+                account.fundings.append(funding)
+                account.wallet += amount
+                change += amount
+                touched = True
+                paid.append((account, funding))
+            if touched:
+                account.update_time_ms = now
+                if self.publish is not None and self.wants(account.api_key):
+                    self.publish(account.api_key, funding_event(account, change, now))
+        return paid
 
     # -- market moves ---------------------------------------------------------------------------
 

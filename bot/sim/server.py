@@ -51,6 +51,7 @@ class SimExchange:
         self.mark_clock = MarkClock(publics)
         self._runner: web.AppRunner | None = None
         self._ticker: asyncio.Task[None] | None = None
+        self._funding: asyncio.Task[None] | None = None
         self.rest_url = ""
         self.ws_url = ""
         self.urls: dict[str, dict[str, str]] = {}
@@ -94,6 +95,7 @@ class SimExchange:
         self.mark_clock.start()
         if self.config.tick_interval_s > 0:
             self._ticker = asyncio.create_task(self._tick_loop(self.config.tick_interval_s))
+        self._funding = asyncio.create_task(self._funding_loop())
 
     async def _start_binance(
         self, host: str, rest_port: int, ws_port: int, admin: list[web.RouteDef]
@@ -119,10 +121,21 @@ class SimExchange:
             self.engine.tick(now - last)
             last = now
 
+    async def _funding_loop(self) -> None:
+        """Settle funding at each funding time, on the process clock (frozen prices or not)."""
+        settled_ms = 0
+        while True:
+            # A sleep may end a little early: never settle one funding time twice.
+            due_ms = max(self.engine.next_funding_ms(), settled_ms + self.engine.funding_interval_ms)
+            await asyncio.sleep(max(0.0, due_ms / 1000 - time.time()))
+            self.engine.settle_funding(due_ms)
+            settled_ms = due_ms
+
     async def stop(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-            self._ticker = None
+        for task in (self._ticker, self._funding):
+            if task is not None:
+                task.cancel()
+        self._ticker = self._funding = None
         await self.mark_clock.stop()
         await self.stream.stop()
         if self._api is not None:

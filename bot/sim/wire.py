@@ -206,6 +206,22 @@ def account_event(
     }
 
 
+def funding_event(account: Account, balance_change: Decimal, event_ms: int) -> dict[str, Any]:
+    """Binance ("Event: Balance and Position Update"): a funding fee on a cross position pushes
+    ACCOUNT_UPDATE with reason FUNDING_FEE and the balance only, no position."""
+    wallet = s(account.wallet)
+    return {
+        "e": "ACCOUNT_UPDATE",
+        "E": event_ms,
+        "T": event_ms,
+        "a": {
+            "m": "FUNDING_FEE",
+            "B": [{"a": account.asset, "wb": wallet, "cw": wallet, "bc": s(balance_change)}],
+            "P": [],
+        },
+    }
+
+
 def algo_json(cond: Conditional) -> dict[str, Any]:
     """A conditional order as Binance's algo endpoints answer it (New / Query / Cancel Algo Order)."""
     order = cond.order

@@ -19,7 +19,7 @@ from bot.core.clientid import ClientIdFormat
 from bot.core.errors import ErrorKind
 from bot.core.manual import AccountOrder
 from bot.core.protect import ProtectStatus
-from bot.core.types import LeadFill, MarketSpec, OrderOutcome, PositionSnapshot
+from bot.core.types import IncomeRecord, LeadFill, MarketSpec, OrderOutcome, PositionSnapshot
 
 
 class VenueMode(StrEnum):
@@ -108,7 +108,12 @@ class VenueAdapter(Protocol):
 
     def weight(self, call: str) -> int:
         """The published request weight of one call the bot makes: "balance", "positions",
-        "order_lookup", "time", "leverage", "key_check", "trades", "book", "orders"."""
+        "order_lookup", "time", "leverage", "key_check", "trades", "book", "orders", "income"."""
+        ...
+
+    async def income(self, client: Any, since_ms: int) -> list[IncomeRecord]:
+        """The account's fees and funding from `since_ms` on (venue clock), from its income or
+        transaction log, page by page; weight `weight("income")` per page."""
         ...
 
     def backfill(

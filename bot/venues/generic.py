@@ -12,7 +12,7 @@ from bot.core.clientid import ClientIdFormat
 from bot.core.errors import ErrorKind
 from bot.core.manual import AccountOrder
 from bot.core.protect import ProtectStatus
-from bot.core.types import LeadFill, MarketSpec, OrderOutcome, PositionSnapshot
+from bot.core.types import IncomeRecord, LeadFill, MarketSpec, OrderOutcome, PositionSnapshot
 from bot.venues import ccxt_common
 from bot.venues.base import StreamDecoder, VenueMode
 from bot.venues.errors import classify
@@ -92,6 +92,10 @@ class GenericAdapter:
 
     def weight(self, call: str) -> int:
         return 1
+
+    async def income(self, client: Any, since_ms: int) -> list[IncomeRecord]:
+        """No income log is known for an arbitrary ccxt venue: fees and funding are not read."""
+        return []
 
     async def backfill(
         self, rest: Any, lead: str, symbol: str, since_ms: int, limit: int

@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 
 from bot.cluster.assignment import all_partitions, partition_of
+from bot.commands.aum import cluster_aum_lines
 from bot.commands.control import status_lines
 from tests.cluster.engine_cluster import (
     CLUSTER,
@@ -123,6 +125,15 @@ async def test_a_killed_shards_followers_are_served_by_another_within_5_s_and_ha
             await on_target(c, 20, "every follower on target after the handback")
             await c.not_doubled()
             await stream_complete(c, redis_client)
+
+            async def cluster_aum_whole() -> bool:  # every shard's status line counted, both back
+                code, report = await c.procs["shard-a"].status("/aum")
+                row = (report.get("cluster") or {}).get("aum", {}).get("lead", {}) if code == 200 else {}
+                both = set(row.get("by_shard", ())) == {"shard-a", "shard-b"}
+                return both and row["followers"] == len(FOLLOWERS)
+
+            await until(cluster_aum_whole, 10, "the cluster's AUM over both shards")
+            own = {s: (await c.procs[s].status("/aum"))[1] for s in ("shard-a", "shard-b")}
             code, status = await c.procs["shard-a"].status()
             metrics = await c.procs["shard-a"].metrics()
         finally:
@@ -139,10 +150,22 @@ async def test_a_killed_shards_followers_are_served_by_another_within_5_s_and_ha
     assert {p: row["shard"] for p, row in view["partitions"].items()} == {
         p: "shard-a" if p in mine else "shard-b" for p in PARTITIONS
     }
+    # The cluster's follower capital is each shard's own: every follower counted once, by its shard.
+    total = view["aum"]["lead"]
+    assert total["followers"] == len(FOLLOWERS)
+    served = {s: next(r for r in own[s]["leads"] if r["lead"] == "lead") for s in own}
+    assert sum(r["followers"] for r in served.values()) == len(FOLLOWERS)
+    shards_own = sum(Decimal(r["aum"]) for r in served.values())
+    assert Decimal(total["aum"]) == pytest.approx(shards_own, rel=Decimal("0.01"))
+    assert own["shard-a"]["cluster"]["aum"]["lead"]["by_shard"].keys() == {"shard-a", "shard-b"}
+    (printed,) = cluster_aum_lines(own["shard-b"]["cluster"])  # what `copybot aum` adds in a cluster
+    assert printed.startswith("cluster lead: follower capital ")
     lines = status_lines(status)  # what `copybot status` prints
     assert "cluster: this process is shard shard-a; live shards: shard-a, shard-b" in lines
     assert any(line.startswith("lead lead: feed lease feed-a (epoch 1); stream ") for line in lines)
     assert any(line.startswith(f"shard shard-a: partitions {', '.join(sorted(mine))}; ") for line in lines)
+    capital = f"{Decimal(total['aum']):.2f}"
+    assert f"lead lead: follower capital {capital} over {len(FOLLOWERS)} followers in the cluster" in lines
     assert "copybot_cluster_live_shards 2.0" in metrics
     assert 'copybot_cluster_lease_held{lead="lead"} 1.0' in metrics
 

@@ -215,7 +215,7 @@ def test_help_imports_nothing_heavy_and_each_control_command_has_only_its_option
     _, status_help, _ = copybot("status", "--help")
     _, halt_help, _ = copybot("halt", "--help")
     assert "--json" in status_help
-    assert "--follower" not in status_help
+    assert "show this follower's results" in status_help  # status --follower: its PnL table
     assert "--reason" not in status_help
     assert "needed only beyond loopback" in status_help
     assert "--follower" in halt_help

@@ -94,6 +94,12 @@ async def test_page_shows_status_live_fills_and_halts_a_follower(demo: DemoRun, 
             cells = f"#followers tr[data-follower='{fid}'][data-symbol='{symbol}']"
             assert await _text(page, f"{cells} [data-field='position']") == p["position"]
             assert await _text(page, f"{cells} [data-field='target']") == p["target"]
+        # its results of the copy with this lead (docs/pnl.md), as /status has them
+        for span, totals in f["pnl"]["leads"]["lead"]["windows"].items():
+            cells = f"#followers table.results tr[data-follower='{fid}'][data-window='{span}']"
+            for field in ("realized", "fees", "funding", "slippage", "net"):
+                assert await _attr(page, f"{cells} [data-field='{field}']", "data-value") == totals[field]
+            assert await _text(page, f"{cells} [data-field='fills']") == str(totals["fills"]) == "1"
     assert await _text(page, "#global-state") == status["state"].upper()
     await page.wait_for_selector("#alerts li", timeout=5000)
     assert PROBE in await _text(page, "#alerts")

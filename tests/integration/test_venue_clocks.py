@@ -16,6 +16,8 @@ from bot.service.status import snapshot
 from bot.sim.config import load_sim_config
 from tests.integration.harness import BTC, CONFIG_VENUE, Harness, follower
 
+CLOCK_ERROR_MS = 20  # the venue clock estimate's error on loopback: half a round trip at most
+
 
 @pytest.mark.parametrize("offset_ms", [1500, -1500], ids=["bybit-ahead", "bybit-behind"])
 @pytest.mark.parametrize(
@@ -50,12 +52,14 @@ async def test_cross_venue_lag_is_small_and_positive_despite_a_skewed_venue_cloc
         assert set(lags) == {(lead, cross), (lead, same)}
         for pair, values in lags.items():
             assert len(values) == 4, (pair, values)
-            # a copy on loopback takes milliseconds; the uncorrected figure would be off by 1,500
-            assert all(0 < lag < 500 for lag in values), (pair, values)
+            # a copy on loopback takes milliseconds; the uncorrected figure would be off by 1,500.
+            # The offset is estimated to within half a round trip, so a copy that took under a
+            # millisecond can show a hair below zero (seen: -0.79 ms): not a skew left over.
+            assert all(-CLOCK_ERROR_MS < lag < 500 for lag in values), (pair, values)
         shown = snapshot(engine)["copy_lag_ms_by_venue"]
         assert set(shown) == {f"{lead}->{cross}", f"{lead}->{same}"}
         assert shown[f"{lead}->{cross}"]["samples"] == 4
-        assert 0 < shown[f"{lead}->{cross}"]["p50"] < 500
+        assert -CLOCK_ERROR_MS < shown[f"{lead}->{cross}"]["p50"] < 500
         metrics = engine.metrics.render().decode()
         count = (
             f'copybot_copy_lag_seconds_count{{follower_venue="{cross}",lead_venue="{lead}",stage="venue"}}'

@@ -26,6 +26,7 @@ from bot.core.types import (
     TradingState,
     Verdict,
 )
+from bot.journal.pnl import IncomeRow
 from bot.journal.schema import MIGRATIONS
 from bot.journal.store import Journal, JournalClosed, JournalError
 
@@ -304,3 +305,24 @@ def test_writer_killed_mid_batch_leaves_a_consistent_journal(tmp_path: Path) -> 
         assert j.has_lead_fill("alpha", "after-restart")
     elapsed = time.monotonic() - started
     print(f"crash test: {len(ids) - 300} unflushed fills committed before the kill, {elapsed:.2f}s")
+
+
+def test_follower_fills_and_income_rows_for_the_results(journal: Journal) -> None:
+    """What a follower's results replay at start (bot.live.pnl): its filled orders with their
+    intents, and its fee and funding rows, each (ref, lead) stored once."""
+    journal.record_intent(intent("c1"))
+    journal.record_intent(intent("c2"))
+    journal.record_intent(intent("c3", follower="f2"))
+    journal.record_outcome(OrderOutcome("c1", OrderStatus.FILLED, Decimal("0.005"), Decimal("65010")), "f1")
+    journal.record_outcome(OrderOutcome("c2", OrderStatus.EXPIRED, Decimal("0"), None), "f1")
+    journal.record_outcome(OrderOutcome("c3", OrderStatus.FILLED, Decimal("0.005"), Decimal("65020")), "f2")
+    rows = [IncomeRow("f1", "FUNDING_FEE:7", "alpha", "funding", "BTC/USDT:USDT", Decimal("-0.12"), 5)]
+    journal.record_income(rows)
+    journal.record_income(rows)  # read again by an overlapping pass
+    journal.flush()
+    (fill,) = journal.follower_fills("f1")
+    assert (fill.client_order_id, fill.lead, fill.side, fill.ref_price, fill.avg_price, fill.filled_qty) == (
+        "c1", "alpha", Side.SELL, Decimal("65000.10"), Decimal("65010"), Decimal("0.005"))  # fmt: skip
+    assert fill.ts_ms > 10**12
+    assert journal.income_rows("f1") == rows
+    assert journal.income_rows("f2") == []

@@ -11,8 +11,8 @@ import pytest
 from bot.config.models import ConfigError, parse_config
 from bot.core.symbols import Conversion, Listing, SymbolMap
 from bot.core.types import LeadFill, Side
-from bot.live.follower import FillWork
 from bot.live.lead_view import LeadView
+from bot.live.work import FillWork
 from tests.unit.test_config import base
 
 PEPE = {

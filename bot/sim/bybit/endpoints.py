@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 from itertools import islice
 from typing import Any
 
-from bot.sim.accounts import Account, Order, SimError
+from bot.sim.accounts import Account, Funding, Order, SimError
 from bot.sim.bybit.call import (
     ZERO,
     Call,
@@ -20,6 +20,7 @@ from bot.sim.bybit.call import (
     time_window,
 )
 from bot.sim.bybit.conditional import conditional_cancel, conditional_create
+from bot.sim.bybit.ledger import funding_execution_json, row_key, transaction_log
 from bot.sim.bybit.market import instruments_info, market_time, orderbook, tickers
 from bot.sim.bybit.venue import BybitError, BybitMarket, from_engine, order_uuid, uid_of
 from bot.sim.bybit.wire import (
@@ -289,22 +290,33 @@ def execution_list(c: Call) -> Any:
         order = venue.find(acct, c.params.get("orderId"), c.params.get("orderLinkId"))
         if order is None:
             return {"category": "linear", "list": [], "nextPageCursor": ""}
-    # Every engine fill is a plain Trade: no liquidation (BustTrade), ADL or funding here.
-    trades = [] if exec_type and exec_type != "Trade" else acct.trades
-    rows = [
-        t
-        for t in reversed(trades)
-        if (m is None or t.symbol == m.engine_symbol)
-        and start <= t.time_ms <= end
-        and (order is None or t.order_id == order.order_id)
-    ]
-    page, cursor = cursor_page(rows, c, lambda t: t.trade_id, 50, 100)
+    # Engine fills are plain Trades and funding payments Funding executions (bot.sim.bybit.ledger):
+    # no liquidation (BustTrade), ADL or delivery here.
+    rows: list[tuple[int, Any]] = []
+    if not exec_type or exec_type == "Trade":
+        rows += [
+            (row_key(t.time_ms, t.trade_id, False), t)
+            for t in acct.trades
+            if (m is None or t.symbol == m.engine_symbol)
+            and start <= t.time_ms <= end
+            and (order is None or t.order_id == order.order_id)
+        ]
+    if (not exec_type or exec_type == "Funding") and order is None:
+        rows += [
+            (row_key(f.time_ms, f.funding_id, True), f)
+            for f in acct.fundings
+            if (m is None or f.symbol == m.engine_symbol) and start <= f.time_ms <= end
+        ]
+    rows.sort(key=lambda r: r[0], reverse=True)
+    page, cursor = cursor_page(rows, c, lambda r: r[0], 50, 100)
     marks = c.engine.marks()
-    return {
-        "category": "linear",
-        "list": [execution_json(venue, t, acct.orders[t.order_id], marks[t.symbol]) for t in page],
-        "nextPageCursor": cursor,
-    }
+    out = [
+        funding_execution_json(venue, row)
+        if isinstance(row, Funding)
+        else execution_json(venue, row, acct.orders[row.order_id], marks[row.symbol])
+        for _, row in page
+    ]
+    return {"category": "linear", "list": out, "nextPageCursor": cursor}
 
 
 ROUTES: dict[tuple[str, str], tuple[bool, Handler]] = {
@@ -322,6 +334,7 @@ ROUTES: dict[tuple[str, str], tuple[bool, Handler]] = {
     ("GET", "/v5/order/realtime"): (True, order_realtime),
     ("GET", "/v5/order/history"): (True, order_history),
     ("GET", "/v5/execution/list"): (True, execution_list),
+    ("GET", "/v5/account/transaction-log"): (True, transaction_log),
 }
 
 # Per-UID limits per second (Bybit's table for a UTA account: trading 10/s, queries 50/s); the
@@ -335,6 +348,7 @@ DEFAULT_LIMITS: dict[str, int] = {
     "/v5/execution/list": 50,
     "/v5/position/list": 50,
     "/v5/account/wallet-balance": 50,
+    "/v5/account/transaction-log": 50,
     "/v5/account/info": 50,
     "/v5/user/query-api": 10,
 }

@@ -81,6 +81,7 @@ def ticker_of(engine: MatchingEngine, m: BybitMarket, now: int) -> dict[str, Any
     """One linear ticker as REST and the public `tickers` stream give it (`now`: the venue's clock)."""
     book = engine.books[m.engine_symbol]
     bid, ask = book.levels(True, 1), book.levels(False, 1)
+    offset = engine.config.bybit.clock_offset_ms  # funding times are on the engine's clock
     out = m.price_out
     change = (book.last_price - book.open_price) / book.open_price
     return {
@@ -97,8 +98,8 @@ def ticker_of(engine: MatchingEngine, m: BybitMarket, now: int) -> dict[str, Any
         "openInterestValue": "0",
         "turnover24h": s(book.quote_volume),
         "volume24h": s(m.qty_out(book.volume)),
-        "fundingRate": "0.0001",
-        "nextFundingTime": str(now - now % 28_800_000 + 28_800_000),
+        "fundingRate": s(engine.funding_rate),
+        "nextFundingTime": str(engine.next_funding_ms(now - offset) + offset),
         "predictedDeliveryPrice": "",
         "basisRate": "",
         "deliveryFeeRate": "",

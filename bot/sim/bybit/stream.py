@@ -25,6 +25,7 @@ from websockets.http11 import Request, Response
 
 from bot.sim.accounts import Account, Trade
 from bot.sim.bybit.auth import ws_auth_error
+from bot.sim.bybit.ledger import funding_execution_json
 from bot.sim.bybit.tickers import PUBLIC_PATH, BybitTickers
 from bot.sim.bybit.venue import BybitVenue
 from bot.sim.bybit.wire import execution_json, fees_by_order, order_json, position_json, wallet_json
@@ -95,6 +96,11 @@ class BybitStream(SocketFaults):
                 return
             frames.append(("order", [order_json(self.venue, held, ZERO, stream=True)]))
         elif kind == "ACCOUNT_UPDATE":
+            if event["a"].get("m") == "FUNDING_FEE":  # the funding just settled, as executions
+                paid = [f for f in account.fundings if f.time_ms == event["E"]]
+                data = [funding_execution_json(self.venue, f, stream=True) for f in paid]
+                if data:
+                    frames.append(("execution", data))
             realised = self.venue.realised(account)
             for p in event["a"]["P"]:
                 m = self.venue.by_engine[p["s"]]

@@ -189,7 +189,7 @@ class BybitVenue:
         return None
 
     def realised(self, account: Account) -> dict[str, Decimal]:
-        """Cumulative realized PnL net of fees per engine symbol (Bybit's cumRealisedPnl); only
+        """Cumulative realized PnL net of fees and funding per engine symbol (Bybit's cumRealisedPnl); only
         the fills since the last call are added up."""
         seen, per_symbol = self._realised.get(account.api_key, (0, {}))
         trades = account.trades
@@ -197,4 +197,9 @@ class BybitVenue:
             t = trades[i]
             per_symbol[t.symbol] = per_symbol.get(t.symbol, ZERO) + t.realized_pnl - t.commission
         self._realised[account.api_key] = (len(trades), per_symbol)
-        return per_symbol
+        if not account.fundings:
+            return per_symbol
+        out = dict(per_symbol)  # Bybit's cumRealisedPnl includes funding
+        for f in account.fundings:
+            out[f.symbol] = out.get(f.symbol, ZERO) + f.amount
+        return out

@@ -13,10 +13,10 @@ from bot.core.clientid import DOTTED, ClientIdFormat
 from bot.core.errors import ErrorKind
 from bot.core.manual import AccountOrder
 from bot.core.protect import ProtectStatus
-from bot.core.types import LeadFill, MarketSpec, OrderOutcome, PositionSnapshot
+from bot.core.types import IncomeRecord, LeadFill, MarketSpec, OrderOutcome, PositionSnapshot
 from bot.venues import ccxt_common
 from bot.venues.base import StreamDecoder, VenueMode
-from bot.venues.binance import decode, keys, limits, protect, stream, urls
+from bot.venues.binance import decode, income, keys, limits, protect, stream, urls
 from bot.venues.errors import classify
 
 # -4116 (futures) or -2010 "Duplicate order sent." (spot): the client id is in use.
@@ -119,6 +119,9 @@ class BinanceAdapter:
 
     def weight(self, call: str) -> int:
         return limits.WEIGHTS.get(call, limits.DEFAULT_WEIGHT)
+
+    async def income(self, client: Any, since_ms: int) -> list[IncomeRecord]:
+        return await income.fetch(client, since_ms)
 
     async def backfill(
         self, rest: Any, lead: str, symbol: str, since_ms: int, limit: int

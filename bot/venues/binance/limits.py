@@ -31,6 +31,7 @@ WEIGHTS: dict[str, int] = {
     "order": 0,  # POST /fapi/v1/order: 0 on the IP limit
     "orders": 5,  # fetch_orders: GET /fapi/v1/allOrders
     "book": 10,  # fetch_order_book: GET /fapi/v1/depth at its default limit (500)
+    "income": 30,  # GET /fapi/v1/income (fees and funding, bot.venues.binance.income)
 }
 DEFAULT_WEIGHT = 5
 

@@ -14,10 +14,10 @@ from bot.core.clientid import ClientIdFormat
 from bot.core.errors import ErrorKind
 from bot.core.manual import AccountOrder
 from bot.core.protect import ProtectStatus
-from bot.core.types import LeadFill, MarketSpec, OrderOutcome, PositionSnapshot
+from bot.core.types import IncomeRecord, LeadFill, MarketSpec, OrderOutcome, PositionSnapshot
 from bot.venues import ccxt_common
 from bot.venues.base import StreamDecoder, VenueMode
-from bot.venues.bybit import decode, history, keys, protect, stream, urls
+from bot.venues.bybit import decode, history, income, keys, protect, stream, urls
 from bot.venues.errors import classify
 
 # 110072 "OrderLinkedID is duplicate": for linear, an orderLinkId is taken by every order the
@@ -115,6 +115,9 @@ class BybitAdapter:
 
     def weight(self, call: str) -> int:
         return 1
+
+    async def income(self, client: Any, since_ms: int) -> list[IncomeRecord]:
+        return await income.fetch(client, since_ms)
 
     def backfill(
         self, rest: Any, lead: str, symbol: str, since_ms: int, limit: int

@@ -189,10 +189,33 @@
             cell(p.clipped || p.residual_below_min || handNote(p), { class: "text" })));
         }
       }
+      // Each follower's results with this lead (status.followers[id].pnl, docs/pnl.md).
+      const pnlHead = el("tr", {}, ...["Follower", "Window", "Realized", "Unrealized", "Fees", "Funding",
+        "Slippage", "Net", "Fills"].map((h) => el("th", {}, h)));
+      const pnlRows = [];
+      for (const fid of ids) {
+        const f = status.followers[fid];
+        const mine = f && f.pnl && f.pnl.leads ? f.pnl.leads[lead.lead] : null;
+        if (!mine) continue;
+        for (const [span, t] of Object.entries(mine.windows)) {
+          pnlRows.push(el("tr", { "data-follower": fid, "data-window": span },
+            cell(fid, { class: "text" }), cell(span, { class: "text" }),
+            cell(money(t.realized), { "data-field": "realized", "data-value": t.realized }),
+            cell(span === "all" ? money(mine.unrealized) : "",
+              { "data-field": "unrealized", "data-value": span === "all" ? mine.unrealized : "" }),
+            cell(money(t.fees), { "data-field": "fees", "data-value": t.fees }),
+            cell(money(t.funding), { "data-field": "funding", "data-value": t.funding }),
+            cell(money(t.slippage), { "data-field": "slippage", "data-value": t.slippage }),
+            cell(money(t.net), { "data-field": "net", "data-value": t.net }),
+            cell(t.fills, { "data-field": "fills" })));
+        }
+      }
       return el("div", { class: "lead-card", "data-lead": lead.lead },
         el("h3", {}, `Lead ${lead.lead}`),
         el("table", { class: "grid followers" }, el("thead", {}, head), el("tbody", {}, ...rows)),
-        el("table", { class: "grid positions" }, el("thead", {}, posHead), el("tbody", {}, ...posRows)));
+        el("table", { class: "grid positions" }, el("thead", {}, posHead), el("tbody", {}, ...posRows)),
+        el("table", { class: "grid results" }, el("caption", {}, "Results of the copy"),
+          el("thead", {}, pnlHead), el("tbody", {}, ...pnlRows)));
     });
     $("followers").replaceChildren(...cards);
     updateControls();
