@@ -12,7 +12,9 @@ from pathlib import Path
 
 import aiohttp
 
+from bot.bench import cluster_report
 from bot.bench.baseline import run_baseline
+from bot.bench.cluster_cli import run_cluster_bench, shard_counts
 from bot.bench.processes import VENUE_EXCHANGES, Admin, BenchError, machine, raise_fd_limit, start_sim
 from bot.bench.report import Report, RunResult, render_markdown, to_json
 from bot.bench.runner import LEAD_QTY, run_copybot, top_functions
@@ -68,6 +70,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "daemon's default reconcile and balance intervals, and report the weight per "
                              "minute after start-up (use with --venue-limits; 150 or more for two whole "
                              "minutes)")  # fmt: skip
+    parser.add_argument("--shards", type=shard_counts, default=None,
+                        help="instead of the copy-lag rows: the single process and then a Redis, two lead "
+                             "feeds and N follower shards (copybot run --role feed|shard), each on its own "
+                             "127.0.0.x address, for each count, e.g. 1,2,4 (docs/benchmark.md, "
+                             "\"Shards\")")  # fmt: skip
+    parser.add_argument("--weight-limit-1m", type=int, default=None,
+                        help="with --venue-limits: the exchange's request weight per address per minute "
+                             "in place of Binance's 2,400 (scaled down; the report says so)")  # fmt: skip
 
 
 async def run_bench(args: argparse.Namespace, workdir: Path) -> Report:
@@ -133,9 +143,14 @@ def run(args: argparse.Namespace) -> int:
     if args.steady_s < 0:
         print("copybot bench: --steady-s must be 0 or more", file=sys.stderr)
         return 2
+    if args.weight_limit_1m is not None and (not args.venue_limits or args.weight_limit_1m < 1):
+        print("copybot bench: --weight-limit-1m needs --venue-limits and a positive count", file=sys.stderr)
+        return 2
     raise_fd_limit()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.shards:
+        return _run_shards(args, out)
     with tempfile.TemporaryDirectory(prefix="copybot-bench-") as tmp:
         try:
             report = asyncio.run(run_bench(args, Path(tmp)))
@@ -147,4 +162,23 @@ def run(args: argparse.Namespace) -> int:
     (out / "results.json").write_text(to_json(report))
     print(markdown)
     failed = [r for r in report.results if r.copier == "copybot" and r.exit_code != 0]
+    return 1 if failed else 0
+
+
+def _run_shards(args: argparse.Namespace, out: Path) -> int:
+    with tempfile.TemporaryDirectory(prefix="copybot-bench-") as tmp:
+        try:
+            report = asyncio.run(run_cluster_bench(args, Path(tmp)))
+        except BenchError as exc:
+            print(f"copybot bench: {exc}", file=sys.stderr)
+            return 1
+    markdown = cluster_report.render_markdown(report)
+    (out / "shards.md").write_text(markdown)
+    (out / "shards.json").write_text(cluster_report.to_json(report))
+    print(markdown)
+    failed = [
+        r
+        for r in report.rows
+        if r.missing_orders or any(c != 0 for c in r.exit_codes.values() if c is not None)
+    ]
     return 1 if failed else 0

@@ -156,16 +156,21 @@ Urls = dict[str, tuple[str, str]]  # venue -> (REST url, websocket url)
 
 
 async def start_sim(workdir: Path, timeout: float = 30.0, *, lifted: bool = True,
-                    venues: tuple[str, ...] = ("binance",)) -> tuple[Child, Urls]:  # fmt: skip
+                    venues: tuple[str, ...] = ("binance",),
+                    weight_limit_1m: int | None = None) -> tuple[Child, Urls]:  # fmt: skip
     """The local exchange in its own process, serving the Binance personality and, when asked, the
     Bybit one; (child, {venue: (rest url, ws url)}) once it listens. `lifted`: without the request
     limits of either venue (Binance's weight, order and connection limits: SIM_REQUEST_BUDGET;
-    Bybit's per-UID limits: `copybot sim --no-rate-limits`)."""
+    Bybit's per-UID limits: `copybot sim --no-rate-limits`). `weight_limit_1m`, with the limits on:
+    Binance's request weight per source address per minute in place of its published 2,400 (a
+    scaled-down run; the report names it)."""
     from importlib import resources
 
     data = yaml.safe_load(resources.files("bot.sim").joinpath("default.yaml").read_text(encoding="utf-8"))
     if lifted:
         data["request_budget"] = SIM_REQUEST_BUDGET
+    elif weight_limit_1m is not None:
+        data["weight_limit_1m"] = weight_limit_1m
     config = workdir / "sim.yaml"
     config.write_text(yaml.safe_dump(data, sort_keys=False))
     served = "both" if "bybit" in venues else "binance"

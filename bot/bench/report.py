@@ -78,6 +78,14 @@ class LimitsTally:
         )
         return max(self.peak_weight_1m.values(), default=0), rejected, sum(self.bans_418.values())
 
+    def per_address(self) -> dict[str, tuple[int, int, int]]:
+        """address -> (peak weight of any minute, 429s, 418s)."""
+        pending = {a: r for a, (_, r) in self._last.items()}
+        return {
+            a: (peak, self.rejected_429.get(a, 0) + pending.get(a, 0), self.bans_418.get(a, 0))
+            for a, peak in self.peak_weight_1m.items()
+        }
+
     def steady(self, after_window: int) -> tuple[int, int, int] | None:
         """(peak weight, 429s, whole minutes seen) over the minutes after `after_window` (the minute
         the daemon became ready in, which still holds start-up's reads); None without any."""

@@ -85,12 +85,15 @@ async def create_accounts(admin: Admin, lead: Account, followers: list[Account],
 
 def daemon_config(lead: Account, followers: list[Account], urls: Urls, *, api_port: int,
                   journal: Path, lifted: bool = True, lead_venue: str = "binance",
-                  follower_venue: str = "binance",
-                  production_reads: bool = False) -> tuple[dict[str, Any], dict[str, str]]:  # fmt: skip
+                  follower_venue: str = "binance", production_reads: bool = False,
+                  weight_limit_1m: int | None = None,
+                  source_address: str | None = None) -> tuple[dict[str, Any], dict[str, str]]:  # fmt: skip
     """The daemon's config (multiplier 1, caps far above the orders) and the env holding the keys:
     one config venue per personality used, named after it, with its hosts. With `production_reads`
     its background reads (reconcile, balances) run at the config's defaults, as a deployed daemon's
-    do; otherwise once a day, so they stay out of the copy-lag rows."""
+    do; otherwise once a day, so they stay out of the copy-lag rows. Under the venue's limits
+    (`lifted` False) the daemon budgets `weight_limit_1m` per address (None: Binance's published
+    limit); `source_address` binds its connections (bot.venues.source_address)."""
     env: dict[str, str] = {}
     for a in (lead, *followers):
         env[f"BENCH_{a.env_prefix}_KEY"], env[f"BENCH_{a.env_prefix}_SECRET"] = a.api_key, a.secret
@@ -103,7 +106,9 @@ def daemon_config(lead: Account, followers: list[Account], urls: Urls, *, api_po
     config = {
         "venues": {v: {"exchange": VENUE_EXCHANGES[v], "mode": "sim", "rest_url": urls[v][0],
                        "ws_url": urls[v][1],
-                       "request_budget": {"weight_limit_1m": SIM_REQUEST_BUDGET if lifted else None}}
+                       "request_budget": {"weight_limit_1m": SIM_REQUEST_BUDGET if lifted
+                                          else weight_limit_1m},
+                       **({"source_address": source_address} if source_address else {})}
                    for v in dict.fromkeys((lead_venue, follower_venue))},
         "leads": [{"id": lead.id, "venue": lead_venue, "credentials": creds(lead), "symbols": [SYMBOL]}],
         "followers": [

@@ -64,6 +64,7 @@ return 0
 """
 RELEASED = "released:"
 UNDRAINED = "undrained:"
+BUILD_BATCH = 10  # followers built between yields to the event loop when a partition is gained
 
 
 class ShardRole:
@@ -142,8 +143,16 @@ class ShardRole:
                 return
             if await self._take_holder(partition):
                 await self._earlier_orders_unlandable(ids)
-            followers = [engine.build_follower(engine.cfg.follower(fid), engine.follower_settings[fid])
-                         for fid in ids]  # fmt: skip
+            followers = []
+            for i, fid in enumerate(ids, 1):
+                followers.append(
+                    engine.build_follower(engine.cfg.follower(fid), engine.follower_settings[fid])
+                )
+                if i % BUILD_BATCH == 0:
+                    # A client costs ~5 ms of CPU: taking over a thousand followers in one go would
+                    # hold the event loop past heartbeat_ttl_s, the others would count this shard
+                    # dead and it would drop what it is gaining (docs/benchmark.md, "Shards").
+                    await asyncio.sleep(0)
             engine.states.restore({f.id: f.standing for f in followers})
             sem = asyncio.Semaphore(16)
             await asyncio.gather(*(prepare_follower(engine, f, sem) for f in followers))
