@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.bench.report import FillLag, Machine, Stats, machine_line, stats
+from bot.bench.report import FillLag, FillRows, Machine, machine_line
 
 CLK_TCK_FALLBACK = 100
 
@@ -38,7 +38,7 @@ class AddressLoad:
 
 
 @dataclass(frozen=True)
-class ClusterRow:
+class ClusterRow(FillRows):
     layout: str  # "single process" or "N shards"
     shards: int  # 0 for the single process
     followers: int
@@ -59,13 +59,6 @@ class ClusterRow:
         if self.cpu_s is None or not self.follower_orders:
             return None
         return self.cpu_s * 1e6 / self.follower_orders
-
-    @property
-    def missing_orders(self) -> int:
-        return sum(f.followers - f.orders for f in self.fills)
-
-    def stats(self, metric: str) -> Stats:
-        return stats(getattr(f, metric) for f in self.fills)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -217,20 +218,9 @@ async def run_row(
         f"copybot bench: {layout}, {followers} follower(s), {limits.label} ...", file=sys.stderr, flush=True
     )
     (workdir / tag).mkdir(parents=True, exist_ok=True)
+    measure = partial(_measure, http, admin, urls, layout, limits, lead, accounts, fills, ready_timeout)
     if shards == 0:
-        return await _measure(
-            http,
-            admin,
-            urls,
-            layout,
-            limits,
-            lead,
-            accounts,
-            fills,
-            ready_timeout,
-            [_spawn_daemon("all", [], config, env, workdir / tag, addresses[0])],
-            None,
-        )
+        return await measure([_spawn_daemon("all", [], config, env, workdir / tag, addresses[0])], None)
     async with bench_redis(workdir / tag) as redis:
         # The cluster's default timings (docs/config.md, "cluster"): the failover times are theirs.
         cluster = {"redis_url": redis.url, "id": "unset", "key_prefix": KEY_PREFIX, "partitions": PARTITIONS}
@@ -259,19 +249,7 @@ async def run_row(
         ]
         view = RedisView(redis.url)
         try:
-            return await _measure(
-                http,
-                admin,
-                urls,
-                layout,
-                limits,
-                lead,
-                accounts,
-                fills,
-                ready_timeout,
-                [*feeds, *shard_procs],
-                view,
-            )
+            return await measure([*feeds, *shard_procs], view)
         finally:
             await view.close()
 

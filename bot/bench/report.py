@@ -95,8 +95,21 @@ class LimitsTally:
         return max(v[0] for v in later.values()), sum(v[1] for v in later.values()), len(later)
 
 
+class FillRows:
+    """Figures over a run's fills, for each kind of benchmark row (`fills` set by the dataclass)."""
+
+    fills: list[FillLag]
+
+    @property
+    def missing_orders(self) -> int:
+        return sum(f.followers - f.orders for f in self.fills)
+
+    def stats(self, metric: str) -> Stats:
+        return stats(getattr(f, metric) for f in self.fills)
+
+
 @dataclass(frozen=True)
-class RunResult:
+class RunResult(FillRows):
     """One configuration measured: copybot or the polling baseline with N followers."""
 
     copier: str  # "copybot" or "baseline"
@@ -116,13 +129,6 @@ class RunResult:
     steady_weight_1m: int | None = None
     steady_429: int | None = None
     steady_minutes: int | None = None
-
-    @property
-    def missing_orders(self) -> int:
-        return sum(f.followers - f.orders for f in self.fills)
-
-    def stats(self, metric: str) -> Stats:
-        return stats(getattr(f, metric) for f in self.fills)
 
 
 @dataclass(frozen=True)
