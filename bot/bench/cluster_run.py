@@ -44,7 +44,7 @@ from bot.bench.runner import (
     watch_limits,
 )
 from bot.cluster.assignment import all_partitions, owned_by, partition_of
-from bot.cluster.codec import decode
+from bot.cluster.codec import decode_entry
 from bot.cluster.keys import Keys
 from bot.cluster.redis_client import connect
 from bot.core import clientid
@@ -143,7 +143,7 @@ class RedisView:
         rows = await self._newest(1)
         if not rows:
             return None
-        item = decode(rows[0][0], rows[0][1])
+        item = decode_entry(rows[0][0], rows[0][1])
         return item.entry_id, item.epoch
 
     async def _newest(self, count: int) -> list[tuple[bytes, Any]]:
@@ -167,7 +167,7 @@ class RedisView:
         """Publish time (ms, Redis's clock) of the first entry with a lease epoch above `epoch`."""
         first = None
         for entry_id, fields in await self._newest(200):
-            item = decode(entry_id, fields)
+            item = decode_entry(entry_id, fields)
             if item.epoch <= epoch:
                 break
             first = item.published_ms

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from bot.cluster.codec import BadEntry, StreamFill, decode
+from bot.cluster.codec import BadEntry, StreamEntry, decode_entry
 from bot.cluster.keys import Keys
 from bot.cluster.redis_client import is_busy_group, raise_if_cancelled
 
@@ -37,7 +37,7 @@ log = structlog.get_logger(__name__)
 # The handler may instead return an awaitable of that answer: the entry is then acknowledged when
 # (and if) it resolves to True, while the next entries are read and handled (the shard role hands
 # a fill to the engine and goes on; its followers settle it in their own time).
-FillHandler = Callable[[StreamFill], Awaitable["bool | Awaitable[bool]"]]
+FillHandler = Callable[[StreamEntry], Awaitable["bool | Awaitable[bool]"]]
 
 
 def _text(value: Any) -> str:
@@ -196,7 +196,7 @@ class GroupConsumer:
             if (stream, _text(entry_id)) in self._acking:
                 continue  # claimed back while its settlement is still awaited here
             try:
-                item = decode(entry_id, raw)
+                item = decode_entry(entry_id, raw)
             except BadEntry as exc:
                 self.stats.bad += 1
                 log.error("bad_fill_entry_dropped", stream=stream, group=self.group, error=str(exc))
@@ -206,7 +206,7 @@ class GroupConsumer:
                 settled = await self.handler(item)
             except Exception as exc:
                 log.exception("fill_handler_failed", stream=stream, group=self.group, entry=item.entry_id,
-                              trade_id=item.fill.trade_id, error=str(exc))  # fmt: skip
+                              ref=item.ref, error=str(exc))  # fmt: skip
                 settled = False
             if not isinstance(settled, bool):
                 key = (stream, item.entry_id)
@@ -219,7 +219,7 @@ class GroupConsumer:
                 self.stats.unsettled += 1
         return handled
 
-    async def _ack_when(self, stream: str, item: StreamFill, settling: Awaitable[bool]) -> None:
+    async def _ack_when(self, stream: str, item: StreamEntry, settling: Awaitable[bool]) -> None:
         from redis.exceptions import RedisError
 
         try:
@@ -229,12 +229,12 @@ class GroupConsumer:
                 raise
             except Exception as exc:
                 log.exception("fill_settlement_failed", stream=stream, group=self.group,
-                              entry=item.entry_id, trade_id=item.fill.trade_id, error=str(exc))  # fmt: skip
+                              entry=item.entry_id, ref=item.ref, error=str(exc))  # fmt: skip
                 settled = False
             if not settled:
                 self.stats.unsettled += 1
                 log.warning("fill_not_settled", stream=stream, group=self.group, entry=item.entry_id,
-                            trade_id=item.fill.trade_id)  # fmt: skip
+                            ref=item.ref)  # fmt: skip
                 return
             try:
                 async with self._ack_slots:

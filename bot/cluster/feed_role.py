@@ -10,6 +10,7 @@ lists none and is healthy.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -17,10 +18,12 @@ import structlog
 from bot.cluster.feed import Cursors, FeedRunner, RunnableFeed
 from bot.cluster.fills import FillPublisher
 from bot.cluster.keys import Keys
+from bot.cluster.lead_book import LeadBook
 from bot.cluster.lease import FeedLease
 from bot.core.types import LeadFill
 from bot.live.engine import Engine
 from bot.live.lead_feed import LeadFeed
+from bot.live.reconciler import read_lead_positions
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -59,11 +62,18 @@ class FeedRole:
         stream_maxlen: int,
     ) -> None:
         self.engine = engine
+        # This process's lead books check the leads (bot/cluster/lead_book.py), not its reconciler.
+        engine.lead_positions_from = "feed"
         self.runners: dict[str, FeedRunner] = {}
+        self.books: dict[str, LeadBook] = {}
         for lead in engine.leads:
             lease = FeedLease(client, keys, lead, holder, ttl_s=lease_ttl_s, renew_every_s=renew_every_s)
             publisher = FillPublisher(client, keys, lead, maxlen=stream_maxlen)
-            self.runners[lead] = FeedRunner(lease, publisher, self._factory(lead))
+            book = self.books[lead] = LeadBook(
+                engine.leads[lead], partial(read_lead_positions, engine, lead),
+                check_every_s=float(engine.cfg.reconcile.interval_s),
+            )  # fmt: skip
+            self.runners[lead] = FeedRunner(lease, publisher, self._factory(lead), book)
 
     def _factory(
         self, lead_id: str
@@ -104,5 +114,9 @@ class FeedRole:
                 "duplicates": stats.duplicates,
                 "fenced": stats.fenced,
                 "dropped": stats.dropped,
+                "position_checks": self.books[lead_id].stats.checks,
+                "check_failures": stats.check_failures,
+                "snapshots": self.books[lead_id].stats.snapshots,
+                "drifts": self.books[lead_id].stats.drifts,
             }
         return out

@@ -35,6 +35,12 @@ class Keys:
         over starts its backfill."""
         return self._lead(lead, "cursor")
 
+    def state(self, lead: str) -> str:
+        """The lead's position state (hash): `seq`, the number of the newest stream entry; `doc`,
+        the state (bot/cluster/lead_doc.py) as of entry `doc_seq` / `doc_entry`. Written only by the
+        publish and snapshot scripts, in the same step as the entry (fills.py)."""
+        return self._lead(lead, "state")
+
     def partition_holder(self, partition: str) -> str:
         """The shard whose engine has the partition's followers registered, from before it reads
         the partition until they are retired: a shard gaining the partition waits for it to go."""

@@ -34,9 +34,10 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from bot.cluster.assignment import all_partitions, partition_of
-from bot.cluster.codec import StreamFill
+from bot.cluster.codec import StreamEntry, StreamSnapshot
 from bot.cluster.consume import FillHandler
 from bot.cluster.keys import Keys
+from bot.cluster.lead_tracker import LeadTracker
 from bot.cluster.shard import PartitionLoop
 from bot.core.stats import percentile
 from bot.core.types import TradingState
@@ -79,8 +80,11 @@ class ShardRole:
         heartbeat_s: float,
         heartbeat_ttl_s: float,
         claim_idle_s: float,
+        tracker: LeadTracker | None = None,
     ) -> None:
         self.engine = engine
+        # The leads' positions from the streams (engine.start took their stored state from it)
+        self.tracker = tracker or LeadTracker(engine, client, keys)
         self.client = client
         self.keys = keys
         self.shard = shard
@@ -156,6 +160,9 @@ class ShardRole:
             engine.states.restore({f.id: f.standing for f in followers})
             sem = asyncio.Semaphore(16)
             await asyncio.gather(*(prepare_follower(engine, f, sem) for f in followers))
+            # The lead's latest position for the converge below, whatever the partition's group
+            # delivers next (bot/cluster/lead_tracker.py)
+            await self.tracker.catch_up()
             for follower in followers:  # no await from here on: no fill reaches one half-registered
                 engine.followers[follower.id] = follower
                 for lead in follower.settings.sizings:
@@ -270,13 +277,16 @@ class ShardRole:
             follower = engine.followers.get(fid)
             return follower is None or (follower.state is TradingState.HALTED and idle(follower))
 
-        async def handle(item: StreamFill) -> Awaitable[bool]:
-            fill = item.fill
-            if fill.lead not in engine.leads:
-                log.error("fill_of_unknown_lead", lead=fill.lead, entry=item.entry_id)
+        async def handle(item: StreamEntry) -> Awaitable[bool]:
+            if item.lead not in engine.leads:
+                log.error("entry_of_unknown_lead", lead=item.lead, entry=item.entry_id)
                 return _done(True)
-            engine.on_lead_fill(fill)  # drops a trade id seen before (another group, a redelivery)
-            return self.settlements.wait(fill.trade_id, members, timeout_s=self.claim_idle_s,
+            # applied once, in stream order, whichever group delivers it first (engine.on_lead_fill
+            # also drops a trade id seen before)
+            await self.tracker.handle(item)
+            if isinstance(item, StreamSnapshot):
+                return _done(True)
+            return self.settlements.wait(item.fill.trade_id, members, timeout_s=self.claim_idle_s,
                                          excused=excused)  # fmt: skip
 
         return handle

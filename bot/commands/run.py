@@ -40,14 +40,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def check_secrets(cfg: AppConfig) -> None:
-    """Resolve every secret the daemon will ask for (raises CommandError naming the first missing)."""
+def check_secrets(cfg: AppConfig, role: str = "all") -> None:
+    """Resolve every secret the daemon will ask for (raises CommandError naming the first missing).
+    A shard asks for no lead key (the feed publishes the leads' positions), a feed for no follower
+    key (docs/cluster.md, "Keys on each host")."""
     from bot.config.secrets import SecretError
 
     try:
-        for lead in cfg.leads:
+        for lead in cfg.leads if role != "shard" else ():
             cfg.credentials_for(lead.id)
-        for follower in cfg.followers:
+        for follower in cfg.followers if role != "feed" else ():
             if follower.enabled:
                 cfg.credentials_for(follower.id)
         cfg.api_token()
@@ -83,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     role = getattr(args, "role", "all")
     shard_id = getattr(args, "shard_id", None)
     cfg = cluster_identity(cfg, role, shard_id)
-    check_secrets(cfg)
+    check_secrets(cfg, role)
     if cfg.api.enabled:
         check_port(cfg.api.host, cfg.api.port if args.api_port is None else args.api_port)
     from bot.config.models import load_config

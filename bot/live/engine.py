@@ -13,16 +13,16 @@ import asyncio
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
 from bot.core.fanout import fanout_order
 from bot.core.trading_state import StateChange, StateCode
-from bot.core.types import ZERO, LeadFill, TradingState
+from bot.core.types import ZERO, Credentials, LeadFill, TradingState
 from bot.live import follower_build, follower_worker, stops
 from bot.live.budget import RequestBudget, paced
 from bot.live.config_view import EngineConf, FollowerConf
@@ -102,6 +102,11 @@ class Engine:
         # itself past its heartbeat bound (bot/cluster/shard.py); a single process never does.
         self.send_fence: Callable[[], str | None] = lambda: None
         self.lead_feeds_here = True  # False in a cluster role: feeds, when any, are the leases held
+        # Where the leads' positions come from (docs/cluster.md, "Lead positions"): "venue" (one
+        # process: a start snapshot, fills, the reconciler's checks), "feed" (a cluster feed: its
+        # lead book checks the venue and publishes), "stream" (a shard: the feed's published state
+        # and entries; it never reads a lead's account and holds no lead key).
+        self.lead_positions_from: Literal["venue", "feed", "stream"] = "venue"
 
     @property
     def last_copy_lag_ms(self) -> float | None:
@@ -163,23 +168,44 @@ class Engine:
         creds = self.cfg.credentials_for(account_id)
         return venue.client(creds, pro=pro, keepalive_ms=keepalive_ms, timeout_ms=timeout_ms)
 
-    async def start(self, *, lead_feeds: bool = True, followers: bool = True, marks: bool = True) -> None:
+    async def start(
+        self,
+        *,
+        lead_feeds: bool = True,
+        followers: bool = True,
+        marks: bool = True,
+        lead_state: Callable[[LeadRuntime], Awaitable[None]] | None = None,
+    ) -> None:
         """Markets, lead snapshots, followers, feeds. The cluster roles leave out what another
-        process does: a shard takes lead fills from Redis (no lead feeds) and prepares its
-        followers as it gains their partitions; a feed serves no follower (docs/cluster.md)."""
+        process does: a shard takes lead fills from Redis (no lead feeds), and with `lead_state`
+        the leads' positions too (no lead key: its lead clients read public data only), and
+        prepares its followers as it gains their partitions; a feed serves no follower
+        (docs/cluster.md)."""
         await asyncio.gather(*(v.open() for v in self.venues.values()))
+        if lead_state is not None:
+            self.lead_positions_from = "stream"
         for lead_cfg in self.cfg.leads:
             venue = self.venues[lead_cfg.venue]
+            if lead_state is None:
+                rest = self.client_for(venue, lead_cfg.id)
+            else:  # order books and markets only
+                rest = venue.client(Credentials("", ""), timeout_ms=None)
             runtime = LeadRuntime(
                 id=lead_cfg.id,
-                rest=self.client_for(venue, lead_cfg.id),
+                rest=rest,
                 adapter=venue.adapter,
                 markets=venue.markets,
                 symbols_configured=lead_cfg.symbols,
             )
             self.leads[lead_cfg.id] = runtime
             self.followers_of[lead_cfg.id] = []
-        await asyncio.gather(*(snapshot_lead(self, lead) for lead in self.leads.values()))
+        if lead_state is None:
+            await asyncio.gather(*(snapshot_lead(self, lead) for lead in self.leads.values()))
+        else:
+            await asyncio.gather(*(lead_state(lead) for lead in self.leads.values()))
+            for lead in self.leads.values():
+                for symbol, price in lead.entry_prices.items():
+                    self.marks.setdefault(symbol, price)
         for f_cfg in self.cfg.followers:
             if f_cfg.enabled and followers:
                 self._add_follower(f_cfg)

@@ -67,10 +67,14 @@ class LeadRuntime:
     def apply(self, fill: LeadFill) -> Applied:
         before = self.positions.get(fill.symbol, ZERO)
         after = before + fill.signed_qty
+        entry = entry_price_after(before, after, self.entry_prices.get(fill.symbol), fill)
         if after == 0:
             self.positions.pop(fill.symbol, None)
+            self.entry_prices.pop(fill.symbol, None)
         else:
             self.positions[fill.symbol] = after
+            if entry is not None:
+                self.entry_prices[fill.symbol] = entry
         increasing = abs(after) > abs(before) or (before != 0 and (after > 0) != (before > 0))
         new_entry = increasing and fill.order_id not in self._entry_orders
         if increasing:
@@ -86,3 +90,19 @@ class LeadRuntime:
         if self.symbols_configured:
             return set(self.symbols_configured)
         return set(self.positions) | cursor_symbols
+
+
+def entry_price_after(
+    before: Decimal, after: Decimal, entry: Decimal | None, fill: LeadFill
+) -> Decimal | None:
+    """The position's average entry price after a fill: averaged in on an increase, kept on a
+    reduction, the fill's price on a flip (the venues' own rule for one-way positions)."""
+    if after == 0:
+        return None
+    if before == 0 or (before > 0) != (after > 0):
+        return fill.price
+    if abs(after) > abs(before):
+        if entry is None:
+            return fill.price
+        return (entry * abs(before) + fill.price * fill.qty) / abs(after)
+    return entry

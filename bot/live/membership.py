@@ -116,10 +116,13 @@ async def _entries_and_prices(
     best ask for a long, the best bid for a short."""
     lead = engine.leads[lead_id]
     budget, adapter, rest = engine.venues[engine.cfg.lead(lead_id).venue].budget, lead.adapter, lead.rest
-    rows = await essential(
-        budget, adapter, rest, adapter.weight("positions"), rest.fetch_positions, what="lead positions"
-    )
-    entries = {s: p.entry_price for s, p in adapter.positions(rows).items()}
+    if engine.lead_positions_from == "stream":  # a shard has no lead key: the feed's state has them
+        entries = dict(lead.entry_prices)
+    else:
+        rows = await essential(
+            budget, adapter, rest, adapter.weight("positions"), rest.fetch_positions, what="lead positions"
+        )
+        entries = {s: p.entry_price for s, p in adapter.positions(rows).items()}
     prices: dict[str, Decimal | None] = {}
     for symbol, qty in sorted(held.items()):
         book = await essential(

@@ -18,7 +18,7 @@ import structlog
 from bot.core.errors import ErrorKind, short
 from bot.core.planner import plan_legs
 from bot.core.trading_state import StateCode
-from bot.core.types import ZERO
+from bot.core.types import ZERO, PositionSnapshot
 from bot.live import manual_trades
 from bot.live.budget import ESSENTIAL_SHARE, note_error, paced, used_weight
 from bot.live.follower import FollowerRuntime
@@ -67,19 +67,13 @@ class Reconciler:
                 log.warning("reconcile_failed", error=short(exc))
 
     async def _check_lead(self, lead_id: str, report: ReconcileReport) -> None:
+        if self.engine.lead_positions_from != "venue":
+            return  # a cluster role: the lead feed checks the lead (docs/cluster.md, "Lead positions")
         # The start's pass is part of start-up: it may use start-up's share of the budget.
         share = ESSENTIAL_SHARE if report.reason == "start" else None
         lead = self.engine.leads[lead_id]
-        budget = self.engine.venues[self.engine.cfg.lead(lead_id).venue].budget
         fills_before = lead.fills
-        adapter, rest = lead.adapter, lead.rest
-        server_ms = int(
-            await paced(budget, adapter, rest, adapter.weight("time"), rest.fetch_time, share=share)
-        )
-        rows = await paced(
-            budget, adapter, rest, adapter.weight("positions"), rest.fetch_positions, share=share
-        )
-        snapshot = adapter.positions(rows)
+        snapshot, server_ms = await read_lead_positions(self.engine, lead_id, share=share)
         if lead.fills != fills_before or not self.engine.idle():
             return  # fills arrived meanwhile: the snapshot cannot be ordered against them
         venue = {s: p.qty for s, p in snapshot.items() if p.qty != 0}
@@ -237,3 +231,16 @@ class Reconciler:
             if follower.engine.lead_position(lead, symbol):
                 return lead
         return next(iter(follower.settings.sizings))
+
+
+async def read_lead_positions(
+    engine: Engine, lead_id: str, *, share: float | None = None
+) -> tuple[dict[str, PositionSnapshot], int]:
+    """The lead's positions from the venue and the venue's time just before the read (what
+    `LeadRuntime.seed` takes), paced in the lead venue's request budget."""
+    lead = engine.leads[lead_id]
+    budget = engine.venues[engine.cfg.lead(lead_id).venue].budget
+    adapter, rest = lead.adapter, lead.rest
+    server_ms = int(await paced(budget, adapter, rest, adapter.weight("time"), rest.fetch_time, share=share))
+    rows = await paced(budget, adapter, rest, adapter.weight("positions"), rest.fetch_positions, share=share)
+    return adapter.positions(rows), server_ms

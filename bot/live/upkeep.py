@@ -27,6 +27,8 @@ log = structlog.get_logger("copybot.upkeep")
 async def refresh_leads(engine: Engine) -> None:
     """The leads' equity, which proportional sizing divides by. Followers' equity needs no pass:
     it is marked to market continuously and re-read at each reconcile (bot.live.work.Balance)."""
+    if engine.lead_positions_from == "stream":
+        return  # a shard: the equity comes with each fill the feed publishes (docs/cluster.md)
     for lead in engine.leads.values():
         budget = engine.venues[engine.cfg.lead(lead.id).venue].budget
         try:

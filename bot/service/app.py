@@ -190,13 +190,19 @@ class Daemon:
         self.notifier.status("starting: loading markets and account state")
         try:
             single = self.role == "all"
+            tracker = None
+            if redis is not None and self.role == "shard":  # the leads from the streams, no lead key
+                from bot.service.cluster_role import ClusterRole
+
+                tracker = ClusterRole.lead_tracker(self.cfg, engine, redis)
             # a feed serves no follower: no mark feeds either
-            await engine.start(lead_feeds=single, followers=single, marks=self.role != "feed")
+            await engine.start(lead_feeds=single, followers=single, marks=self.role != "feed",
+                               lead_state=None if tracker is None else tracker.load)  # fmt: skip
             if redis is not None:
                 from bot.service.cluster_role import ClusterRole
 
                 self.cluster = await ClusterRole.start(self.role, self.cfg, engine, redis,
-                                                       aum_of=aum.follower_aum)  # fmt: skip
+                                                       aum_of=aum.follower_aum, tracker=tracker)  # fmt: skip
             membership = self.membership = Membership(
                 engine, aum, journal, self.cfg, start, load_file=self.load_config, aum_settings=aum_settings
             )

@@ -17,6 +17,7 @@ from prometheus_client import Gauge
 from bot.cluster.assignment import all_partitions, assign, partition_of
 from bot.cluster.feed_role import FeedRole
 from bot.cluster.keys import Keys
+from bot.cluster.lead_tracker import LeadTracker
 from bot.cluster.redis_client import RedisUnavailable, connect
 from bot.cluster.shard_role import ShardRole
 from bot.cluster.view import cluster_view
@@ -93,7 +94,13 @@ class ClusterGauges:
 
 class ClusterRole:
     def __init__(
-        self, role: str, cfg: AppConfig, cluster: ClusterConfig, engine: Engine, client: Redis
+        self,
+        role: str,
+        cfg: AppConfig,
+        cluster: ClusterConfig,
+        engine: Engine,
+        client: Redis,
+        tracker: LeadTracker | None = None,
     ) -> None:
         self.role = role
         self.cfg = cfg
@@ -112,9 +119,16 @@ class ClusterRole:
         elif role == "shard":
             self.shard = ShardRole(engine, client, self.keys, cluster.id, partitions=cluster.partitions,
                                    heartbeat_s=cluster.heartbeat_s, heartbeat_ttl_s=cluster.heartbeat_ttl_s,
-                                   claim_idle_s=cluster.claim_idle_s)  # fmt: skip
+                                   claim_idle_s=cluster.claim_idle_s, tracker=tracker)  # fmt: skip
         else:
             raise ValueError(f"unknown cluster role {role!r}")
+
+    @staticmethod
+    def lead_tracker(cfg: AppConfig, engine: Engine, client: Redis) -> LeadTracker:
+        """A shard's leads from the streams: its `load` is engine.start's `lead_state`, so the
+        shard reads no lead account (docs/cluster.md, "Lead positions")."""
+        assert cfg.cluster is not None
+        return LeadTracker(engine, client, Keys(cfg.cluster.key_prefix))
 
     @staticmethod
     async def connect(cfg: AppConfig) -> Redis:
@@ -143,6 +157,7 @@ class ClusterRole:
         client: Redis,
         *,
         aum_of: Callable[[], dict[str, tuple[Decimal, int]]] | None = None,
+        tracker: LeadTracker | None = None,
     ) -> ClusterRole:
         """Spawn the role's tasks through the engine's supervisor: `feed:<lead>` per lead, or
         `shard`. `aum_of`: the follower capital per lead this process serves (a shard publishes it
@@ -150,7 +165,7 @@ class ClusterRole:
         cluster = cfg.cluster
         if cluster is None:
             raise ValueError(f"--role {role} needs a cluster: section (docs/cluster.md)")
-        self = cls(role, cfg, cluster, engine, client)
+        self = cls(role, cfg, cluster, engine, client, tracker)
         if self.shard is not None and aum_of is not None:
             of = aum_of
             self.shard.aum_of = lambda: {lead: {"aum": str(amount), "followers": n}

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 from redis.asyncio import Redis
 
-from bot.cluster.codec import decode
+from bot.cluster.codec import StreamFill, decode_entry
 from bot.cluster.keys import Keys
 from bot.sim.config import load_sim_config
 from tests.cluster.redis_server import RedisServer
@@ -110,6 +110,12 @@ class Cluster:
         config["logging"] = {"level": "info", "json": True}
         self.config = tmp / "copybot.yaml"
         self.config.write_text(yaml.safe_dump(config), encoding="utf-8")
+        # Each role gets only the keys it needs, as on its own host: a shard no lead key (the feed
+        # publishes the lead's positions), a feed no follower key (docs/cluster.md).
+        self.env_vars = {
+            group: {v for row in config[group] for k, v in row["credentials"].items() if k.endswith("_env")}
+            for group in ("leads", "followers")
+        }
 
     async def spawn(self, role: str, name: str) -> Proc:
         log = self.tmp / f"{name}.log"
@@ -120,11 +126,15 @@ class Cluster:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bot.cli", "run", "--config", str(self.config), "--role", role,
                 "--shard-id", name, "--api-port", "0",
-                cwd=ROOT, env={**os.environ, **self.h.env, "PYTHONPATH": str(ROOT)},
+                cwd=ROOT, env={**os.environ, **self.env_for(role), "PYTHONPATH": str(ROOT)},
                 stdout=out, stderr=asyncio.subprocess.STDOUT,
             )  # fmt: skip
         self.procs[name] = Proc(role, name, proc, log, start)
         return self.procs[name]
+
+    def env_for(self, role: str) -> dict[str, str]:
+        withheld = self.env_vars["leads" if role == "shard" else "followers"]
+        return {k: v for k, v in self.h.env.items() if k not in withheld}
 
     async def ready(self, proc: Proc, timeout_s: float = 40) -> None:
         deadline = time.monotonic() + timeout_s
@@ -162,10 +172,13 @@ class Cluster:
 
     @staticmethod
     async def stream(client: Redis) -> list[tuple[str, str, int, int]]:
-        """(entry id, trade id, lease epoch, published ms) of every entry in the lead's stream."""
+        """(entry id, trade id, lease epoch, published ms) of every fill in the lead's stream (its
+        position snapshots left out)."""
         out = []
         for entry_id, fields in await client.xrange(KEYS.stream("lead")):
-            item = decode(entry_id, fields)
+            item = decode_entry(entry_id, fields)
+            if not isinstance(item, StreamFill):
+                continue
             out.append((item.entry_id, item.fill.trade_id, item.epoch, item.published_ms))
         return out
 

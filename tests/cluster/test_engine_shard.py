@@ -125,6 +125,17 @@ async def test_a_killed_shards_followers_are_served_by_another_within_5_s_and_ha
             await on_target(c, 20, "every follower on target after the handback")
             await c.not_doubled()
             await stream_complete(c, redis_client)
+            # No shard holds the lead's key (engine_cluster.py withholds it): the lead's position
+            # each shard sizes from came through Redis, and it is the venue's, as is the feed's
+            venue_lead = {s: q for s, q in (await h.positions("lead")).items() if q}
+            for name in ("shard-a", "shard-b", "feed-a"):
+                code, st = await c.procs[name].status()
+                lead_status = st["leads"]["lead"]
+                held = {
+                    s.split(":")[0].replace("/", ""): Decimal(q) for s, q in lead_status["positions"].items()
+                }
+                assert held == venue_lead, name
+                assert Decimal(lead_status["equity"]) > 0, name
 
             async def cluster_aum_whole() -> bool:  # every shard's status line counted, both back
                 code, report = await c.procs["shard-a"].status("/aum")
