@@ -306,6 +306,8 @@ class ShardRole:
             "internal_lag_ms": {"p50": percentile(lags, 0.5), "p99": percentile(lags, 0.99)},
             "copy_lag_ms_by_venue": venue_lags,
             "live": live,
+            # per lead, the number of the newest stream entry applied (docs/cluster.md, "Lead positions")
+            "lead_seq": {lead: seq for lead, (seq, _) in self.tracker.applied.items()},
             # per lead: {"aum": decimal text, "followers": n}, summed over the shards by the view
             "aum": self.aum_of(),
         }

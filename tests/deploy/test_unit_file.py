@@ -145,9 +145,11 @@ def test_templates_run_one_role_per_instance(role: str, exec_start: str) -> None
     ]
     creds = dict(v.split(":", 1) for v in values("Service", "LoadCredential", unit))
     assert all(path.startswith("/etc/copybot/credentials/") for path in creds.values())
-    assert {"leads", "redis-password", "api-token"} <= set(creds)
-    # A feed never holds a follower's key; every shard holds them all (it may take any over).
+    assert {"redis-password", "api-token"} <= set(creds)
+    # A feed never holds a follower's key; every shard holds them all (it may take any over) and no
+    # lead's (the feed publishes the leads' positions).
     assert ("followers" in creds) is (role == "shard")
+    assert ("leads" in creds) is (role == "feed")
 
 
 @pytest.mark.parametrize("role", TEMPLATES)
