@@ -37,7 +37,7 @@ from bot.live.metrics import Metrics
 from bot.live.pnl import FollowerPnl
 from bot.live.ports import AlertPort, JournalPort, SlippagePort
 from bot.live.settlement import Settlements
-from bot.live.startup import prepare_followers, snapshot_lead
+from bot.live.startup import load_leads, prepare_followers
 from bot.live.supervisor import Supervisor
 from bot.live.trading_states import Standing, StateOwner
 from bot.live.venue_runtime import Venue
@@ -186,26 +186,14 @@ class Engine:
             self.lead_positions_from = "stream"
         for lead_cfg in self.cfg.leads:
             venue = self.venues[lead_cfg.venue]
-            if lead_state is None:
-                rest = self.client_for(venue, lead_cfg.id)
-            else:  # order books and markets only
-                rest = venue.client(Credentials("", ""), timeout_ms=None)
-            runtime = LeadRuntime(
-                id=lead_cfg.id,
-                rest=rest,
-                adapter=venue.adapter,
-                markets=venue.markets,
+            # a shard's lead client reads public data only (order books, markets): no key
+            rest = venue.client(Credentials("", "")) if lead_state else self.client_for(venue, lead_cfg.id)
+            self.leads[lead_cfg.id] = LeadRuntime(
+                id=lead_cfg.id, rest=rest, adapter=venue.adapter, markets=venue.markets,
                 symbols_configured=lead_cfg.symbols,
-            )
-            self.leads[lead_cfg.id] = runtime
+            )  # fmt: skip
             self.followers_of[lead_cfg.id] = []
-        if lead_state is None:
-            await asyncio.gather(*(snapshot_lead(self, lead) for lead in self.leads.values()))
-        else:
-            await asyncio.gather(*(lead_state(lead) for lead in self.leads.values()))
-            for lead in self.leads.values():
-                for symbol, price in lead.entry_prices.items():
-                    self.marks.setdefault(symbol, price)
+        await load_leads(self, lead_state)
         for f_cfg in self.cfg.followers:
             if f_cfg.enabled and followers:
                 self._add_follower(f_cfg)

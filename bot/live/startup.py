@@ -62,6 +62,18 @@ class KeyRefused(Exception):
     """A lead's key may withdraw funds and the config does not allow that."""
 
 
+async def load_leads(engine: Engine, lead_state: Callable[[LeadRuntime], Awaitable[None]] | None) -> None:
+    """Each lead's positions and equity: from the venue, or from `lead_state` (a cluster shard: the
+    state the feed stored in Redis, docs/cluster.md "Lead positions")."""
+    if lead_state is None:
+        await asyncio.gather(*(snapshot_lead(engine, lead) for lead in engine.leads.values()))
+        return
+    await asyncio.gather(*(lead_state(lead) for lead in engine.leads.values()))
+    for lead in engine.leads.values():
+        for symbol, price in lead.entry_prices.items():
+            engine.marks.setdefault(symbol, price)
+
+
 async def snapshot_lead(engine: Engine, lead: LeadRuntime) -> None:
     venue = engine.venues[engine.cfg.lead(lead.id).venue]
     allow = engine.cfg.allow_withdrawal_keys
