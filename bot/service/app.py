@@ -258,7 +258,10 @@ class Daemon:
             await self.stop_event.wait()
         finally:
             self.notifier.stopping("draining in-flight orders")
-            drained = await engine.stop(first=["shard"] if self.cluster is not None else ())
+            # A shard's reload holds its partitions' locks: it stops with the consumers, or their
+            # release would wait for it (the file is read again at the next start).
+            first = ["membership", "shard"] if self.cluster is not None else []
+            drained = await engine.stop(first=first)
             if redis is not None:
                 await redis.aclose()
             if self.api_runner is not None:
