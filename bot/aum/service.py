@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -193,9 +193,12 @@ class AumService:
         sizings: dict[str, Sizing],
         equity: Decimal,
         before: Sequence[FollowerCapital] = (),
+        elsewhere: Mapping[str, Decimal] | None = None,
     ) -> list[Admission]:
         """What each lead's cap would admit of a joiner's capital, admitted after the current
-        followers (and `before`, joiners ahead of it in the same change)."""
+        followers (and `before`, joiners ahead of it in the same change). `elsewhere`: per lead, the
+        follower capital other processes serve (a cluster's other shards, docs/cluster.md), ahead
+        of every follower here like the lead's own equity."""
         out = []
         for lead, sizing in sizings.items():
             joiner = FollowerCapital(
@@ -206,8 +209,13 @@ class AumService:
                 *(c for c in before if c.lead == lead),
                 joiner,
             ]
-            admissions = admit(lead, capitals, self.effective_cap(lead), lead_equity=self._lead_equity(lead))
-            out.append(admissions[-1])
+            other = (elsewhere or {}).get(lead, ZERO)
+            ahead = self._lead_equity(lead) + other
+            admission = admit(lead, capitals, self.effective_cap(lead), lead_equity=ahead)[-1]
+            if other > 0 and admission.reason is not None:
+                shards = f"the cluster's other shards serve {other:.2f} of the lead's follower capital"
+                admission = replace(admission, reason=f"{admission.reason}; {shards}")
+            out.append(admission)
         return out
 
     # -- passes -------------------------------------------------------------------------------

@@ -30,6 +30,11 @@ class Keys:
         """Trade ids already published (sorted set scored by trade time), trimmed with the stream."""
         return self._lead(lead, "seen")
 
+    def admission_lock(self, lead: str) -> str:
+        """Held (SET NX PX) by the shard checking a joiner against the lead's AUM cap and admitting
+        it, so two shards never both count the same room (bot/cluster/shard_members.py)."""
+        return self._lead(lead, "admission")
+
     def cursor(self, lead: str) -> str:
         """Per symbol, "<ts_ms>:<trade_id>" of the newest fill published: where a feed that takes
         over starts its backfill."""

@@ -138,6 +138,11 @@ class ShardRole:
     def owned(self) -> list[str]:
         return self.loop.owned()
 
+    def partition_lock(self, partition: str) -> asyncio.Lock:
+        """Held by a gain or a release of the partition, and by a reload over all of them
+        (bot/cluster/shard_members.py): none of them sees the others' half-done work."""
+        return self._locks.setdefault(partition, asyncio.Lock())
+
     async def gain(self, partition: str) -> None:
         async with self._locks.setdefault(partition, asyncio.Lock()):
             engine = self.engine
@@ -235,9 +240,10 @@ class ShardRole:
             ids = self.serving.pop(partition, [])
             followers = [engine.followers[fid] for fid in ids if fid in engine.followers]
             for follower in followers:  # out of the fan-out at once: the new owner serves them
-                for members in engine.followers_of.values():
-                    if follower in members:
-                        members.remove(follower)
+                for table in (engine.followers_of, engine.departing_of):  # a leaver's too
+                    for members in table.values():
+                        if follower in members:
+                            members.remove(follower)
             timeout = float(engine.cfg.executor.drain_timeout_s)
             drained = all(await asyncio.gather(*(self._retire(f, timeout) for f in followers)))
             from redis.exceptions import RedisError

@@ -88,15 +88,24 @@ def run(args: argparse.Namespace) -> int:
     check_secrets(cfg, role)
     if cfg.api.enabled:
         check_port(cfg.api.host, cfg.api.port if args.api_port is None else args.api_port)
-    from bot.config.models import load_config
     from bot.service.app import Daemon
     from bot.service.logs import configure_logging
 
     configure_logging(cfg.logging.level, json=cfg.logging.json_output, cache=True)
-    path = args.config
-    # SIGHUP re-reads the file (bot/service/membership.py); a secret missing then is the reload's error.
-    daemon = Daemon(cfg, api_port=args.api_port, load_config=lambda: load_config(path), role=role)
+    daemon = Daemon(cfg, api_port=args.api_port, load_config=config_reader(args.config, shard_id), role=role)
     return _run_loop(daemon)
+
+
+def config_reader(path: str, shard_id: str | None) -> Callable[[], AppConfig]:
+    """What SIGHUP re-reads (bot/service/membership.py); a secret missing then is the reload's
+    error. `--shard-id` holds as at start: the file's own `cluster.id` is not this process's."""
+    from bot.config.models import load_config
+
+    def read() -> AppConfig:
+        fresh = load_config(path)
+        return fresh.with_cluster_id(shard_id) if shard_id is not None and fresh.cluster else fresh
+
+    return read
 
 
 def cluster_identity(cfg: AppConfig, role: str, shard_id: str | None) -> AppConfig:

@@ -7,7 +7,9 @@ so a reload stays all or nothing (bot/service/membership.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 
 from bot.aum.cap import Admission
 from bot.aum.definition import FollowerCapital
@@ -31,10 +33,17 @@ class Joiner:
 
 
 async def admit(
-    engine: Engine, aum: AumService, joiners: list[FollowerConfig], candidate: AppConfig
+    engine: Engine,
+    aum: AumService,
+    joiners: list[FollowerConfig],
+    candidate: AppConfig,
+    *,
+    elsewhere: Mapping[str, Decimal] | None = None,
 ) -> list[Joiner]:
     """Check every joiner before any is registered; `candidate` is the config with them (the
-    start-up checks read it from engine.cfg, restored on a refusal). Raises RosterError (409)."""
+    start-up checks read it from engine.cfg, restored on a refusal). `elsewhere`: per lead, the
+    follower capital a cluster's other shards serve (AumService.preview_join). Raises RosterError
+    (409)."""
     before_cfg = engine.cfg
     engine.cfg = candidate
     settings = follower_settings(candidate)
@@ -46,7 +55,9 @@ async def admit(
             fid = fcfg.id
             runtime = await live.prepare_joiner(engine, fcfg, settings[fid])
             try:
-                admissions = aum.preview_join(fid, runtime.settings.sizings, runtime.balance.equity, ahead)
+                admissions = aum.preview_join(
+                    fid, runtime.settings.sizings, runtime.balance.equity, ahead, elsewhere
+                )
                 refused = [a for a in admissions if a.fraction <= 0]
                 if refused:
                     raise RosterError(f"follower {fid!r} refused: {refused[0].reason}", 409)

@@ -142,7 +142,8 @@ def build_app(
     app.router.add_routes(aum_routes(aum, pnl=lambda: pnl_by_lead(engine), cluster=shards_aum))
     install_dashboard(app, engine, aum, journal, token=token, host=host)
     if membership is not None:  # followers joining and leaving at run time (same token)
-        app.router.add_routes(membership_routes(membership, token))
+        role = "all" if cluster is None else cluster.role
+        app.router.add_routes(membership_routes(membership, token, role=role))
     return app
 
 

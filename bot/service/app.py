@@ -35,6 +35,11 @@ if TYPE_CHECKING:
 log = structlog.get_logger("copybot.app")
 
 LOOP_LAG_LIMIT_S = 5.0
+FEED_RELOAD = (
+    "--role feed: a feed serves no follower, so the followers in the file are the shards' to "
+    "reload (systemctl reload 'copybot-shard@*'); its leads change only with a restart, one feed "
+    'at a time (docs/cluster.md, "Changing followers")'
+)
 
 
 def journal_path(cfg: AppConfig, role: str = "all") -> Path:
@@ -203,9 +208,7 @@ class Daemon:
 
                 self.cluster = await ClusterRole.start(self.role, self.cfg, engine, redis,
                                                        aum_of=aum.follower_aum, tracker=tracker)  # fmt: skip
-            membership = self.membership = Membership(
-                engine, aum, journal, self.cfg, start, load_file=self.load_config, aum_settings=aum_settings
-            )
+            membership = self.membership = self._membership(start)
             membership.restore(start)  # before any fill is processed: no await since engine.start()
             if self.cfg.api.enabled:
                 port = self.cfg.api.port if self.api_port is None else self.api_port
@@ -216,9 +219,8 @@ class Daemon:
                     port,
                     self.cfg.api_token(),
                     journal=journal,
-                    # a shard's followers come from the config file and their partitions: joins
-                    # and leaves at run time are single-process only (docs/cluster.md, "Limits")
-                    membership=membership if single else None,
+                    # in a cluster role only reading and reloading the file (bot/service/membership_routes.py)
+                    membership=membership,
                     cluster=self.cluster,
                 )
                 self.bound_api_port = bound_port(self.api_runner)
@@ -262,7 +264,10 @@ class Daemon:
             await self.stop_event.wait()
         finally:
             self.notifier.stopping("draining in-flight orders")
-            drained = await engine.stop(first=["shard"] if self.cluster is not None else ())
+            # A shard's reload holds its partitions' locks: it stops with the consumers, or their
+            # release would wait for it (the file is read again at the next start).
+            first = ["membership", "shard"] if self.cluster is not None else []
+            drained = await engine.stop(first=first)
             if redis is not None:
                 await redis.aclose()
             if self.api_runner is not None:
@@ -273,20 +278,37 @@ class Daemon:
             log.info("stopped", drained=drained)
         return 0
 
+    def _membership(self, start: Effective) -> Membership:
+        """Runtime membership: of the whole daemon, or of the partitions a shard serves."""
+        assert self.engine is not None
+        assert self.aum is not None
+        assert self.journal is not None
+        args = (self.engine, self.aum, self.journal, self.cfg, start)
+        shard = None if self.cluster is None else self.cluster.shard
+        if shard is None:
+            return Membership(*args, load_file=self.load_config, aum_settings=aum_settings)
+        from bot.cluster.shard_members import ShardMembers
+        from bot.service.shard_membership import ShardMembership
+
+        return ShardMembership(*args, members=ShardMembers(shard), load_file=self.load_config,
+                               aum_settings=aum_settings)  # fmt: skip
+
     def request_reload(self) -> None:
-        """SIGHUP (`systemctl reload`): re-read the config file and apply its followers."""
+        """SIGHUP (`systemctl reload`): re-read the config file and apply its followers (in a shard,
+        those of the partitions it serves: bot/service/shard_membership.py)."""
         if self.membership is None:
             log.warning("reload_ignored", reason="the daemon is still starting")
             return
-        if self.role != "all":
-            log.warning("reload_ignored", reason=f"--role {self.role}: restart it with the new file",
-                        role=self.role)  # fmt: skip
+        if self.role == "feed":
+            log.warning("reload_ignored", role=self.role, reason=FEED_RELOAD)
             return
         self.membership.request_reload()
 
     def _start_config(self, journal: Journal) -> Effective:
         """The file plus the runtime changes still valid (bot.service.roster); the file alone when
-        those cannot be applied."""
+        those cannot be applied. A cluster role has no runtime changes: the file is the cluster's."""
+        if self.role != "all":
+            return Effective(self.cfg)
         try:
             return effective(self.cfg, journal.overrides())
         except RosterError as exc:

@@ -8,6 +8,9 @@ after the current followers or refuses it (bot.aum.service.AumService.preview_jo
 lead fills only once it is registered. Each change is journaled with who, when and what
 (`membership_changes`), the AUM service sees it at once, and an API change outlives a restart by
 the rule of bot.service.roster. Changes are serialized by one lock: one at a time.
+
+A cluster shard runs the same logic on the followers of the partitions it serves, with the file
+alone as the membership (bot/service/shard_membership.py overrides the hooks marked below).
 """
 
 from __future__ import annotations
@@ -36,6 +39,10 @@ DEPARTURE_POLL_S = 0.2
 
 
 class Membership:
+    # Runtime changes (API) journaled and re-applied on top of the file (the rule of
+    # bot.service.roster). A cluster shard has none: the file is the cluster's membership.
+    runtime_changes = True
+
     def __init__(
         self,
         engine: Engine,
@@ -179,9 +186,10 @@ class Membership:
                 f"{' and '.join(roster.RELOADABLE_SECTIONS)}, the rest needs a restart"
             )
         await self.journal.aflush()  # overrides written a moment ago are still in the writer's queue
-        eff = roster.effective(new_file, self.journal.overrides())
+        eff = roster.effective(new_file, self.journal.overrides() if self.runtime_changes else {})
         running = {fid for fid in self.engine.followers if fid not in self.leaving}
-        wanted = {f.id: f for f in eff.cfg.followers if f.enabled}
+        enabled = {f.id: f for f in eff.cfg.followers if f.enabled}
+        wanted = {fid: f for fid, f in enabled.items() if self._serves(fid)}
         added = [f for fid, f in wanted.items() if fid not in running and fid not in self.leaving]
         removed = sorted(running - set(wanted))
         changed = [
@@ -189,8 +197,8 @@ class Membership:
             for fid in sorted(running & set(wanted))
             if roster.block(self.cfg.follower(fid)) != roster.block(wanted[fid])
         ]
-        for fid in changed:
-            fixed = roster.fixed_differences(self.cfg.follower(fid), wanted[fid])
+        for fid in sorted(self._compared(frozenset(running)) & enabled.keys()):
+            fixed = roster.fixed_differences(self.cfg.follower(fid), enabled[fid])
             if fixed:
                 index = (
                     roster.ids(new_file.followers).index(fid)
@@ -253,12 +261,26 @@ class Membership:
                     await self.reload()
                 except RosterError:
                     pass  # journaled, alerted and logged by reload()
+            await self._tick()
             for fid in [f for f in self.leaving if f in self.engine.followers]:
                 follower = self.engine.followers[fid]
                 if live.finished(follower):
                     async with self.lock:
                         await self._retire(follower)
             await asyncio.sleep(DEPARTURE_POLL_S)
+
+    # -- hooks of a cluster shard (bot/service/shard_membership.py) ---------------------------
+
+    def _serves(self, follower_id: str) -> bool:
+        """Whether this process runs `follower_id` of the config (one process: every one)."""
+        return True
+
+    def _compared(self, running: frozenset[str]) -> frozenset[str]:
+        """Followers whose fixed keys (roster.FIXED_KEYS) a reload checks: those running here."""
+        return running
+
+    async def _tick(self) -> None:
+        """Each round of `run`, before leavers are retired."""
 
     # -- steps ------------------------------------------------------------------------------------
 
@@ -281,14 +303,15 @@ class Membership:
         )
         live.start_leaving(self.engine, follower, policy)
         self.aum.observe_flows(actor=actor)  # it stops counting now, whatever it still trades
-        self.journal.save_override(
-            fcfg.id,
-            "leave",
-            roster.block(fcfg),
-            roster.fingerprint(self.file_cfg, fcfg.id),
-            actor,
-            on_leave=policy,
-        )
+        if self.runtime_changes:
+            self.journal.save_override(
+                fcfg.id,
+                "leave",
+                roster.block(fcfg),
+                roster.fingerprint(self.file_cfg, fcfg.id),
+                actor,
+                on_leave=policy,
+            )
         self._record(
             fcfg.id,
             "leave",
@@ -304,11 +327,11 @@ class Membership:
         drained = await live.retire(self.engine, follower, self.engine.cfg.executor.drain_timeout_s)
         for lead, symbol in list(follower.holds):
             self.journal.clear_hold(follower.id, lead, symbol)
-        await self.journal.aflush()  # the `leave` override _leave just queued
-        overrides = self.journal.overrides()
-        row = overrides.get(follower.id)
-        if row is not None and row.action == "leave":
-            self.journal.save_override(follower.id, "remove", None, row.file_hash, row.actor)
+        if self.runtime_changes:
+            await self.journal.aflush()  # the `leave` override _leave just queued
+            row = self.journal.overrides().get(follower.id)
+            if row is not None and row.action == "leave":
+                self.journal.save_override(follower.id, "remove", None, row.file_hash, row.actor)
         self.aum.forget(follower.id)
         self._sync_engine_cfg()
         self._record(

@@ -10,7 +10,12 @@ the same bearer token as /control (bot/service/api.py):
     GET    /followers/changes          the journal of membership changes, who is leaving, and the
                                        lead positions each follower does not copy (open, like /status)
 
-A refused change answers 4xx with the key path; unknown fields are refused."""
+A refused change answers 4xx with the key path; unknown fields are refused.
+
+In a cluster (docs/cluster.md, "Changing followers") the config file is the membership of every
+shard: a shard answers 409 to the changes (add, set, pause, resume, remove) with what to do
+instead, and serves `POST /reload` (what SIGHUP does, for that shard) and the journal of changes;
+a feed, which serves no follower, answers 409 to all of them."""
 
 from __future__ import annotations
 
@@ -26,6 +31,18 @@ from bot.service.membership import Membership
 from bot.service.roster import RosterError
 
 log = structlog.get_logger("copybot.api")
+
+SHARD_REFUSAL = (
+    "this is a cluster shard: its followers come from the config file, the same file in every "
+    "shard, so a change through the API would hold on this shard only. Edit the file, then reload "
+    "every shard: systemctl reload 'copybot-shard@*' on each host (SIGHUP; docs/cluster.md, "
+    '"Changing followers")'
+)
+FEED_REFUSAL = (
+    "this is a cluster feed: it serves no follower. Followers come from the config file of the "
+    "shards: edit it, then reload every shard: systemctl reload 'copybot-shard@*' on each host "
+    '(docs/cluster.md, "Changing followers")'
+)
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
@@ -56,7 +73,15 @@ def _actor(request: web.Request, body: dict[str, Any]) -> str:
     return f"api:{body.get('actor') or 'operator'}@{request.remote or '?'}"[:120]
 
 
-def membership_routes(membership: Membership, token: str | None) -> list[web.RouteDef]:
+def membership_routes(membership: Membership, token: str | None, *, role: str = "all") -> list[web.RouteDef]:
+    """`role`: "all" (one process), "shard" or "feed" (a cluster role: see the module's text)."""
+
+    def refused(why: str) -> Handler:
+        async def handler(request: web.Request) -> web.Response:
+            raise RosterError(why, 409)
+
+        return handler
+
     def guarded(handler: Handler) -> Handler:
         async def wrapped(request: web.Request) -> web.Response:
             if not bearer_ok(request.headers.get("Authorization", ""), token):
@@ -109,12 +134,19 @@ def membership_routes(membership: Membership, token: str | None) -> list[web.Rou
                       "leaving": membership.leaving, "last_reload": membership.last_reload,
                       "not_copied": holds})  # fmt: skip
 
+    handlers: dict[str, Handler] = {"add": add, "change": change, "pause": pause, "resume": resume,
+                                    "remove": remove, "reload": reload}  # fmt: skip
+    if role == "shard":
+        handlers |= dict.fromkeys(("add", "change", "pause", "resume", "remove"), refused(SHARD_REFUSAL))
+    elif role == "feed":
+        handlers = dict.fromkeys(handlers, refused(FEED_REFUSAL))
+    read: Handler = guarded(refused(FEED_REFUSAL)) if role == "feed" else changes
     return [
-        web.post("/followers", guarded(add)),
-        web.get("/followers/changes", changes),
-        web.patch("/followers/{id}", guarded(change)),
-        web.post("/followers/{id}/pause", guarded(pause)),
-        web.post("/followers/{id}/resume", guarded(resume)),
-        web.delete("/followers/{id}", guarded(remove)),
-        web.post("/reload", guarded(reload)),
+        web.post("/followers", guarded(handlers["add"])),
+        web.get("/followers/changes", read),
+        web.patch("/followers/{id}", guarded(handlers["change"])),
+        web.post("/followers/{id}/pause", guarded(handlers["pause"])),
+        web.post("/followers/{id}/resume", guarded(handlers["resume"])),
+        web.delete("/followers/{id}", guarded(handlers["remove"])),
+        web.post("/reload", guarded(handlers["reload"])),
     ]

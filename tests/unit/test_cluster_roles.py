@@ -83,3 +83,46 @@ def test_shard_timings() -> None:
         parse_config(with_cluster(heartbeat_s=2, heartbeat_ttl_s=3))
     with pytest.raises(ConfigError, match="cluster.partitions"):
         parse_config(with_cluster(partitions=0))
+
+
+class _Reloads:
+    def __init__(self) -> None:
+        self.requested = 0
+
+    def request_reload(self) -> None:
+        self.requested += 1
+
+
+@pytest.mark.parametrize(("role", "reloads"), [("all", 1), ("shard", 1), ("feed", 0)])
+def test_sighup_reloads_one_process_and_a_shard_and_a_feed_says_why_not(role: str, reloads: int) -> None:
+    from structlog.testing import capture_logs
+
+    from bot.service.app import FEED_RELOAD, Daemon
+
+    daemon = Daemon(parse_config(with_cluster()), role=role)
+    membership = _Reloads()
+    daemon.membership = membership  # type: ignore[assignment]
+    with capture_logs() as logs:
+        daemon.request_reload()  # what the SIGHUP handler calls
+    assert membership.requested == reloads
+    ignored = [e for e in logs if e["event"] == "reload_ignored"]
+    assert ignored == ([] if reloads else [{"event": "reload_ignored", "role": "feed", "reason": FEED_RELOAD,
+                                            "log_level": "warning"}])  # fmt: skip
+    if not reloads:
+        assert "a feed serves no follower" in FEED_RELOAD
+        assert "its leads change only with a restart" in FEED_RELOAD
+
+
+def test_a_reload_keeps_the_shard_id_given_at_start(tmp_path: Path) -> None:
+    import yaml
+
+    from bot.commands.run import config_reader
+
+    path = tmp_path / "copybot.yaml"
+    path.write_text(yaml.safe_dump(with_cluster()), encoding="utf-8")
+    cluster = config_reader(str(path), "shard-9")().cluster
+    assert cluster is not None
+    assert cluster.id == "shard-9"  # the file says shard-a: a reload would see `cluster` changed
+    plain = config_reader(str(path), None)().cluster
+    assert plain is not None
+    assert plain.id == "shard-a"
