@@ -137,6 +137,7 @@ class FeedRunner:
                 return True
             log.warning("lead_state_fenced", lead=self.lease.lead, token=token)
         except (RedisError, OSError) as exc:
+            raise_if_cancelled()
             log.warning("lead_state_redis_error", lead=self.lease.lead, error=str(exc))
         except Exception as exc:  # the venue read of a first term: retried at the next term
             log.warning("lead_state_read_failed", lead=self.lease.lead, error=repr(exc))
@@ -149,6 +150,7 @@ class FeedRunner:
         from redis.exceptions import RedisError
 
         while True:
+            raise_if_cancelled()
             try:
                 if not await book.check(self.publisher, token, busy=lambda: not queue.empty()):
                     self.stats.fenced += 1
@@ -156,10 +158,12 @@ class FeedRunner:
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
+                raise_if_cancelled()
                 log.warning("lead_check_redis_error", lead=self.lease.lead, error=str(exc))
             except Exception as exc:  # a venue read failed: the next check reads again
                 self.stats.check_failures += 1
                 log.warning("lead_check_failed", lead=self.lease.lead, error=repr(exc))
+            raise_if_cancelled()  # a cancel redis-py swallowed must not wait out a whole period
             await asyncio.sleep(book.confirm_s if book.suspect else book.check_every_s)
 
     async def _publish(self, fill: LeadFill, token: str) -> PublishResult:

@@ -31,6 +31,7 @@ from bot.cluster.codec import BadEntry, StreamEntry, StreamFill, StreamSnapshot,
 from bot.cluster.fills import StoredState, read_state
 from bot.cluster.keys import Keys
 from bot.cluster.lead_doc import LeadDoc
+from bot.cluster.redis_client import raise_if_cancelled
 from bot.live.engine import Engine
 from bot.live.lead_state import LeadRuntime
 
@@ -63,6 +64,7 @@ class LeadTracker:
         loop = asyncio.get_running_loop()
         next_log = loop.time()
         while True:
+            raise_if_cancelled()
             try:
                 stored = await read_state(self.client, self.keys, lead.id)
             except (RedisError, OSError) as exc:
