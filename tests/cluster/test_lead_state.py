@@ -212,6 +212,16 @@ class Lead:
         assert result.status is Published.PUBLISHED
 
 
+async def started(client: Redis, *, fills: int) -> tuple[Lead, Shard, LeadTracker]:
+    """A lead feed that published its first snapshot and `fills` fills, and a shard started then."""
+    lead_feed = await Lead(client).start()
+    await lead_feed.fills(fills)
+    shard = Shard()
+    tracker = LeadTracker(shard, client, KEYS)  # type: ignore[arg-type]
+    await tracker.load(shard.leads["alpha"])
+    return lead_feed, shard, tracker
+
+
 async def delivered(client: Redis, seq: int) -> StreamFill | StreamSnapshot:
     return next(item for item in await entries(client) if item.seq == seq)
 
@@ -219,11 +229,7 @@ async def delivered(client: Redis, seq: int) -> StreamFill | StreamSnapshot:
 async def test_a_shard_applies_entries_once_and_in_stream_order_whatever_delivers_them(
     redis_client: Redis,
 ) -> None:
-    lead_feed = await Lead(redis_client).start()
-    await lead_feed.fills(2)  # entries 1 (first snapshot), 2, 3
-    shard = Shard()
-    tracker = LeadTracker(shard, redis_client, KEYS)  # type: ignore[arg-type]
-    await tracker.load(shard.leads["alpha"])  # starts from entry 3
+    lead_feed, shard, tracker = await started(redis_client, fills=2)  # entries 1 (snapshot), 2, 3
     assert tracker.applied["alpha"][0] == 3
     assert shard.leads["alpha"].positions == {SYMBOL: 2 * QTY}
     await lead_feed.fills(3)  # entries 4, 5, 6
@@ -248,11 +254,7 @@ async def test_a_shard_applies_entries_once_and_in_stream_order_whatever_deliver
 async def test_a_snapshot_entry_replaces_the_lead_and_a_fill_it_holds_changes_nothing(
     redis_client: Redis,
 ) -> None:
-    lead_feed = await Lead(redis_client).start()
-    await lead_feed.fills(1)
-    shard = Shard()
-    tracker = LeadTracker(shard, redis_client, KEYS)  # type: ignore[arg-type]
-    await tracker.load(shard.leads["alpha"])
+    lead_feed, shard, tracker = await started(redis_client, fills=1)
     await lead_feed.snapshot(
         LeadDoc({SYMBOL: Decimal(7)}, {SYMBOL: Decimal(90)}, {SYMBOL: 3}, {SYMBOL: 5_000}, 5_000)
     )
@@ -269,11 +271,7 @@ async def test_a_snapshot_entry_replaces_the_lead_and_a_fill_it_holds_changes_no
 async def test_entries_trimmed_before_a_shard_applied_them_are_replaced_by_the_stored_state(
     redis_client: Redis,
 ) -> None:
-    lead_feed = await Lead(redis_client).start()
-    await lead_feed.fills(1)
-    shard = Shard()
-    tracker = LeadTracker(shard, redis_client, KEYS)  # type: ignore[arg-type]
-    await tracker.load(shard.leads["alpha"])  # at entry 2
+    lead_feed, shard, tracker = await started(redis_client, fills=1)  # the shard at entry 2
     await lead_feed.fills(5)  # entries 3..7
     ids = [i for i, _ in await redis_client.xrange(KEYS.stream("alpha"))]
     await redis_client.xdel(KEYS.stream("alpha"), *ids[2:5])  # 3, 4, 5 gone (MAXLEN trimming)
