@@ -75,6 +75,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "feeds and N follower shards (copybot run --role feed|shard), each on its own "
                              "127.0.0.x address, for each count, e.g. 1,2,4 (docs/benchmark.md, "
                              "\"Shards\")")  # fmt: skip
+    parser.add_argument("--no-single", action="store_true",
+                        help="with --shards: leave out the single-process row (a long one under "
+                             "--venue-limits, when it was measured already)")  # fmt: skip
     parser.add_argument("--weight-limit-1m", type=int, default=None,
                         help="with --venue-limits: the exchange's request weight per address per minute "
                              "in place of Binance's 2,400 (scaled down; the report says so)")  # fmt: skip

@@ -48,7 +48,8 @@ async def run_cluster_bench(args: argparse.Namespace, workdir: Path) -> ClusterR
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
             admin = Admin(http, urls["binance"][0])
             for n in args.followers:
-                for shards in [0, *args.shards]:
+                # the single process first, as the reference, unless it was measured already
+                for shards in [*([] if args.no_single else [0]), *args.shards]:
                     timeout = ready_timeout(n, shards or 1, limits)
                     rows.append(
                         await run_row(
