@@ -18,7 +18,7 @@ import yaml
 from bot.config.models import load_config, parse_config
 from bot.service.roster import RosterError
 from tests.integration.harness import BTC, ETH, Harness, follower
-from tests.integration.membership_helpers import MULT, api, block, btc, wait_for, with_token
+from tests.integration.membership_helpers import MULT, api, block, btc, retired, wait_for, with_token
 from tests.integration.test_restarts import free_port, get_json, spawn
 
 
@@ -169,7 +169,7 @@ async def test_a_restart_keeps_runtime_changes_until_the_file_changes_that_follo
     assert await h.positions("carol") == {"ETHUSDT": Decimal("0.100")}
 
     async def x_gone() -> bool:
-        return not await h.positions("x") and "x" not in engine.followers
+        return not await h.positions("x") and await retired(engine, "x")
 
     await wait_for(x_gone)
     await h.stop_daemon()
