@@ -89,6 +89,12 @@ async def test_reload_adds_removes_and_changes_a_cap_while_the_others_miss_no_fi
     assert min(received) < began  # the reload happened in the middle of the lead's trades
     assert len([r for r in received if began < r < ended]) >= 3
     assert max(lags) < 1_000, sorted(lags)
+    # b, leaving, went on copying while d was admitted: none of its workers failed for want of its
+    # config (a failure is a critical alert, and its logged traceback stalls the others' copying).
+    failed = engine.supervisor.metrics.registry.get_sample_value(
+        "copybot_worker_failures_total", {"worker": "follower:b"}
+    )
+    assert not failed, f"follower:b failed {failed} times during the reload"
     actions = {(c.follower, c.action, c.actor) for c in engine.journal.membership_changes()}
     assert {("d", "add", "reload"), ("b", "leave", "reload"), ("c", "set", "reload"),
             ("*", "reload", "reload")} <= actions  # fmt: skip
