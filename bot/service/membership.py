@@ -209,7 +209,10 @@ class Membership:
                     f"{new_file.source}: followers[{index}].{fixed[0]}: cannot change while "
                     f"follower {fid!r} runs; remove it (reload), then add it again"
                 )
-        joiners = await self._admit(added, self._with_leaving(eff.cfg)) if added else []
+        # The admission puts its candidate in engine.cfg while it waits on the venue; the followers
+        # this reload removes go on copying meanwhile (they leave below), so the candidate keeps them.
+        staying = [self.cfg.follower(fid) for fid in removed]
+        joiners = await self._admit(added, self._with_leaving(eff.cfg, staying)) if added else []
         # Nothing can fail past this point: the change is applied whole.
         old_cfg = self.cfg
         self.file_cfg, self.cfg = new_file, eff.cfg
@@ -362,10 +365,12 @@ class Membership:
             self.engine.followers[fid].settings = settings[fid]
             self.aum.forget(fid)
 
-    def _with_leaving(self, cfg: AppConfig) -> AppConfig:
-        """`cfg` plus the blocks of followers still leaving (the pipeline reads their config)."""
+    def _with_leaving(self, cfg: AppConfig, also: list[FollowerConfig] | None = None) -> AppConfig:
+        """`cfg` plus the blocks of followers still leaving, and of `also` (followers about to
+        leave): the pipeline reads their config while they run."""
         present = {f.id for f in cfg.followers}
-        extra = [roster.block(f) for fid, f in self.leaving_cfg.items() if fid not in present]
+        others = {**self.leaving_cfg, **{f.id: f for f in also or []}}
+        extra = [roster.block(f) for fid, f in others.items() if fid not in present]
         return (
             roster.checked(cfg, [*(roster.block(f) for f in cfg.followers), *extra], cfg.source)
             if extra

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from redis.asyncio import Redis
 
 from bot.cluster.feed import Cursors
+from bot.cluster.redis_client import raise_if_cancelled
 from bot.core.types import LeadFill
 from tests.cluster.helpers import lead_fill
 
@@ -24,6 +25,7 @@ async def trade(client: Redis, i: int) -> None:
 
 async def trader(client: Redis, count: int, *, every_s: float) -> None:
     for i in range(count):
+        raise_if_cancelled()  # redis-py may swallow a cancel that lands mid-command
         await trade(client, i)
         await asyncio.sleep(every_s)
 
@@ -41,6 +43,9 @@ class ScriptedFeed:
         since = cursor[0] if cursor else 0
         seen = 0
         while True:
+            # redis-py may swallow a cancel that lands mid-command: without this the feed's term
+            # could never end (bot/cluster/redis_client.py, raise_if_cancelled)
+            raise_if_cancelled()
             rows = await self.client.lrange(HISTORY, seen, -1)
             for row in rows:
                 t = json.loads(row)

@@ -53,6 +53,14 @@ async def wait_for(check: Any, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.05)
 
 
+async def retired(engine: Any, follower: str) -> bool:
+    """Whether `follower` has finished leaving: its `remove` is in the journal. Out of
+    `engine.followers` is not enough: the leave still flushes the journal and records the removal
+    after that (bot/service/membership.py, `_retire`)."""
+    await engine.journal.aflush()
+    return any(c.action == "remove" for c in engine.journal.membership_changes(follower))
+
+
 async def btc(h: Harness, account: str) -> Decimal:
     return (await h.positions(account)).get("BTCUSDT", Decimal(0))
 

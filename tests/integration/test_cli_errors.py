@@ -8,7 +8,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -92,14 +91,17 @@ def test_venue_unreachable_at_start(tmp_path: Path) -> None:
 
 def test_api_port_already_taken(tmp_path: Path, listener: socket.socket) -> None:
     port = listener.getsockname()[1]
-    started = time.monotonic()
-    code, _, err = copybot(
-        "run", "--config", str(write_config(tmp_path, closed_port(), api_port=port)), env=CREDS
-    )
-    line = one_line(err, "copybot run: the API port ")
-    assert f"127.0.0.1:{port} is already in use" in line
-    assert code == 1
-    assert time.monotonic() - started < 10  # refused before any venue was tried
+    with socket.socket() as venue:  # a venue nobody answers on: a connection would wait in its backlog
+        venue.bind(("127.0.0.1", 0))
+        venue.listen(8)
+        venue.setblocking(False)
+        config = write_config(tmp_path, venue.getsockname()[1], api_port=port)
+        code, _, err = copybot("run", "--config", str(config), env=CREDS)
+        line = one_line(err, "copybot run: the API port ")
+        assert f"127.0.0.1:{port} is already in use" in line
+        assert code == 1
+        with pytest.raises(BlockingIOError):
+            venue.accept()  # refused before any venue was tried
 
 
 def test_missing_credentials_are_found_before_any_network_call(

@@ -14,7 +14,16 @@ import yaml
 
 from bot.cli import main
 from tests.integration.harness import BTC, ETH, Harness, follower
-from tests.integration.membership_helpers import MULT, TOKEN_ENV, api, block, btc, wait_for, with_token
+from tests.integration.membership_helpers import (
+    MULT,
+    TOKEN_ENV,
+    api,
+    block,
+    btc,
+    retired,
+    wait_for,
+    with_token,
+)
 
 
 async def test_each_on_leave_policy(harness: Harness) -> None:
@@ -56,7 +65,7 @@ async def test_each_on_leave_policy(harness: Harness) -> None:
     await h.settle(fills=5)
 
     async def exiter_gone() -> bool:
-        return await btc(h, "exiter") == 0 and "exiter" not in engine.followers
+        return await btc(h, "exiter") == 0 and await retired(engine, "exiter")
 
     await wait_for(exiter_gone)
     assert engine.supervisor.task("follower:exiter") is None

@@ -16,7 +16,7 @@ from bot.service.status import snapshot
 from bot.sim.config import load_sim_config
 from tests.integration.harness import BTC, CONFIG_VENUE, Harness, follower
 
-CLOCK_ERROR_MS = 20  # the venue clock estimate's error on loopback: half a round trip at most
+CLOCK_ERROR_MS = 20  # the least error allowed the clock estimates, whatever their round trips say
 
 
 @pytest.mark.parametrize("offset_ms", [1500, -1500], ids=["bybit-ahead", "bybit-behind"])
@@ -50,16 +50,22 @@ async def test_cross_venue_lag_is_small_and_positive_despite_a_skewed_venue_cloc
         lead, cross, same = CONFIG_VENUE[lead_venue], CONFIG_VENUE[follower_venue], CONFIG_VENUE[lead_venue]
         lags = {pair: list(samples) for pair, samples in engine.lags.by_pair.items()}
         assert set(lags) == {(lead, cross), (lead, same)}
+        # Each venue's offset is estimated to within half the round trip of its reading (plus the
+        # venue's millisecond), so a copy that took under a millisecond can show a little below zero
+        # (seen: -0.79 ms idle; -33 ms on a loaded machine, where the round trips grow): not a skew
+        # left over, which would be 1,500 ms.
+        error_ms = max(
+            CLOCK_ERROR_MS, sum(engine.venues[v].clock.uncertainty_ms + 1 for v in ("bybit", "local"))
+        )
+        assert error_ms < 500, error_ms  # still far inside the skew this test is about
         for pair, values in lags.items():
             assert len(values) == 4, (pair, values)
             # a copy on loopback takes milliseconds; the uncorrected figure would be off by 1,500.
-            # The offset is estimated to within half a round trip, so a copy that took under a
-            # millisecond can show a hair below zero (seen: -0.79 ms): not a skew left over.
-            assert all(-CLOCK_ERROR_MS < lag < 500 for lag in values), (pair, values)
+            assert all(-error_ms < lag < 500 for lag in values), (pair, values, error_ms)
         shown = snapshot(engine)["copy_lag_ms_by_venue"]
         assert set(shown) == {f"{lead}->{cross}", f"{lead}->{same}"}
         assert shown[f"{lead}->{cross}"]["samples"] == 4
-        assert -CLOCK_ERROR_MS < shown[f"{lead}->{cross}"]["p50"] < 500
+        assert -error_ms < shown[f"{lead}->{cross}"]["p50"] < 500
         metrics = engine.metrics.render().decode()
         count = (
             f'copybot_copy_lag_seconds_count{{follower_venue="{cross}",lead_venue="{lead}",stage="venue"}}'
