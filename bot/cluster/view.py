@@ -1,5 +1,6 @@
 """The cluster as Redis sees it, for `/status` and `copybot status` (docs/cluster.md, "What to
 watch"): per lead, who holds the feed lease (epoch, ms left), the stream's length and newest entry,
+the number of its newest entry and of the one its stored position state holds,
 and per consumer group (follower partition) its backlog (lag: entries not yet delivered), pending
 (delivered, not settled), and consumers with their pending count and idle time; the live shards.
 Plain JSON-able data."""
@@ -51,7 +52,13 @@ async def lead_view(client: Redis, keys: Keys, lead: str) -> dict[str, Any]:
         else {"holder": lease.holder, "epoch": lease.epoch, "ttl_ms": lease.ttl_ms},
         "stream": {"length": 0, "last_entry": None},
         "groups": [],
+        # the lead's stored position state: the newest entry's number and the one the state holds
+        # (equal while a feed publishes; docs/cluster.md, "Lead positions")
+        "state": None,
     }
+    state = await client.hmget(keys.state(lead), ["seq", "doc_seq"])
+    if state[0] is not None:
+        out["state"] = {"seq": int(state[0]), "doc_seq": int(state[1]) if state[1] is not None else None}
     if await client.exists(stream):
         info = await client.xinfo_stream(stream)
         out["stream"] = {"length": int(info["length"]), "last_entry": _text(info["last-generated-id"])}

@@ -120,16 +120,21 @@ def cluster_lines(view: dict[str, Any]) -> list[str]:
         holder = f"{lease['holder']} (epoch {lease['epoch']})" if lease else "NOBODY"
         backlog = sum(g["lag"] or 0 for g in lead["groups"])
         pending = sum(g["pending"] for g in lead["groups"])
+        state = lead.get("state")
+        stored = (f"positions stored at entry {state['doc_seq']} of {state['seq']}" if state
+                  else "no lead positions stored yet (no feed has held the lease)")  # fmt: skip
         lines.append(f"lead {lead['lead']}: feed lease {holder}; stream {lead['stream']['length']} "
-                     f"entries, backlog {backlog}, unsettled {pending}")  # fmt: skip
+                     f"entries, backlog {backlog}, unsettled {pending}; {stored}")  # fmt: skip
     for shard, line in sorted((view.get("shard_status") or {}).items()):
         if line is None:
             lines.append(f"shard {shard}: live, no status yet")
             continue
         lag = line.get("internal_lag_ms") or {}
+        applied = ", ".join(f"{lead} {seq}" for lead, seq in sorted((line.get("lead_seq") or {}).items()))
         lines.append(f"shard {shard}: partitions {', '.join(line['partitions']) or 'none'}; "
                      f"{line['followers']} followers, {line['settling']} fills settling, "
-                     f"lag p50 {_ms(lag.get('p50'))} p99 {_ms(lag.get('p99'))}")  # fmt: skip
+                     f"lag p50 {_ms(lag.get('p50'))} p99 {_ms(lag.get('p99'))}; "
+                     f"lead entries applied: {applied or '-'}")  # fmt: skip
     for lead, row in sorted((view.get("aum") or {}).items()):
         lines.append(f"lead {lead}: follower capital {Decimal(row['aum']):.2f} over {row['followers']} "
                      f"followers in the cluster")  # fmt: skip

@@ -8,6 +8,7 @@ share, and the lead's stream holds every lead trade exactly once."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -174,6 +175,13 @@ async def test_a_killed_shards_followers_are_served_by_another_within_5_s_and_ha
     lines = status_lines(status)  # what `copybot status` prints
     assert "cluster: this process is shard shard-a; live shards: shard-a, shard-b" in lines
     assert any(line.startswith("lead lead: feed lease feed-a (epoch 1); stream ") for line in lines)
+    # every entry published with the lead's positions; each shard has applied up to the newest
+    (lead_line,) = [line for line in lines if line.startswith("lead lead: feed lease")]
+    stored = re.search(r"positions stored at entry (\d+) of (\d+)$", lead_line)
+    assert stored is not None, lead_line
+    assert stored[1] == stored[2], lead_line
+    assert all(line.endswith(f"lead entries applied: lead {stored[1]}")
+               for line in lines if line.startswith("shard ")), lines  # fmt: skip
     assert any(line.startswith(f"shard shard-a: partitions {', '.join(sorted(mine))}; ") for line in lines)
     capital = f"{Decimal(total['aum']):.2f}"
     assert f"lead lead: follower capital {capital} over {len(FOLLOWERS)} followers in the cluster" in lines

@@ -11,6 +11,7 @@ from bot.cluster.codec import StreamFill
 from bot.cluster.consume import GroupConsumer
 from bot.cluster.fills import FillPublisher
 from bot.cluster.keys import Keys
+from bot.cluster.lead_doc import LeadDoc
 from bot.cluster.lease import FeedLease
 from bot.cluster.registry import ShardRegistry
 from bot.cluster.view import cluster_view
@@ -24,14 +25,21 @@ async def test_the_view_shows_lease_stream_backlog_and_shards(redis_client: Redi
     assert empty == {
         "shards": [],
         "leads": [
-            {"lead": "alpha", "lease": None, "stream": {"length": 0, "last_entry": None}, "groups": []}
+            {
+                "lead": "alpha",
+                "lease": None,
+                "stream": {"length": 0, "last_entry": None},
+                "groups": [],
+                "state": None,
+            }
         ],
     }
     feed = FeedLease(redis_client, KEYS, "alpha", "feed-a", ttl_s=30)
     assert await feed.try_acquire()
     pub = FillPublisher(redis_client, KEYS, "alpha", maxlen=1000)
-    for i in range(5):
-        await pub.publish(lead_fill(str(i)), token=feed.token)
+    await pub.publish_snapshot(LeadDoc().encode(), token=feed.token)
+    for i in range(4):
+        await pub.publish(lead_fill(str(i)), token=feed.token, state=LeadDoc().encode() if i < 3 else "")
 
     async def never_settles(item: StreamFill) -> bool:
         return False
@@ -50,6 +58,7 @@ async def test_the_view_shows_lease_stream_backlog_and_shards(redis_client: Redi
     assert lead["lease"]["epoch"] == 1
     assert 0 < lead["lease"]["ttl_ms"] <= 30_000
     assert lead["stream"]["length"] == 5
+    assert lead["state"] == {"seq": 5, "doc_seq": 4}  # the last fill was published without its state
     (group,) = lead["groups"]
     assert (group["group"], group["lag"], group["pending"]) == ("p007", 3, 2)
     assert [(c["name"], c["pending"]) for c in group["consumers"]] == [("shard-a", 2)]
