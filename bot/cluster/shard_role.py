@@ -144,7 +144,7 @@ class ShardRole:
         return self._locks.setdefault(partition, asyncio.Lock())
 
     async def gain(self, partition: str) -> None:
-        async with self._locks.setdefault(partition, asyncio.Lock()):
+        async with self.partition_lock(partition):
             engine = self.engine
             ids = [fid for fid in self.members.get(partition, []) if fid not in engine.followers]
             if not ids:
@@ -235,7 +235,7 @@ class ShardRole:
         await asyncio.gather(*waits)
 
     async def release(self, partition: str) -> None:
-        async with self._locks.setdefault(partition, asyncio.Lock()):
+        async with self.partition_lock(partition):
             engine = self.engine
             ids = self.serving.pop(partition, [])
             followers = [engine.followers[fid] for fid in ids if fid in engine.followers]
