@@ -160,10 +160,7 @@ def run(args: argparse.Namespace) -> int:
         except BenchError as exc:
             print(f"copybot bench: {exc}", file=sys.stderr)
             return 1
-    markdown = render_markdown(report)
-    (out / "results.md").write_text(markdown)
-    (out / "results.json").write_text(to_json(report))
-    print(markdown)
+    _write(out, "results", render_markdown(report), to_json(report))
     failed = [r for r in report.results if r.copier == "copybot" and r.exit_code != 0]
     return 1 if failed else 0
 
@@ -175,13 +172,17 @@ def _run_shards(args: argparse.Namespace, out: Path) -> int:
         except BenchError as exc:
             print(f"copybot bench: {exc}", file=sys.stderr)
             return 1
-    markdown = cluster_report.render_markdown(report)
-    (out / "shards.md").write_text(markdown)
-    (out / "shards.json").write_text(cluster_report.to_json(report))
-    print(markdown)
+    _write(out, "shards", cluster_report.render_markdown(report), cluster_report.to_json(report))
     failed = [
         r
         for r in report.rows
         if r.missing_orders or any(c != 0 for c in r.exit_codes.values() if c is not None)
     ]
     return 1 if failed else 0
+
+
+def _write(out: Path, stem: str, markdown: str, data: str) -> None:
+    """The report as `<stem>.md` (also printed) and `<stem>.json` in `out`."""
+    (out / f"{stem}.md").write_text(markdown)
+    (out / f"{stem}.json").write_text(data)
+    print(markdown)

@@ -180,44 +180,39 @@ def account_event(
     account: Account, symbol: str, mark: Decimal, balance_change: Decimal, event_ms: int
 ) -> dict[str, Any]:
     pos = account.position(symbol)
-    wallet = s(account.wallet)
-    return {
-        "e": "ACCOUNT_UPDATE",
-        "E": event_ms,
-        "T": event_ms,
-        "a": {
-            "m": "ORDER",
-            "B": [{"a": account.asset, "wb": wallet, "cw": wallet, "bc": s(balance_change)}],
-            "P": [
-                {
-                    "s": symbol,
-                    "pa": s(pos.amt),
-                    "ep": s(pos.entry_price),
-                    "bep": s(pos.entry_price),
-                    "cr": "0",
-                    "up": s(pos.unrealized(mark)),
-                    "mt": "cross",
-                    "iw": "0",
-                    "ps": "BOTH",
-                    "ma": account.asset,
-                }
-            ],
-        },
+    position = {
+        "s": symbol,
+        "pa": s(pos.amt),
+        "ep": s(pos.entry_price),
+        "bep": s(pos.entry_price),
+        "cr": "0",
+        "up": s(pos.unrealized(mark)),
+        "mt": "cross",
+        "iw": "0",
+        "ps": "BOTH",
+        "ma": account.asset,
     }
+    return _account_update("ORDER", account, balance_change, event_ms, [position])
 
 
 def funding_event(account: Account, balance_change: Decimal, event_ms: int) -> dict[str, Any]:
     """Binance ("Event: Balance and Position Update"): a funding fee on a cross position pushes
     ACCOUNT_UPDATE with reason FUNDING_FEE and the balance only, no position."""
+    return _account_update("FUNDING_FEE", account, balance_change, event_ms, [])
+
+
+def _account_update(
+    reason: str, account: Account, balance_change: Decimal, event_ms: int, positions: list[dict[str, Any]]
+) -> dict[str, Any]:
     wallet = s(account.wallet)
     return {
         "e": "ACCOUNT_UPDATE",
         "E": event_ms,
         "T": event_ms,
         "a": {
-            "m": "FUNDING_FEE",
+            "m": reason,
             "B": [{"a": account.asset, "wb": wallet, "cw": wallet, "bc": s(balance_change)}],
-            "P": [],
+            "P": positions,
         },
     }
 
